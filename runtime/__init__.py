@@ -1,0 +1,42 @@
+"""processor-runtime: run processors through one execution surface.
+
+The public surface is imported lazily (PEP 562) so that ``import runtime.kit`` inside a processor
+or a container stays standard-library only, and ``import runtime`` never imports an SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "run_processor": "runtime.runner",
+    "parse_inputs_json": "runtime.runner",
+    "Envelope": "runtime.contracts",
+    "Payload": "runtime.contracts",
+    "Receipt": "runtime.contracts",
+    "ProcessorRef": "runtime.refs",
+    "parse_ref": "runtime.refs",
+    "modal_app_name_from_ref": "runtime.naming",
+    "ProcessorRuntimeError": "runtime.errors",
+    "error_envelope": "runtime.envelopes",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from runtime.contracts import Envelope, Payload, Receipt
+    from runtime.envelopes import error_envelope
+    from runtime.errors import ProcessorRuntimeError
+    from runtime.naming import modal_app_name_from_ref
+    from runtime.refs import ProcessorRef, parse_ref
+    from runtime.runner import parse_inputs_json, run_processor
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runtime' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

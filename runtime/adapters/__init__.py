@@ -1,0 +1,33 @@
+"""Adapters selected by name; factories import lazily so ``import runtime`` stays light."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from runtime.adapters.base import Adapter, RunRequest
+from runtime.errors import InputsError
+
+# name -> "module:Class"; nothing is imported until an adapter is asked for.
+ADAPTERS: dict[str, str] = {
+    "local": "runtime.adapters.local:LocalAdapter",
+}
+
+
+def adapter_names() -> list[str]:
+    """The adapter names a user may pass to ``--adapter``."""
+    return sorted(ADAPTERS)
+
+
+def get_adapter(name: str, **options: Any) -> Adapter:
+    """Instantiate the adapter called ``name``; ``ERR_INPUTS`` for an unknown name."""
+    target = ADAPTERS.get(name)
+    if target is None:
+        raise InputsError(f"unknown adapter {name!r} (choose from {', '.join(adapter_names())})")
+    module_name, _, class_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    adapter: Adapter = cls(**options)
+    return adapter
+
+
+__all__ = ["ADAPTERS", "Adapter", "RunRequest", "adapter_names", "get_adapter"]

@@ -1,0 +1,71 @@
+"""The ``local`` adapter: the processor's entrypoint as a subprocess, through the spawn helper."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from runtime.adapters.base import RunRequest
+from runtime.adapters.outcome import ChildOutcome, judge
+from runtime.childenv import build_child_env
+from runtime.childlog import StderrForwarder
+from runtime.contracts import Envelope
+from runtime.logging import get_logger
+from runtime.paths import runtime_import_root
+from runtime.spawn import spawn
+
+
+class LocalAdapter:
+    """Runs ``python -B <entrypoint>`` from source with a scrubbed environment; no container."""
+
+    name = "local"
+
+    def __init__(self, python: str | None = None) -> None:
+        self._python = python or sys.executable
+
+    def run(self, request: RunRequest) -> Envelope:
+        """One attempt: spawn, stream stderr, judge stdout and files (see ``outcome.judge``)."""
+        processor = request.processor
+        pythonpath = str(runtime_import_root())
+        child_env = build_child_env(
+            mode=request.mode,
+            env=request.env,
+            secrets=processor.version.secrets,
+            extra={"PYTHONPATH": pythonpath},
+        )
+        log = get_logger(adapter=self.name, execution_id=request.execution_id,
+                         processor_ref=str(processor.ref), mode=request.mode, env=request.env)
+        log.info("adapter.invoke.start", entrypoint=os.path.relpath(processor.entrypoint,
+                                                                    request.root),
+                 timeout_s=request.timeout_s)
+        result = spawn(
+            [self._python, "-B", str(processor.entrypoint)],
+            stdin=json.dumps(request.payload()).encode("utf-8"),
+            env=child_env,
+            cwd=str(request.write_prefix),
+            timeout_s=request.timeout_s,
+            on_stderr_line=StderrForwarder(),
+        )
+        outcome = ChildOutcome(
+            rc=result.rc,
+            stdout=result.stdout,
+            stdout_len=result.stdout_len,
+            stdout_overflow=result.stdout_overflow,
+            stderr_tail=result.stderr_tail,
+            elapsed_ms=result.elapsed_ms,
+            timed_out=result.timed_out,
+        )
+        try:
+            envelope = judge(outcome, request.write_prefix, request.artifacts_root,
+                             request.execution_id)
+        except Exception as exc:
+            log.error("adapter.invoke.error", rc=result.rc, elapsed_ms=result.elapsed_ms,
+                      code=getattr(exc, "code", type(exc).__name__))
+            raise
+        log.info("adapter.invoke.complete", rc=result.rc, elapsed_ms=result.elapsed_ms,
+                 outputs=len(envelope.outputs))
+        return envelope
+
+    def close(self) -> None:
+        """Nothing to release for a local subprocess."""

@@ -1,0 +1,60 @@
+"""Forward a child's stderr into our log stream, redacted and bounded.
+
+A processor logs NDJSON; its lines are re-emitted as they are (after redaction). Other text is
+wrapped as a ``processor.stderr`` event. Past a byte budget, forwarding stops with one
+``processor.stderr.suppressed`` event: a flooding child cannot flood our log, and the bounded
+tail kept by the spawn helper still carries the end of its output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO
+
+from runtime.redaction import redact
+
+FORWARD_BUDGET_BYTES = 1024 * 1024
+
+
+class StderrForwarder:
+    """A line sink for :func:`runtime.spawn.spawn` that writes to ``stream`` (default stderr)."""
+
+    def __init__(self, stream: IO[str] | None = None, budget: int = FORWARD_BUDGET_BYTES,
+                 **context: str) -> None:
+        self._stream = stream
+        self._budget = budget
+        self._sent = 0
+        self._suppressed = 0
+        self._context = context
+
+    def __call__(self, line: bytes) -> None:
+        if self._sent >= self._budget:
+            self._suppressed += 1
+            return
+        self._sent += len(line)
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        if not text.strip():
+            return
+        record: object
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or "event" not in record:
+            record = {"event": "processor.stderr", "line": text, **self._context}
+        self._write(json.dumps(redact(record), ensure_ascii=False, separators=(",", ":")))
+        if self._sent >= self._budget:
+            self._write(json.dumps({"event": "processor.stderr.suppressed",
+                                    "level": "warning", "budget_bytes": self._budget,
+                                    **self._context}))
+
+    def _write(self, text: str) -> None:
+        stream = self._stream if self._stream is not None else sys.stderr
+        stream.write(text + "\n")
+        stream.flush()
+
+    @property
+    def suppressed_lines(self) -> int:
+        """Lines dropped after the budget was spent."""
+        return self._suppressed

@@ -1,0 +1,38 @@
+"""Preflight guards that refuse unsafe requests before anything runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from runtime.contracts import ENVS, MODES
+from runtime.errors import CISafetyError, InputsError
+
+
+def ci_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the process runs in CI (``CI=true``/``1``), which forbids ``mode=real``."""
+    value = (os.environ if environ is None else environ).get("CI", "")
+    return value.strip().lower() in {"true", "1", "yes"}
+
+
+def check_mode(mode: str, environ: Mapping[str, str] | None = None) -> None:
+    """Mode is explicit and one of ``mock|real``; ``real`` under ``CI=true`` is ``ERR_CI_SAFETY``."""
+    if mode not in MODES:
+        raise InputsError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "real" and ci_enabled(environ):
+        raise CISafetyError("mode=real is refused with CI=true; CI runs mode=mock only")
+
+
+def check_env(env: str) -> None:
+    """``env`` is one of ``dev|staging|main``."""
+    if env not in ENVS:
+        raise InputsError(f"env must be one of {', '.join(ENVS)}, got {env!r}")
+
+
+def check_image_override(env: str, image_override: str | None) -> None:
+    """``--image-override`` is a dev-only escape hatch: staging/main run pins only."""
+    if image_override and env != "dev":
+        raise InputsError(
+            f"--image-override is accepted in env=dev only (got env={env}); "
+            "staging and main run the pinned digest"
+        )

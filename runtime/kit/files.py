@@ -1,0 +1,51 @@
+"""Atomic, prefix-confined file writes for processors (standard library only)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+class UnsafePathError(ValueError):
+    """A requested output path would escape the write prefix (``..``, absolute, or a link)."""
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """Join ``relative`` under ``root``, refusing absolute paths, ``..`` and empty parts."""
+    if not relative or relative.startswith(("/", "\\")) or "\0" in relative:
+        raise UnsafePathError(f"output path {relative!r} must be a non-empty relative path")
+    parts = relative.replace("\\", "/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafePathError(f"output path {relative!r} may not contain '', '.' or '..' parts")
+    return root.joinpath(*parts)
+
+
+def ensure_confined_dir(root: Path, directory: Path) -> None:
+    """Create ``directory`` and prove it resolves inside ``root`` (no symlinked component)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    real_root = root.resolve(strict=True)
+    real_dir = directory.resolve(strict=True)
+    if real_dir != real_root and real_root not in real_dir.parents:
+        raise UnsafePathError(f"{directory} resolves outside {root} (through a symlink)")
+
+
+def atomic_write(path: Path, data: bytes, confine_to: Path) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
+
+    Readers see the old file or the whole new one, never a half-written file. The final rename
+    replaces a symlink at ``path`` itself rather than writing through it.
+    """
+    ensure_confined_dir(confine_to, path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp_name).replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp_name).unlink()
+        raise

@@ -1,0 +1,64 @@
+"""structlog set-up: NDJSON events on stderr, redaction as the last log processor.
+
+Stdout belongs to the envelope, so every logger here writes to stderr. Events are named
+``domain.action[.outcome]`` with data in keyword fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import IO, Any, TextIO, cast
+
+import structlog
+
+from runtime.redaction import redact
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def redaction_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The one redaction log processor: scrubs secret values and sensitive keys everywhere."""
+    return {key: (value if key == "event" else redact(value, key))
+            for key, value in event_dict.items()}
+
+
+def configure_logging(level: str = "info", stream: IO[str] | None = None) -> None:
+    """Route structlog to ``stream`` (default: the current ``sys.stderr``) as JSON lines."""
+    target = stream if stream is not None else sys.stderr
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redaction_processor,
+            structlog.processors.JSONRenderer(serializer=_dumps),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
+        logger_factory=structlog.WriteLoggerFactory(file=cast(TextIO, target)),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _dumps(value: Any, **_kw: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def get_logger(**context: Any) -> Any:
+    """A bound structlog logger (configure first; defaults to stderr JSON if not configured)."""
+    if not structlog.is_configured():
+        configure_logging()
+    return structlog.get_logger().bind(**context)
+
+
+def emit_raw(line: str, stream: IO[str] | None = None) -> None:
+    """Write one already-rendered NDJSON line (a child's event) to the log stream."""
+    target = stream if stream is not None else sys.stderr
+    target.write(line + "\n")
+    target.flush()

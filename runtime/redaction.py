@@ -1,0 +1,66 @@
+"""Secret redaction: one place that knows what a secret looks like.
+
+Used by the redaction log processor (last before rendering) and by every message that leaves the
+process (envelope messages, stderr tails, evidence). Values are never stored, only their presence.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REDACTED = "[REDACTED]"
+_SENSITIVE_KEY = re.compile(r"(secret|token|password|passwd|api[_-]?key|auth|credential|private)",
+                            re.IGNORECASE)
+_TOKEN_SHAPES = re.compile(
+    r"(sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|xox[abpr]-[A-Za-z0-9-]{10,}"
+    r"|AKIA[0-9A-Z]{16}|ak-[A-Za-z0-9]{16,}|as-[A-Za-z0-9]{16,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"
+    r"\.[A-Za-z0-9_-]{10,}|Bearer\s+[A-Za-z0-9._~+/=-]{12,})"
+)
+_MIN_VALUE_LEN = 6
+
+_lock = threading.Lock()
+_known_values: set[str] = set()
+
+
+def register_secret_values(values: Iterable[str]) -> None:
+    """Remember values to scrub wherever they appear (only non-trivial ones)."""
+    with _lock:
+        _known_values.update(v for v in values if v and len(v) >= _MIN_VALUE_LEN)
+
+
+def register_secret_names(names: Iterable[str], environ: Mapping[str, str] | None = None) -> None:
+    """Register the current values of the named environment variables (declared secrets)."""
+    source = os.environ if environ is None else environ
+    register_secret_values(source[name] for name in names if source.get(name))
+
+
+def is_sensitive_key(key: str) -> bool:
+    """True for keys whose values are secrets by name (``*_TOKEN``, ``password``, …)."""
+    return bool(_SENSITIVE_KEY.search(key))
+
+
+def redact_text(text: str) -> str:
+    """Replace known secret values and token-shaped strings in ``text``."""
+    with _lock:
+        values = sorted(_known_values, key=len, reverse=True)
+    for value in values:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return _TOKEN_SHAPES.sub(REDACTED, text)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Redact a JSON-like value recursively; sensitive keys lose their whole value."""
+    if key and is_sensitive_key(key) and isinstance(value, str | int | float) and value != "":
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value

@@ -1,0 +1,179 @@
+"""``run_processor``: the one execution surface for every adapter.
+
+It validates the request (mode, env, ref, inputs, paths, CI guard), builds the adapter request,
+applies the one retry policy, and settles with a complete envelope — or raises the canon error
+carrying the same context for the error envelope.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from runtime.adapters import RunRequest, get_adapter
+from runtime.contracts import EXECUTION_ID_RE, Envelope
+from runtime.errors import InputsError, ProcessorRuntimeError
+from runtime.guards import check_env, check_image_override, check_mode
+from runtime.logging import get_logger
+from runtime.paths import default_artifacts_root, project_root
+from runtime.redaction import register_secret_names
+from runtime.registry import Registry
+from runtime.retry import call_with_retry
+
+INPUTS_LIMIT_BYTES = 1024 * 1024
+
+
+def new_execution_id() -> str:
+    """A fresh, path-safe execution id."""
+    return f"ex-{uuid.uuid4().hex}"
+
+
+def parse_inputs_json(text: str) -> dict[str, Any]:
+    """Parse ``--inputs-json`` text: a JSON object within the size bound, else ``ERR_INPUTS``."""
+    if len(text.encode("utf-8")) > INPUTS_LIMIT_BYTES:
+        raise InputsError(f"inputs JSON exceeds {INPUTS_LIMIT_BYTES} bytes")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputsError(f"inputs are not valid JSON: {exc.msg} at line {exc.lineno} "
+                          f"column {exc.colno}") from exc
+    if not isinstance(value, dict):
+        raise InputsError(f"inputs must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def load_inputs_file(path: str | Path) -> dict[str, Any]:
+    """Read ``--inputs-file``: the same rules as ``--inputs-json``."""
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+    except OSError as exc:
+        raise InputsError(f"inputs file {file} cannot be read: {exc.strerror}") from exc
+    if size > INPUTS_LIMIT_BYTES:
+        raise InputsError(f"inputs file {file} exceeds {INPUTS_LIMIT_BYTES} bytes")
+    try:
+        text = file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputsError(f"inputs file {file} is not readable UTF-8 text: {exc}") from exc
+    return parse_inputs_json(text)
+
+
+def _check_inputs(inputs: Any) -> dict[str, Any]:
+    if not isinstance(inputs, dict):
+        raise InputsError(f"inputs must be a JSON object, got {type(inputs).__name__}")
+    try:
+        encoded = json.dumps(inputs, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputsError(f"inputs are not JSON-serialisable: {exc}") from exc
+    if len(encoded.encode("utf-8")) > INPUTS_LIMIT_BYTES:
+        raise InputsError(f"inputs exceed {INPUTS_LIMIT_BYTES} bytes")
+    return inputs
+
+
+def _prepare_prefix(write_prefix: Path) -> Path:
+    if write_prefix.is_symlink():
+        raise InputsError(f"write prefix {write_prefix} is a symlink")
+    if write_prefix.exists():
+        if not write_prefix.is_dir():
+            raise InputsError(f"write prefix {write_prefix} exists and is not a folder")
+        if any(write_prefix.iterdir()):
+            raise InputsError(f"write prefix {write_prefix} is not empty (use a fresh folder)")
+    write_prefix.mkdir(parents=True, exist_ok=True)
+    return write_prefix.resolve()
+
+
+def _reset_prefix(write_prefix: Path) -> None:
+    """Empty the prefix before a retry so an attempt never sees its predecessor's files."""
+    for child in write_prefix.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def run_processor(
+    ref: str,
+    *,
+    inputs: dict[str, Any] | None = None,
+    mode: str = "mock",
+    adapter: str = "local",
+    env: str = "dev",
+    write_prefix: str | Path | None = None,
+    artifacts_root: str | Path | None = None,
+    timeout_s: float | None = None,
+    execution_id: str | None = None,
+    image_override: str | None = None,
+    root: str | Path | None = None,
+    adapter_options: dict[str, Any] | None = None,
+) -> Envelope:
+    """Run the processor ``ref`` once (plus one retry on a timeout) and return its envelope.
+
+    ``mode`` is explicit (``mock`` by default, never inferred). Raises the canon:
+    ``ERR_INPUTS`` (bad ref/inputs/flags), ``ERR_CI_SAFETY`` (real under ``CI=true``),
+    ``ERR_MISSING_SECRET``, ``ERR_ADAPTER_INVOCATION`` (child failure or contract breach) and the
+    adapter-specific image/Modal codes. The raised error carries ``execution_id`` and ``meta``.
+    """
+    started = time.monotonic()
+    eid = execution_id or new_execution_id()
+    context: dict[str, Any] = {"adapter": adapter, "mode": mode, "env": env,
+                               "processor_ref": str(ref)}
+    log = get_logger(execution_id=eid, **context)
+    log.info("execution.start")
+    attempts = 0
+    try:
+        if not EXECUTION_ID_RE.match(eid):
+            raise InputsError(f"execution id {eid[:80]!r} must match {EXECUTION_ID_RE.pattern}")
+        check_mode(mode)
+        check_env(env)
+        check_image_override(env, image_override)
+        project = Path(root).resolve() if root else project_root()
+        registry = Registry.load(project)
+        resolved = registry.resolve(ref)
+        context["processor_ref"] = str(resolved.ref)
+        register_secret_names(registry.all_secret_names())
+        checked_inputs = _check_inputs({} if inputs is None else inputs)
+        artifacts = Path(artifacts_root) if artifacts_root else default_artifacts_root(project)
+        artifacts.mkdir(parents=True, exist_ok=True)
+        artifacts = artifacts.resolve()
+        prefix = _prepare_prefix(Path(write_prefix) if write_prefix else artifacts / "runs" / eid)
+        limit = float(timeout_s) if timeout_s is not None else resolved.version.timeout_s
+        if not 0 < limit <= 86400:
+            raise InputsError(f"timeout must be within (0, 86400] seconds, got {limit}")
+        request = RunRequest(
+            execution_id=eid, processor=resolved, mode=mode, env=env, inputs=checked_inputs,
+            write_prefix=prefix, artifacts_root=artifacts, timeout_s=limit, root=project,
+            image_override=image_override, options=dict(adapter_options or {}),
+        )
+        runner = get_adapter(adapter)
+
+        def attempt() -> Envelope:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                _reset_prefix(prefix)
+            return runner.run(request)
+
+        def on_retry(number: int, exc: BaseException) -> None:
+            log.warning("execution.retry", attempt=number, code=getattr(exc, "code", None))
+
+        try:
+            envelope = call_with_retry(attempt, on_retry=on_retry)
+        finally:
+            runner.close()
+    except ProcessorRuntimeError as err:
+        elapsed = int((time.monotonic() - started) * 1000)
+        err.execution_id = eid
+        err.meta = {**err.meta, **context, "elapsed_ms": elapsed, "attempts": attempts}
+        log.error("execution.settle", status="error", code=err.code, elapsed_ms=elapsed,
+                  attempts=attempts)
+        raise
+    elapsed = int((time.monotonic() - started) * 1000)
+    meta = {**envelope.meta, **context, "elapsed_ms": elapsed, "attempts": attempts}
+    settled = envelope.model_copy(update={"meta": meta})
+    log.info("execution.settle", status="success", elapsed_ms=elapsed, attempts=attempts,
+             outputs=len(settled.outputs))
+    return settled

@@ -1,0 +1,189 @@
+"""The one spawn helper: run a child with a deadline, bounded memory and streamed stderr.
+
+Shared by the local adapter and the in-container entry, so it uses the standard library only.
+The child runs in its own session (process group); at the deadline the whole group is killed and
+``rc`` is 124. Afterwards the group is always reaped, so no grandchild outlives a run.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+STDERR_TAIL_BYTES = 8 * 1024
+STDOUT_LIMIT_BYTES = 16 * 1024 * 1024
+STDOUT_RING_BYTES = 64 * 1024
+LINE_LIMIT_BYTES = 16 * 1024
+TIMEOUT_RC = 124
+_CHUNK = 64 * 1024
+_KILL_GRACE_S = 0.5
+
+LineSink = Callable[[bytes], None]
+
+
+@dataclass(frozen=True)
+class SpawnResult:
+    """What the caller needs to judge a run; every byte field is bounded."""
+
+    rc: int
+    stdout: bytes
+    stdout_tail: bytes
+    stdout_len: int
+    stdout_overflow: bool
+    stderr_tail: bytes
+    stderr_len: int
+    elapsed_ms: int
+    timed_out: bool
+
+
+class _Tail:
+    """A bounded byte ring: keeps only the last ``limit`` bytes written."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+
+    def add(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        while self._size - len(self._chunks[0]) >= self.limit:
+            self._size -= len(self._chunks.popleft())
+
+    def value(self) -> bytes:
+        return b"".join(self._chunks)[-self.limit :]
+
+
+def _drain_stdout(pipe: object, state: dict[str, object]) -> None:
+    kept = bytearray()
+    ring = _Tail(STDOUT_RING_BYTES)
+    total = 0
+    overflow = False
+    read = pipe.read  # type: ignore[attr-defined]
+    while chunk := read(_CHUNK):
+        total += len(chunk)
+        ring.add(chunk)
+        if not overflow:
+            if len(kept) + len(chunk) > STDOUT_LIMIT_BYTES:
+                overflow = True
+                kept.clear()
+            else:
+                kept.extend(chunk)
+    state.update(stdout=bytes(kept), tail=ring.value(), total=total, overflow=overflow)
+
+
+def _drain_stderr(pipe: object, sink: LineSink | None, state: dict[str, object]) -> None:
+    tail = _Tail(STDERR_TAIL_BYTES)
+    pending = b""
+    total = 0
+    read = pipe.read1 if hasattr(pipe, "read1") else pipe.read  # type: ignore[attr-defined]
+    while chunk := read(_CHUNK):
+        total += len(chunk)
+        tail.add(chunk)
+        if sink is None:
+            continue
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            sink(line[:LINE_LIMIT_BYTES])
+        if len(pending) > LINE_LIMIT_BYTES:  # a flood without newlines: emit a cut line
+            sink(pending[:LINE_LIMIT_BYTES])
+            pending = b""
+    if sink is not None and pending:
+        sink(pending[:LINE_LIMIT_BYTES])
+    state.update(tail=tail.value(), total=total)
+
+
+def _feed_stdin(pipe: object, data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, OSError):
+        pipe.write(data)  # type: ignore[attr-defined]
+    with contextlib.suppress(BrokenPipeError, OSError):
+        pipe.close()  # type: ignore[attr-defined]
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    stdin: bytes = b"",
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout_s: float = 60.0,
+    on_stderr_line: LineSink | None = None,
+) -> SpawnResult:
+    """Run ``argv`` to completion or to its deadline; returns rc, bounded output and timing.
+
+    ``PYTHONUNBUFFERED=1`` and ``LOG_STREAM=stderr`` are always set; stdin is a pipe (never a
+    TTY). ``on_stderr_line`` receives each stderr line (cut to 16 KiB) as it arrives.
+    """
+    child_env = dict(os.environ if env is None else env)
+    child_env["PYTHONUNBUFFERED"] = "1"
+    child_env["LOG_STREAM"] = "stderr"
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env,
+        cwd=cwd,
+        start_new_session=True,
+        close_fds=True,
+    )
+    pgid = proc.pid
+    out_state: dict[str, object] = {}
+    err_state: dict[str, object] = {}
+    threads = [
+        threading.Thread(target=_feed_stdin, args=(proc.stdin, stdin), daemon=True),
+        threading.Thread(target=_drain_stdout, args=(proc.stdout, out_state), daemon=True),
+        threading.Thread(target=_drain_stderr, args=(proc.stderr, on_stderr_line, err_state),
+                         daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    timed_out = False
+    try:
+        rc = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(pgid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=_KILL_GRACE_S)
+        _kill_group(pgid, signal.SIGKILL)
+        proc.wait()
+        rc = TIMEOUT_RC
+    except BaseException:
+        _kill_group(pgid, signal.SIGKILL)
+        proc.wait()
+        raise
+    finally:
+        # Reap the whole group: a grandchild holding our pipes must not outlive the run.
+        _kill_group(pgid, signal.SIGKILL)
+        for thread in threads:
+            thread.join(timeout=5)
+        for pipe in (proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()  # type: ignore[union-attr]
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    return SpawnResult(
+        rc=rc,
+        stdout=out_state.get("stdout", b""),  # type: ignore[arg-type]
+        stdout_tail=out_state.get("tail", b""),  # type: ignore[arg-type]
+        stdout_len=out_state.get("total", 0),  # type: ignore[arg-type]
+        stdout_overflow=bool(out_state.get("overflow", False)),
+        stderr_tail=err_state.get("tail", b""),  # type: ignore[arg-type]
+        stderr_len=err_state.get("total", 0),  # type: ignore[arg-type]
+        elapsed_ms=elapsed_ms,
+        timed_out=timed_out,
+    )

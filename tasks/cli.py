@@ -1,0 +1,63 @@
+"""The one place that turns a task's outcome into stdout, stderr and an exit code.
+
+With ``--json`` stdout carries exactly one line: the envelope (success) or the canonical error
+envelope. Without it a person gets a short summary. Canon errors map to their exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from invoke.exceptions import Exit
+
+from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
+from runtime.logging import configure_logging
+from runtime.redaction import redact_text
+
+
+def setup_logging(json_mode: bool, verbose: bool = False) -> None:
+    """NDJSON on stderr: info for machines (``--json``/``--verbose``), warnings for people."""
+    configure_logging("info" if json_mode or verbose else "warning", stream=sys.stderr)
+
+
+def emit_line(payload: dict[str, Any]) -> None:
+    """Print one compact JSON line on stdout (the only stdout write in ``--json`` mode)."""
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def run_cli(
+    action: Callable[[], Any],
+    *,
+    json_mode: bool,
+    to_json: Callable[[Any], dict[str, Any]],
+    to_text: Callable[[Any], str],
+    on_error_envelope: Callable[[ProcessorRuntimeError], dict[str, Any]],
+) -> None:
+    """Run ``action``; print its result or the error envelope; exit with the canon's code."""
+    try:
+        result = action()
+    except ProcessorRuntimeError as err:
+        _fail(err, json_mode, on_error_envelope)
+    except Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bug still yields one envelope, not a traceback
+        sys.stderr.write(traceback.format_exc())
+        internal = AdapterInvocationError(f"internal error: {type(exc).__name__}: {exc}")
+        _fail(internal, json_mode, on_error_envelope)
+    if json_mode:
+        emit_line(to_json(result))
+    else:
+        sys.stdout.write(to_text(result).rstrip("\n") + "\n")
+
+
+def _fail(err: ProcessorRuntimeError, json_mode: bool,
+          on_error_envelope: Callable[[ProcessorRuntimeError], dict[str, Any]]) -> None:
+    sys.stderr.write(f"error: {err.code}: {redact_text(err.message)}\n")
+    if json_mode:
+        emit_line(on_error_envelope(err))
+    raise Exit(code=err.exit_code)

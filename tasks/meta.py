@@ -1,0 +1,17 @@
+"""Small project-level tasks."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
+
+
+@task
+def version(c: Context) -> None:
+    """Print the processor-runtime version."""
+    import runtime
+
+    print(runtime.__version__)
+
+
+TASKS = [version]

@@ -1,0 +1,70 @@
+"""Shared test helpers: run the real CLI through ``sys.executable`` and read its streams."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CliResult:
+    """A finished CLI run: rc, raw stdout text, and stderr split into NDJSON records."""
+
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        lines = self.stdout.splitlines()
+        assert len(lines) == 1, f"stdout must be exactly one line, got {len(lines)}: {self.stdout!r}"
+        value = json.loads(lines[0])
+        assert isinstance(value, dict)
+        return value
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        records = []
+        for line in self.stderr.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "event" in record:
+                records.append(record)
+        return records
+
+
+def cli_env(**overrides: str | None) -> dict[str, str]:
+    """A minimal environment for CLI subprocesses (CI and secrets only when asked)."""
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
+    env["TEST_LANE"] = os.environ.get("TEST_LANE", "tests")
+    env["PYTHONPATH"] = str(ROOT)
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 120) -> CliResult:
+    """Run ``python -m invoke <args>`` in the project root; never raises on a non-zero rc."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=str(cwd or ROOT),
+        env=env if env is not None else cli_env(),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                     proc.stderr.decode("utf-8", "replace"))
