@@ -61,3 +61,11 @@ def modal_function_name(ref: ProcessorRef | str) -> str:
     parsed = parse_ref(ref) if isinstance(ref, str) else ref
     raw = f"run_{parsed.ns}_{parsed.name}_v{parsed.version}"
     return sanitize_modal_name(raw.replace("-", "_").replace(".", "_"))
+
+
+MODAL_ARTIFACTS_VOLUME = "processor-runtime-artifacts"
+
+
+def modal_volume_name() -> str:
+    """The Modal Volume holding run artifacts; one per Modal environment (names are per env)."""
+    return MODAL_ARTIFACTS_VOLUME

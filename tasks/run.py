@@ -27,6 +27,9 @@ RUN_HELP = {
     "image_override": "run this image digest instead of the pin (env=dev only)",
     "json": "print exactly one JSON envelope line on stdout (logs stay on stderr)",
     "verbose": "show info-level NDJSON logs on stderr in human mode",
+    "branch": "modal adapter, env=dev: the branch in the app name (same as deploy-modal)",
+    "user": "modal adapter, env=dev: the user in the app name (same as deploy-modal)",
+    "modal_environment": "modal adapter: the Modal environment to look in (default: --env)",
 }
 
 
@@ -70,6 +73,9 @@ def run_processor(
     image_override: str = "",
     json: bool = False,
     verbose: bool = False,
+    branch: str = "",
+    user: str = "",
+    modal_environment: str = "",
 ) -> None:
     """Run one processor through runtime.run_processor and print its envelope."""
     setup_logging(json, verbose)
@@ -99,6 +105,9 @@ def run_processor(
             timeout_s=timeout_s or None,
             execution_id=execution_id or None,
             image_override=image_override or None,
+            adapter_options={key: value for key, value in (
+                ("branch", branch), ("user", user), ("modal_environment", modal_environment))
+                if value},
         )
 
     run_cli(

@@ -1,0 +1,178 @@
+"""The ``modal`` adapter: look the deployed function up by its computed name, call it, judge it.
+
+Names come from :mod:`runtime.naming` exactly as ``inv deploy-modal`` computes them. The payload
+carries container paths under the artifacts volume mount; afterwards the run's folders are fetched
+from the volume into the host's write prefix and artifacts root and the result is judged with
+:func:`runtime.adapters.outcome.judge`, exactly like a local run. One attempt per ``run``; the
+runner retries ``ERR_MODAL_TIMEOUT`` once through :mod:`runtime.retry`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from runtime.adapters.base import RunRequest
+from runtime.adapters.outcome import ChildOutcome, judge
+from runtime.contracts import Envelope
+from runtime.errors import InputsError, ModalInvocationError
+from runtime.logging import get_logger
+from runtime.modal_app import ARTIFACTS_MOUNT, client_timeout_s, function_timeout_s
+from runtime.modal_boundary import ModalBoundary, get_boundary
+from runtime.modal_ops import lookup_causes, translate_sdk_error
+from runtime.naming import (
+    dev_fallback_used,
+    modal_app_name_from_ref,
+    modal_function_name,
+    modal_volume_name,
+)
+
+_RESULT_KEYS = ("rc", "stdout")
+
+
+class ModalAdapter:
+    """Runs a processor on Modal through :class:`runtime.modal_boundary.ModalBoundary`."""
+
+    name = "modal"
+
+    def __init__(self, boundary: ModalBoundary | None = None) -> None:
+        self._boundary = boundary
+
+    def _active(self) -> ModalBoundary:
+        if self._boundary is None:
+            self._boundary = get_boundary()
+        return self._boundary
+
+    def run(self, request: RunRequest) -> Envelope:
+        """One attempt: lookup, call with a client timeout ≥ 1.2 x function timeout, fetch, judge.
+
+        Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_TIMEOUT`` (retryable), ``ERR_MODAL_INVOCATION``
+        and whatever :func:`judge` raises for the processor's own outcome.
+        """
+        options = request.options
+        branch, user = options.get("branch") or None, options.get("user") or None
+        ref = request.processor.ref
+        app_name = modal_app_name_from_ref(ref, request.env, branch, user)
+        function_name = modal_function_name(ref)
+        modal_env = str(options.get("modal_environment") or request.env)
+        fn_timeout = function_timeout_s(request.processor.version.timeout_s)
+        wait_s = client_timeout_s(fn_timeout)
+        boundary = self._active()
+        log = get_logger(adapter=self.name, execution_id=request.execution_id,
+                         processor_ref=str(ref), mode=request.mode, env=request.env,
+                         app=app_name, function=function_name, modal_environment=modal_env)
+        if dev_fallback_used(request.env, branch, user):
+            log.warning("modal.naming.dev_fallback", reason="env=dev without branch and user")
+        log.info("adapter.invoke.start", function_timeout_s=fn_timeout, client_timeout_s=wait_s,
+                 modal_boundary=boundary.kind)
+        remote_prefix = self._remote_prefix(request)
+        started = time.monotonic()
+        try:
+            handle = boundary.lookup_function(app_name, function_name, environment_name=modal_env)
+        except Exception as exc:
+            message = lookup_causes(ref=str(ref), app_name=app_name, function_name=function_name,
+                                    env=request.env, modal_environment=modal_env, branch=branch,
+                                    user=user)
+            raise self._fail(log, exc, "lookup", started, message, app_name, modal_env) from exc
+        payload = request.payload(write_prefix=f"{ARTIFACTS_MOUNT}/{remote_prefix}",
+                                  artifacts_root=ARTIFACTS_MOUNT)
+        try:
+            result = boundary.call_function(handle, payload, timeout_s=wait_s)
+            self._fetch(boundary, modal_env, remote_prefix, request)
+        except Exception as exc:
+            raise self._fail(log, exc, "invocation", started, "", app_name, modal_env) from exc
+        outcome = self._outcome(result, remote_prefix, request, started)
+        try:
+            envelope = judge(outcome, request.write_prefix, request.artifacts_root,
+                             request.execution_id)
+        except Exception as exc:
+            log.error("adapter.invoke.error", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
+                      code=getattr(exc, "code", type(exc).__name__))
+            raise
+        log.info("adapter.invoke.complete", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
+                 outputs=len(envelope.outputs))
+        meta = {**envelope.meta, "app": app_name, "function": function_name,
+                "modal_environment": modal_env, "modal_boundary": boundary.kind}
+        return envelope.model_copy(update={"meta": meta})
+
+    @staticmethod
+    def _remote_prefix(request: RunRequest) -> str:
+        """The write prefix relative to the volume root (default layout ``runs/<id>``)."""
+        try:
+            relative = request.write_prefix.relative_to(request.artifacts_root).as_posix()
+        except ValueError:
+            return f"runs/{request.execution_id}"
+        if relative in ("", ".") or relative.startswith("execution/"):
+            raise InputsError("the modal adapter needs a write prefix of its own, not the "
+                              "artifacts root or its execution/ folder")
+        return relative
+
+    def _fetch(self, boundary: ModalBoundary, modal_env: str, remote_prefix: str,
+               request: RunRequest) -> None:
+        """Bring the run's files from the artifacts volume to where the host judges them."""
+        volume = modal_volume_name()
+        boundary.fetch_volume(volume, environment_name=modal_env, remote_dir=remote_prefix,
+                              local_dir=request.write_prefix)
+        execution = f"execution/{request.execution_id}"
+        boundary.fetch_volume(volume, environment_name=modal_env, remote_dir=execution,
+                              local_dir=request.artifacts_root / execution)
+
+    @staticmethod
+    def _outcome(result: Any, remote_prefix: str, request: RunRequest,
+                 started: float) -> ChildOutcome:
+        """Validate the function's return shape and map container paths to host paths."""
+        if not isinstance(result, dict) or any(key not in result for key in _RESULT_KEYS):
+            raise ModalInvocationError(
+                f"the Modal function returned {type(result).__name__}, expected the in-container "
+                "entry's result (a dict with rc and stdout)",
+                meta={"elapsed_ms": int((time.monotonic() - started) * 1000)})
+        stdout = str(result["stdout"])
+        container_prefix = f"{ARTIFACTS_MOUNT}/{remote_prefix}"
+        stdout = _map_index_path(stdout, container_prefix, request.write_prefix)
+        raw = stdout.encode("utf-8", "surrogateescape")
+        return ChildOutcome(
+            rc=int(result["rc"]),
+            stdout=raw,
+            stdout_len=int(result.get("stdout_len", len(raw))),
+            stdout_overflow=bool(result.get("stdout_overflow", False)),
+            stderr_tail=str(result.get("stderr_tail", "")).encode("utf-8", "replace"),
+            elapsed_ms=int(result.get("elapsed_ms", (time.monotonic() - started) * 1000)),
+            timed_out=bool(result.get("timed_out", False)),
+        )
+
+    def _fail(self, log: Any, exc: BaseException, stage: str, started: float, message: str,
+              app_name: str, modal_env: str) -> Exception:
+        elapsed = int((time.monotonic() - started) * 1000)
+        err = translate_sdk_error(exc, stage=stage, lookup_message=message,
+                                  meta={"elapsed_ms": elapsed, "app": app_name,
+                                        "modal_environment": modal_env})
+        log.error("adapter.invoke.error", code=err.code, sdk_error=type(exc).__name__,
+                  elapsed_ms=elapsed, stage=stage)
+        return err
+
+    def close(self) -> None:
+        """The SDK client is process-wide; nothing to release per adapter."""
+
+
+def _map_index_path(stdout: str, container_prefix: str, host_prefix: Path) -> str:
+    """Rewrite the envelope's ``index_path`` from the container mount to the host prefix.
+
+    Only the location changes (outputs are prefix-relative); anything that is not one JSON
+    envelope line is left for :func:`judge` to reject.
+    """
+    lines = stdout.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != 1:
+        return stdout
+    try:
+        envelope = json.loads(lines[0])
+    except ValueError:
+        return stdout
+    index = envelope.get("index_path") if isinstance(envelope, dict) else None
+    if not isinstance(index, str) or not index.startswith(container_prefix + "/"):
+        return stdout
+    envelope["index_path"] = str(host_prefix) + index[len(container_prefix):]
+    return json.dumps(envelope, separators=(",", ":")) + "\n"

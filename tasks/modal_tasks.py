@@ -1,0 +1,132 @@
+"""Modal tasks: deploy from pins, secrets sync, and the operator's logs/status/destroy."""
+
+from __future__ import annotations
+
+import json as _json
+from typing import Any
+
+from invoke.context import Context
+from invoke.tasks import task
+
+from runtime.errors import InputsError, ProcessorRuntimeError
+from tasks.cli import run_cli, setup_logging
+
+TARGET_HELP = {
+    "ref": "processor ref, ns/name@version (e.g. demo/echo@1)",
+    "env": "dev, staging or main (names and Modal environment follow it)",
+    "branch": "env=dev: the branch in the app name",
+    "user": "env=dev: the user in the app name",
+    "modal_environment": "the Modal environment (default: the same as --env)",
+    "json": "print exactly one JSON line on stdout (logs stay on stderr)",
+}
+
+
+def _error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
+    from runtime.envelopes import error_envelope
+
+    return error_envelope(err).model_dump(exclude_none=True)
+
+
+def _text(result: dict[str, Any]) -> str:
+    return "\n".join(f"{key}: {_json.dumps(value) if not isinstance(value, str) else value}"
+                     for key, value in result.items() if key != "plan")
+
+
+def _require_ref(ref: str) -> None:
+    if not ref:
+        raise InputsError("--ref is required (e.g. --ref demo/echo@1)")
+
+
+def _cli(action: Any, json: bool) -> None:
+    run_cli(action, json_mode=json, to_json=lambda result: result, to_text=_text,
+            on_error_envelope=_error_envelope)
+
+
+@task(help={**TARGET_HELP, "image_override": "deploy this digest instead of the pin (env=dev only)"})
+def deploy_modal(c: Context, ref: str = "", env: str = "dev", image_override: str = "",
+                 branch: str = "", user: str = "", modal_environment: str = "",
+                 json: bool = False) -> None:
+    """Deploy a processor's Modal app from its pinned image digest."""
+    setup_logging(json)
+
+    def action() -> dict[str, Any]:
+        from runtime.modal_ops import deploy_modal as deploy
+
+        _require_ref(ref)
+        return deploy(ref, env=env, image_override=image_override or None,
+                      branch=branch or None, user=user or None,
+                      modal_environment=modal_environment or None)
+
+    _cli(action, json)
+
+
+@task(help={"env": "staging or main", "ref": "only this ref's secrets (default: every ref's)",
+            "fail_on_missing": "fail with ERR_MISSING_SECRET if any required secret is unset",
+            "modal_environment": TARGET_HELP["modal_environment"], "json": TARGET_HELP["json"]})
+def sync_modal_secrets(c: Context, env: str = "", ref: str = "", fail_on_missing: bool = False,
+                       modal_environment: str = "", json: bool = False) -> None:
+    """Create or update the registry's required Modal secrets from this environment."""
+    setup_logging(json)
+
+    def action() -> dict[str, Any]:
+        from runtime.modal_ops import sync_modal_secrets as sync
+
+        return sync(env=env, fail_on_missing=fail_on_missing, ref=ref or None,
+                    modal_environment=modal_environment or None)
+
+    _cli(action, json)
+
+
+@task(help={**TARGET_HELP, "entries": "how many recent lines (default 100)"})
+def logs_modal(c: Context, ref: str = "", env: str = "dev", entries: int = 100, branch: str = "",
+               user: str = "", modal_environment: str = "", json: bool = False) -> None:
+    """Show the recent logs of a processor's Modal app."""
+    setup_logging(json)
+
+    def action() -> dict[str, Any]:
+        from runtime.modal_ops import modal_logs
+
+        _require_ref(ref)
+        return modal_logs(ref, env=env, entries=entries, branch=branch or None,
+                          user=user or None, modal_environment=modal_environment or None)
+
+    def text(result: dict[str, Any]) -> str:
+        return "\n".join(f"{e['timestamp']} {e['message']}".strip() for e in result["entries"])
+
+    run_cli(action, json_mode=json, to_json=lambda result: result, to_text=text,
+            on_error_envelope=_error_envelope)
+
+
+@task(help=TARGET_HELP)
+def status_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "", user: str = "",
+                 modal_environment: str = "", json: bool = False) -> None:
+    """Show the lifecycle state and functions of a processor's Modal app."""
+    setup_logging(json)
+
+    def action() -> dict[str, Any]:
+        from runtime.modal_ops import modal_status
+
+        _require_ref(ref)
+        return modal_status(ref, env=env, branch=branch or None, user=user or None,
+                            modal_environment=modal_environment or None)
+
+    _cli(action, json)
+
+
+@task(help=TARGET_HELP)
+def destroy_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "", user: str = "",
+                  modal_environment: str = "", json: bool = False) -> None:
+    """Stop a processor's Modal app (permanent)."""
+    setup_logging(json)
+
+    def action() -> dict[str, Any]:
+        from runtime.modal_ops import destroy_modal as destroy
+
+        _require_ref(ref)
+        return destroy(ref, env=env, branch=branch or None, user=user or None,
+                       modal_environment=modal_environment or None)
+
+    _cli(action, json)
+
+
+TASKS = [deploy_modal, sync_modal_secrets, logs_modal, status_modal, destroy_modal]
