@@ -1,0 +1,43 @@
+"""Shared set-up for the Modal tests: a pinned copy of the project and the fake boundary's env."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from runtime.adapters.fake_modal import STATE_DIR_ENV
+from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET
+from tests.helpers import ROOT, cli_env
+
+DIGEST = "sha256:" + "ab" * 32
+OVERRIDE = "sha256:" + "cd" * 32
+REPOSITORY = "127.0.0.1:5000/processors/{ns}-{name}"
+PLANTED = "planted-Secret-Value-7f3a9c"
+REFS = ("demo/echo@1", "text/stats@1", "acme/summarize@1")
+
+
+def pinned_project(target: Path, *, extra_secret: str | None = "ACME_ORG_ID") -> Path:
+    """Copy registry + processors into ``target`` with every version pinned (and, by default,
+    a second secret on acme/summarize so 'every missing name' has more than one name)."""
+    shutil.copytree(ROOT / "processors", target / "processors")
+    (target / "registry").mkdir(parents=True)
+    document = yaml.safe_load((ROOT / "registry" / "processors.yaml").read_text())
+    for key, entry in document["processors"].items():
+        ns, name = key.split("/")
+        for version in entry["versions"].values():
+            version["image"] = {"repository": REPOSITORY.format(ns=ns, name=name), "digest": DIGEST}
+    if extra_secret:
+        document["processors"]["acme/summarize"]["versions"]["1"]["secrets"].append(extra_secret)
+    (target / "registry" / "processors.yaml").write_text(yaml.safe_dump(document))
+    return target
+
+
+def fake_env(state_dir: Path, root: Path | None = None, **overrides: str | None) -> dict[str, str]:
+    """A CLI environment that selects the fake Modal boundary with ``state_dir``."""
+    values: dict[str, str | None] = {BOUNDARY_ENV: FAKE_TARGET, STATE_DIR_ENV: str(state_dir)}
+    if root is not None:
+        values["PROCESSOR_RUNTIME_ROOT"] = str(root)
+    values.update(overrides)
+    return cli_env(**values)
