@@ -180,6 +180,20 @@ def modal_function(payload: dict[str, Any]) -> dict[str, Any]:
     from runtime.container_entry import run_entry
 
     entry = json.loads(os.environ[ENTRY_ENV_KEY])
-    return run_entry(payload, entrypoint=str(entry["entrypoint"]),
-                     timeout_s=float(entry["timeout_s"]), secrets=list(entry["secrets"]),
-                     env_name=str(entry["env_name"]))
+    result = run_entry(payload, entrypoint=str(entry["entrypoint"]),
+                       timeout_s=float(entry["timeout_s"]), secrets=list(entry["secrets"]),
+                       env_name=str(entry["env_name"]))
+    _commit_artifacts_volume()
+    return result
+
+
+def _commit_artifacts_volume() -> None:
+    """Inside a real Modal container, commit the artifacts volume before returning, so the host
+    sees the outputs and receipts as soon as it has the result (a warm container might otherwise
+    answer before the background commit). Modal sets ``MODAL_IS_REMOTE=1`` in its containers; the
+    fake boundary's subprocess has no volume to commit and does not set it."""
+    if os.environ.get("MODAL_IS_REMOTE") != "1":
+        return
+    import modal
+
+    modal.Volume.from_name(modal_volume_name()).commit()
