@@ -27,6 +27,9 @@ RUN_HELP = {
     "image_override": "run this image digest instead of the pin (env=dev only)",
     "json": "print exactly one JSON envelope line on stdout (logs stay on stderr)",
     "verbose": "show info-level NDJSON logs on stderr in human mode",
+    "evidence": "record envelope.json + events.ndjson under evidence/runs/<execution_id>/ "
+                "(also on when PROCESSOR_EVIDENCE is set, as in the CI lanes)",
+    "evidence_dir": "record evidence under DIR/<execution_id>/ instead (implies --evidence)",
 }
 
 
@@ -70,11 +73,29 @@ def run_processor(
     image_override: str = "",
     json: bool = False,
     verbose: bool = False,
+    evidence: bool = False,
+    evidence_dir: str = "",
 ) -> None:
     """Run one processor through runtime.run_processor and print its envelope."""
     setup_logging(json, verbose)
 
     def action() -> Envelope:
+        from runtime.evidence import EvidenceRecorder, evidence_from_env, run_folder
+        from runtime.paths import project_root
+        from runtime.runner import new_execution_id
+
+        from_env = evidence_from_env()
+        if not (evidence or evidence_dir or from_env is not None):
+            return run(None)
+        eid = execution_id or new_execution_id()
+        folder = run_folder(evidence_dir or from_env, eid, project_root())
+        with EvidenceRecorder(folder, execution_id=eid,
+                              display_level="info" if json or verbose else "warning") as recorder:
+            envelope = run(recorder, eid)
+            recorder.record(envelope)
+        return envelope
+
+    def run(recorder: Any, eid: str = "") -> Envelope:
         from runtime.runner import load_inputs_file, parse_inputs_json, run_processor
 
         if not ref:
@@ -86,6 +107,8 @@ def run_processor(
             inputs = parse_inputs_json(inputs_json)
         elif inputs_file:
             inputs = load_inputs_file(inputs_file)
+        if recorder is not None:
+            recorder.protect_inputs(inputs)
         if timeout_s < 0:
             raise InputsError(f"--timeout-s must be positive, got {timeout_s}")
         return run_processor(
@@ -97,7 +120,7 @@ def run_processor(
             write_prefix=write_prefix or None,
             artifacts_root=artifacts_root or None,
             timeout_s=timeout_s or None,
-            execution_id=execution_id or None,
+            execution_id=eid or execution_id or None,
             image_override=image_override or None,
         )
 
