@@ -218,7 +218,7 @@ class EvidenceRecorder:
         self._saved_config = dict(structlog.get_config()) if structlog.is_configured() else None
         self._tee = EventTee(sys.stderr, self._events, extra=self._extra,
                              display_level=self._display_level)
-        sys.stderr = self._tee  # type: ignore[assignment]  # child lines are forwarded here
+        sys.stderr = self._tee  # child lines are forwarded here
         configure_logging("info", stream=self._tee)  # type: ignore[arg-type]
         return self
 
