@@ -294,7 +294,7 @@ def package_evidence(src: str | Path, out: str | Path, *, lane: str, root: Path,
 def _add_filtered(tar: tarfile.TarFile, member: str,
                   path: Path) -> tuple[str, dict[str, Any] | None, int]:
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-        hashed = _HashingWriter(spool)  # type: ignore[arg-type]  # a spool is a byte stream
+        hashed = _HashingWriter(spool)
         document = filter_file(path, hashed)
         lines = 0
         if member.endswith("/" + EVENTS_NAME):
@@ -342,8 +342,8 @@ def render_summary(lane: str, rows: list[_RunRow], skipped: list[str]) -> str:
     ]
     for row in rows:
         env = row.envelope
-        meta = env.get("meta") if isinstance(env.get("meta"), dict) else {}
-        error = env.get("error") if isinstance(env.get("error"), dict) else {}
+        meta: dict[str, Any] = env["meta"] if isinstance(env.get("meta"), dict) else {}
+        error: dict[str, Any] = env["error"] if isinstance(env.get("error"), dict) else {}
         cells = [env.get("execution_id", row.member.rpartition("/")[2]), meta.get("processor_ref"),
                  meta.get("adapter"), meta.get("mode"), env.get("status", "missing envelope"),
                  error.get("code"), meta.get("elapsed_ms"), meta.get("image_digest"), row.events,
@@ -451,8 +451,9 @@ def verify_evidence(path: str | Path) -> VerifyResult:
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         problems.append(f"archive is corrupt or truncated: {type(exc).__name__}: {exc}")
         corrupt = True
-    if manifest is None and not corrupt:
-        problems.append(f"{MANIFEST_NAME} is missing")
+    if manifest is None:
+        if not corrupt:
+            problems.append(f"{MANIFEST_NAME} is missing")
     else:
         problems.extend(_manifest_problems(manifest, computed))
     if not envelopes and manifest is not None:
