@@ -78,6 +78,21 @@ def verify(c: Context, path: str | None = None, json: bool = False) -> None:
         raise Exit(code=1)
 
 
+@task(help={"files": "run folders to generate (default 10000)",
+            "total_mib": "total evidence size in MiB (default 1024)"})
+def bench(c: Context, files: int = 10_000, total_mib: int = 1024) -> None:
+    """Benchmark evidence.package on generated evidence (default 10 000 files, 1 GiB)."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "evidence_scale.py"
+    rc = subprocess.run([sys.executable, str(script), "--files", str(files),
+                         "--total-mib", str(total_mib)], check=False).returncode
+    if rc:
+        raise Exit(code=rc)
+
+
 ns = Collection("evidence")
+ns.add_task(bench)
 ns.add_task(package)
 ns.add_task(verify)
