@@ -12,6 +12,7 @@ import json
 import sys
 from typing import IO
 
+from runtime.logging import level_enabled
 from runtime.redaction import redact
 
 FORWARD_BUDGET_BYTES = 1024 * 1024
@@ -42,7 +43,11 @@ class StderrForwarder:
         except ValueError:
             record = None
         if not isinstance(record, dict) or "event" not in record:
-            record = {"event": "processor.stderr", "line": text, **self._context}
+            # Unstructured stderr (a traceback, a library warning) is what a person needs to see.
+            record = {"event": "processor.stderr", "level": "warning", "line": text,
+                      **self._context}
+        if not level_enabled(str(record.get("level", "info"))):
+            return
         self._write(json.dumps(redact(record), ensure_ascii=False, separators=(",", ":")))
         if self._sent >= self._budget:
             self._write(json.dumps({"event": "processor.stderr.suppressed",

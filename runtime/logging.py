@@ -28,9 +28,18 @@ def redaction_processor(
             for key, value in event_dict.items()}
 
 
+_threshold = {"value": logging.INFO}
+
+
+def level_enabled(level: str) -> bool:
+    """Whether an event at ``level`` passes the configured threshold (used for child lines)."""
+    return _LEVELS.get(level.lower(), logging.INFO) >= _threshold["value"]
+
+
 def configure_logging(level: str = "info", stream: IO[str] | None = None) -> None:
     """Route structlog to ``stream`` (default: the current ``sys.stderr``) as JSON lines."""
     target = stream if stream is not None else sys.stderr
+    _threshold["value"] = _LEVELS.get(level, logging.INFO)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

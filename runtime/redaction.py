@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -43,24 +43,28 @@ def is_sensitive_key(key: str) -> bool:
     return bool(_SENSITIVE_KEY.search(key))
 
 
-def redact_text(text: str) -> str:
-    """Replace known secret values and token-shaped strings in ``text``."""
+def redact_text(text: str, extra: Collection[str] = ()) -> str:
+    """Replace known secret values, ``extra`` values (e.g. payload inputs) and token-shaped
+    strings in ``text``."""
     with _lock:
-        values = sorted(_known_values, key=len, reverse=True)
+        values = sorted(_known_values.union(extra), key=len, reverse=True)
     for value in values:
         if value in text:
             text = text.replace(value, REDACTED)
     return _TOKEN_SHAPES.sub(REDACTED, text)
 
 
-def redact(value: Any, key: str = "") -> Any:
-    """Redact a JSON-like value recursively; sensitive keys lose their whole value."""
+def redact(value: Any, key: str = "", extra: Collection[str] = ()) -> Any:
+    """Redact a JSON-like value recursively; sensitive keys lose their whole value.
+
+    ``extra`` adds values to scrub for this call only (evidence passes the run's input values).
+    """
     if key and is_sensitive_key(key) and isinstance(value, str | int | float) and value != "":
         return REDACTED
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(value, extra)
     if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
+        return {k: redact(v, str(k), extra) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
+        return [redact(v, "", extra) for v in value]
     return value

@@ -30,6 +30,9 @@ RUN_HELP = {
     "branch": "modal adapter, env=dev: the branch in the app name (same as deploy-modal)",
     "user": "modal adapter, env=dev: the user in the app name (same as deploy-modal)",
     "modal_environment": "modal adapter: the Modal environment to look in (default: --env)",
+    "evidence": "record envelope.json + events.ndjson under evidence/runs/<execution_id>/ "
+                "(also on when PROCESSOR_EVIDENCE is set, as in the CI lanes)",
+    "evidence_dir": "record evidence under DIR/<execution_id>/ instead (implies --evidence)",
 }
 
 
@@ -76,11 +79,29 @@ def run_processor(
     branch: str = "",
     user: str = "",
     modal_environment: str = "",
+    evidence: bool = False,
+    evidence_dir: str = "",
 ) -> None:
     """Run one processor through runtime.run_processor and print its envelope."""
     setup_logging(json, verbose)
 
     def action() -> Envelope:
+        from runtime.evidence import EvidenceRecorder, evidence_from_env, run_folder
+        from runtime.paths import project_root
+        from runtime.runner import new_execution_id
+
+        from_env = evidence_from_env()
+        if not (evidence or evidence_dir or from_env is not None):
+            return run(None)
+        eid = execution_id or new_execution_id()
+        folder = run_folder(evidence_dir or from_env, eid, project_root())
+        with EvidenceRecorder(folder, execution_id=eid,
+                              display_level="info" if json or verbose else "warning") as recorder:
+            envelope = run(recorder, eid)
+            recorder.record(envelope)
+        return envelope
+
+    def run(recorder: Any, eid: str = "") -> Envelope:
         from runtime.runner import load_inputs_file, parse_inputs_json, run_processor
 
         if not ref:
@@ -92,6 +113,8 @@ def run_processor(
             inputs = parse_inputs_json(inputs_json)
         elif inputs_file:
             inputs = load_inputs_file(inputs_file)
+        if recorder is not None:
+            recorder.protect_inputs(inputs)
         if timeout_s < 0:
             raise InputsError(f"--timeout-s must be positive, got {timeout_s}")
         return run_processor(
@@ -103,7 +126,7 @@ def run_processor(
             write_prefix=write_prefix or None,
             artifacts_root=artifacts_root or None,
             timeout_s=timeout_s or None,
-            execution_id=execution_id or None,
+            execution_id=eid or execution_id or None,
             image_override=image_override or None,
             adapter_options={key: value for key, value in (
                 ("branch", branch), ("user", user), ("modal_environment", modal_environment))

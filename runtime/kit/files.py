@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+FILE_MODE = 0o644
+
 
 class UnsafePathError(ValueError):
     """A requested output path would escape the write prefix (``..``, absolute, or a link)."""
@@ -40,6 +42,8 @@ def atomic_write(path: Path, data: bytes, confine_to: Path) -> None:
     ensure_confined_dir(confine_to, path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; artifacts and the registry must stay readable like normal files.
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

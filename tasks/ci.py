@@ -1,0 +1,38 @@
+"""CI helpers: ``inv changed-processors`` tells the release workflows what to build."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from invoke.context import Context
+from invoke.tasks import task
+
+from runtime.errors import ProcessorRuntimeError
+from tasks.cli import run_cli, setup_logging
+
+
+def _error_line(err: ProcessorRuntimeError) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": err.code, "message": err.message}}
+
+
+@task(help={"base": "git ref to diff against (merge base of BASE and HEAD), e.g. origin/main",
+            "json": "print one JSON line: {base, all, refs, reasons}"})
+def changed_processors(c: Context, base: str = "", json: bool = False) -> None:
+    """List the processor refs a git diff touches (one per line), for the release workflows."""
+    setup_logging(json)
+
+    def action() -> Any:
+        from runtime.changes import changed_processors as compute
+        from runtime.errors import InputsError
+        from runtime.paths import project_root
+
+        if not base:
+            raise InputsError("--base is required (e.g. --base origin/main)")
+        return compute(project_root(), base)
+
+    run_cli(action, json_mode=json, to_json=asdict, to_text=lambda r: "\n".join(r.refs),
+            on_error_envelope=_error_line)
+
+
+TASKS = [changed_processors]

@@ -1,0 +1,74 @@
+import shutil
+import subprocess
+
+import pytest
+
+from runtime.changes import changed_processors
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+
+
+def _git(repo, *args):
+    import os
+
+    env = {**os.environ, **GIT_ENV, "GIT_CONFIG_GLOBAL": "/dev/null"}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path, project_root):
+    """A throwaway git repo holding a copy of the registry, processors and kit."""
+    for folder in ("registry", "processors", "runtime/kit"):
+        shutil.copytree(project_root / folder, tmp_path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-q", "-m", "base")
+    return tmp_path
+
+
+def _commit(repo, message="change"):
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", message)
+
+
+def test_a_processor_file_change_selects_only_that_processor(repo):
+    (repo / "processors/text/stats/stats.py").write_text("# changed\n", encoding="utf-8")
+    _commit(repo)
+    result = changed_processors(repo, "HEAD~1")
+    assert result.refs == ["text/stats@1"]
+    assert not result.all
+
+
+def test_a_kit_change_selects_every_processor(repo):
+    (repo / "runtime/kit/files.py").write_text("# changed\n", encoding="utf-8")
+    _commit(repo)
+    result = changed_processors(repo, "HEAD~1")
+    assert result.all
+    assert result.refs == ["acme/summarize@1", "demo/echo@1", "text/stats@1"]
+
+
+def test_a_registry_entry_change_selects_that_ref(repo):
+    path = repo / "registry/processors.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("timeout_s: 120", "timeout_s: 90"), encoding="utf-8")
+    _commit(repo)
+    assert changed_processors(repo, "HEAD~1").refs == ["acme/summarize@1"]
+
+
+def test_a_pin_only_change_selects_nothing(repo):
+    path = repo / "registry/processors.yaml"
+    text = path.read_text(encoding="utf-8")
+    pinned = text.replace("digest: null", "digest: sha256:" + "a" * 64, 2)  # base + demo/echo
+    path.write_text(pinned.replace("digest: sha256:" + "a" * 64, "digest: null", 1),
+                    encoding="utf-8")
+    _commit(repo)
+    assert changed_processors(repo, "HEAD~1").refs == []
+
+
+def test_an_unknown_base_selects_every_processor(repo):
+    result = changed_processors(repo, "0" * 40)
+    assert result.all
+    assert len(result.refs) == 3
