@@ -111,7 +111,7 @@ def check_contracts(c: Context, base: str = "", json: bool = False) -> None:
             "with_provider": "also write provider.py (the vendor call, imported lazily in real)",
             "secret": "a secret name the processor needs in real mode (repeatable)",
             "json": "print exactly one JSON line on stdout"})
-def new_processor(c: Context, name: str = "", with_provider: bool = False,
+def new_processor(c: Context, name: str | None = None, with_provider: bool = False,
                   secret: list[str] | None = None, json: bool = False) -> None:
     """Scaffold a processor (main.py, schemas, fixture, registry entry, test) that passes the suite."""
     setup_logging(json)
