@@ -11,10 +11,10 @@ from invoke.collection import Collection
 
 __path__ = [str(Path(__file__).resolve().parent / "tasks")]
 
-from tasks import ci, evidence, meta, modal_tasks, run, test  # needs __path__ first
+from tasks import ci, contracts, evidence, meta, modal_tasks, run, test  # needs __path__ first
 
 ns = Collection()
-for module in (run, modal_tasks, test, meta, ci):
+for module in (run, modal_tasks, contracts, test, meta, ci):
     for task in module.TASKS:
         ns.add_task(task)
 ns.add_collection(evidence.ns)

@@ -129,8 +129,20 @@ class VersionEntry(_Strict):
     deterministic: bool = True
     description: str = ""
     image: ImagePin = Field(default_factory=ImagePin)
-    input_schema: dict[str, Any] | None = None
-    output_schema: dict[str, Any] | None = None
+    # JSON Schema files (draft 2020-12), relative to the processor folder; see runtime/schemas.py.
+    input_schema: str | None = None
+    output_schema: str | None = None
+
+    @field_validator("input_schema", "output_schema")
+    @classmethod
+    def _schema_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = value.split("/")
+        if value.startswith("/") or any(p in ("", ".", "..") for p in parts) \
+                or not value.endswith(".json"):
+            raise ValueError("must be a relative '.json' path inside the processor folder")
+        return value
 
     @field_validator("secrets")
     @classmethod

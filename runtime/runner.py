@@ -23,6 +23,7 @@ from runtime.paths import default_artifacts_root, project_root
 from runtime.redaction import register_secret_names
 from runtime.registry import Registry
 from runtime.retry import call_with_retry
+from runtime.schemas import validate_inputs, validate_outputs
 
 INPUTS_LIMIT_BYTES = 1024 * 1024
 
@@ -136,6 +137,7 @@ def run_processor(
         context["processor_ref"] = str(resolved.ref)
         register_secret_names(registry.all_secret_names())
         checked_inputs = _check_inputs({} if inputs is None else inputs)
+        validate_inputs(resolved, checked_inputs)
         artifacts = Path(artifacts_root) if artifacts_root else default_artifacts_root(project)
         artifacts.mkdir(parents=True, exist_ok=True)
         artifacts = artifacts.resolve()
@@ -164,6 +166,7 @@ def run_processor(
             envelope = call_with_retry(attempt, on_retry=on_retry)
         finally:
             runner.close()
+        validate_outputs(resolved, envelope, prefix)
     except ProcessorRuntimeError as err:
         elapsed = int((time.monotonic() - started) * 1000)
         err.execution_id = eid

@@ -89,6 +89,15 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
         started = time.monotonic()
         rc = _pytest(folder, pytest_args)
         results.append((folder, "passed" if rc == 0 else "FAILED", time.monotonic() - started))
+    from tasks.contracts import check_contracts, test_golden
+
+    for name, step in (("golden", test_golden), ("contracts-compat", check_contracts)):
+        started = time.monotonic()
+        try:
+            step(c)
+            results.append((name, "passed", time.monotonic() - started))
+        except Exit:
+            results.append((name, "FAILED", time.monotonic() - started))
     print("\n== summary", file=sys.stderr)
     for name, status, seconds in results:
         print(f"   {name:<20} {status:<8} {seconds:6.1f}s", file=sys.stderr)
