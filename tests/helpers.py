@@ -68,3 +68,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     )
     return CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"),
                      proc.stderr.decode("utf-8", "replace"))
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (killed, waiting for a reaper) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in {"Z", "X"}
