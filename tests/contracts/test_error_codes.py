@@ -77,7 +77,7 @@ def test_missing_declared_secret_in_real_mode_is_err_missing_secret(tmp_path):
     names = _names(result)
     assert "processor.start" not in names
     assert "adapter.invoke.start" not in names
-    assert names[-1] == "execution.settle"
+    assert names[-2:] == ["execution.settle", "cli.error"]
 
 
 def test_child_exiting_nonzero_reports_rc_and_stderr_tail(run_fixture):

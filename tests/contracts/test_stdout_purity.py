@@ -74,3 +74,21 @@ def test_ci_refusal_prints_exactly_one_error_envelope(tmp_path):
                      "--artifacts-root", str(tmp_path), env=cli_env(CI="true"))
     assert result.rc == 4
     assert result.envelope["error"]["code"] == "ERR_CI_SAFETY"
+
+
+@pytest.mark.parametrize("scenario", ["handler_raises", "crash_stderr", "garbage_stdout"])
+def test_error_stderr_is_ndjson_only_and_ends_with_one_cli_error(run_fixture, scenario):
+    result = run_fixture(fixture_ref(scenario))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert all(isinstance(record, dict) for record in records)
+    assert [r["event"] for r in records].count("cli.error") == 1
+    assert records[-1]["event"] == "cli.error"
+    assert records[-1]["code"] == "ERR_ADAPTER_INVOCATION"
+
+
+def test_human_mode_error_is_one_readable_line_and_no_stdout(tmp_path):
+    result = run_cli("run-processor", "--ref", "demo/nope@1", "--artifacts-root", str(tmp_path))
+    assert result.rc == 2
+    assert result.stdout == ""
+    assert "error: ERR_INPUTS: unknown ref 'demo/nope@1'" in result.stderr
