@@ -20,7 +20,7 @@ from runtime.errors import InputsError, ProcessorRuntimeError
 from runtime.guards import check_env, check_image_override, check_mode
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
-from runtime.redaction import register_secret_names
+from runtime.redaction import register_secret_names, register_sensitive_environ
 from runtime.registry import Registry
 from runtime.retry import call_with_retry
 
@@ -135,6 +135,7 @@ def run_processor(
         resolved = registry.resolve(ref)
         context["processor_ref"] = str(resolved.ref)
         register_secret_names(registry.all_secret_names())
+        register_sensitive_environ()
         checked_inputs = _check_inputs({} if inputs is None else inputs)
         artifacts = Path(artifacts_root) if artifacts_root else default_artifacts_root(project)
         artifacts.mkdir(parents=True, exist_ok=True)
