@@ -66,10 +66,12 @@ def _check_inputs(inputs: Any) -> dict[str, Any]:
     if not isinstance(inputs, dict):
         raise InputsError(f"inputs must be a JSON object, got {type(inputs).__name__}")
     try:
-        encoded = json.dumps(inputs, allow_nan=False)
+        # UTF-8 as the kit will write it: a lone surrogate ("\ud800" in JSON) is refused here
+        # rather than crashing the processor when it encodes its outputs or hashes.
+        encoded = json.dumps(inputs, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise InputsError(f"inputs are not JSON-serialisable: {exc}") from exc
-    if len(encoded.encode("utf-8")) > INPUTS_LIMIT_BYTES:
+        raise InputsError(f"inputs are not JSON-serialisable UTF-8: {exc}") from exc
+    if len(encoded) > INPUTS_LIMIT_BYTES:
         raise InputsError(f"inputs exceed {INPUTS_LIMIT_BYTES} bytes")
     return inputs
 
