@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from tests.fixtures.project import fixture_ref
-from tests.helpers import ROOT, process_alive
+from tests.helpers import ROOT, gone_soon
 
 MIB = 1024 * 1024
 TAIL_LIMIT = 8 * 1024
@@ -39,7 +39,7 @@ def test_timeout_kills_the_whole_group_including_a_sigterm_ignoring_grandchild(
     assert result.envelope["error"]["message"].startswith(HEADER.format(rc=124))
     pids = [int(line) for line in pid_file.read_text().split()]
     assert len(pids) == 2  # one grandchild per attempt
-    assert not [pid for pid in pids if process_alive(pid)]
+    assert all(gone_soon(pid) for pid in pids)
 
 
 def test_stderr_flood_keeps_parent_memory_bounded_and_tail_at_8_kib(fixture_env, tmp_path):
