@@ -64,4 +64,4 @@ def test_outputs_index_and_receipts_are_written(run):
 
 def test_no_temporary_files_are_left_behind(run):
     _, _, artifacts = run
-    assert not [p for p in artifacts.rglob("*.tmp")]
+    assert not list(artifacts.rglob("*.tmp"))

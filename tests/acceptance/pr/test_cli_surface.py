@@ -80,7 +80,8 @@ def test_help_documents_every_run_processor_flag(run_help, flag):
                  if re.search(rf"{re.escape(option)}(=|\s|$)", ln)), None)
     assert line is not None, f"{option} missing from --help"
     described = line.split(option, 1)[1].split(None, 1)
-    assert len(described) == 2 and described[1].strip(), f"{option} has no help text"
+    assert len(described) == 2, f"{option} has no help text"
+    assert described[1].strip(), f"{option} has no help text"
 
 
 def test_help_starts_with_the_task_docstring(run_help):
