@@ -52,3 +52,13 @@ def test_every_breadcrumb_names_the_execution(tmp_path):
     execution_id = result.envelope["execution_id"]
     crumbs = [e for e in result.events if e["event"] in SPEC_EVENTS]
     assert {e.get("execution_id") for e in crumbs} == {execution_id}
+
+
+def test_forwarded_child_text_names_the_execution(run_fixture):
+    result = run_fixture(fixture_ref("crash_stderr"))
+    execution_id = result.envelope["execution_id"]
+    forwarded = [e for e in result.events if e["event"] == "processor.stderr"]
+    assert [e["line"] for e in forwarded] == ["fixture crash_stderr: something went wrong",
+                                              "last line before exit 3"]
+    assert {e["execution_id"] for e in forwarded} == {execution_id}
+    assert {e["processor_ref"] for e in forwarded} == {fixture_ref("crash_stderr")}

@@ -61,3 +61,6 @@ def test_stderr_flood_keeps_parent_memory_bounded_and_tail_at_8_kib(fixture_env,
     assert len(message.encode()) <= len(HEADER.format(rc=1)) + TAIL_LIMIT
     assert message.rstrip().endswith("fixture stderr_flood: the very last line")
     assert err.stat().st_size < 4 * MIB  # forwarding stops at its budget
+    suppressed = [line for line in err.read_text().splitlines()
+                  if '"processor.stderr.suppressed"' in line]
+    assert len(suppressed) == 1
