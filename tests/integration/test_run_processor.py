@@ -53,3 +53,16 @@ def test_fixture_processors_resolve_from_the_fixture_root(tmp_path, fixture_root
     envelope = run_processor("fixture/env_dump@1", artifacts_root=tmp_path, root=fixture_root)
     assert envelope.status == "success"
     assert envelope.meta["processor_ref"] == "fixture/env_dump@1"
+
+
+def test_a_stderr_flood_leaves_an_8_kib_tail_in_the_error(tmp_path, fixture_root):
+    from runtime.errors import AdapterInvocationError
+
+    header = "Container failed with exit code 1. STDERR:\n"
+    with pytest.raises(AdapterInvocationError) as caught:
+        run_processor("fixture/stderr_flood@1", inputs={"megabytes": 20},
+                      artifacts_root=tmp_path, root=fixture_root)
+    message = caught.value.message
+    assert message.startswith(header)
+    assert len(message[len(header):].encode()) <= 8 * 1024
+    assert message.endswith("fixture stderr_flood: the very last line\n")
