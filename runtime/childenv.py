@@ -66,7 +66,8 @@ def build_child_env(
                 "(set them in the environment; names come from the registry)"
             )
         child.update({name: source[name] for name in declared})
-    elif mode == "mock" and not ambient_secrets_allowed(env, source):
+    else:
+        # Even with ambient secrets allowed, a mock run never holds the provider's key.
         for name in declared:
             child.pop(name, None)
     child.update(FIXED)

@@ -134,8 +134,17 @@ def error_class(code: str) -> type[ProcessorRuntimeError]:
     return CANON.get(code, AdapterInvocationError)
 
 
+TRUNCATION_MARK = "\n…[truncated]…\n"
+
+
 def bound_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """Cut ``text`` to ``limit`` characters, keeping the head (messages lead with the cause)."""
+    """Cut ``text`` to ``limit`` characters, keeping its head and its end.
+
+    Messages lead with the cause, and a failed child's stderr tail ends with what matters most
+    (the exception line of a traceback), so the middle is what gets dropped.
+    """
     if len(text) <= limit:
         return text
-    return text[: limit - 15] + " …[truncated]"
+    keep = limit - len(TRUNCATION_MARK)
+    head = keep // 4
+    return text[:head] + TRUNCATION_MARK + text[len(text) - (keep - head):]

@@ -38,6 +38,16 @@ def register_secret_names(names: Iterable[str], environ: Mapping[str, str] | Non
     register_secret_values(source[name] for name in names if source.get(name))
 
 
+def register_sensitive_environ(environ: Mapping[str, str] | None = None) -> None:
+    """Register the values of environment variables whose *names* look secret.
+
+    With ``ALLOW_ENV_SECRETS=1`` in dev a child inherits the whole environment; its logs may echo
+    an undeclared ``*_PASSWORD`` whose value has no token shape, so the host must know it.
+    """
+    source = os.environ if environ is None else environ
+    register_secret_names([name for name in source if is_sensitive_key(name)], source)
+
+
 def is_sensitive_key(key: str) -> bool:
     """True for keys whose values are secrets by name (``*_TOKEN``, ``password``, …)."""
     return bool(_SENSITIVE_KEY.search(key))

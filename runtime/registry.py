@@ -60,6 +60,11 @@ def load_registry(path: Path) -> RegistryFile:
         raise InputsError(f"{path}: {_field_path(first['loc'])}: {first['msg']}{more}") from exc
 
 
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it (entry paths may also be absolute)."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 class Registry:
     """The validated registry of one project root."""
 
@@ -95,7 +100,7 @@ class Registry:
         if not entrypoint.is_file():
             raise InputsError(
                 f"{self.path}: processors.{parsed.key}.versions.{parsed.version}.entrypoint: "
-                f"{entrypoint.relative_to(self.root)} does not exist"
+                f"{_shown(entrypoint, self.root)} does not exist"
             )
         return ResolvedProcessor(parsed, entry, version, directory, entrypoint)
 

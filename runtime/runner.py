@@ -20,7 +20,7 @@ from runtime.errors import InputsError, ProcessorRuntimeError
 from runtime.guards import check_env, check_image_override, check_mode
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
-from runtime.redaction import register_secret_names
+from runtime.redaction import register_secret_names, register_sensitive_environ
 from runtime.registry import Registry
 from runtime.retry import call_with_retry
 from runtime.schemas import validate_inputs, validate_outputs
@@ -67,10 +67,12 @@ def _check_inputs(inputs: Any) -> dict[str, Any]:
     if not isinstance(inputs, dict):
         raise InputsError(f"inputs must be a JSON object, got {type(inputs).__name__}")
     try:
-        encoded = json.dumps(inputs, allow_nan=False)
+        # UTF-8 as the kit will write it: a lone surrogate ("\ud800" in JSON) is refused here
+        # rather than crashing the processor when it encodes its outputs or hashes.
+        encoded = json.dumps(inputs, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise InputsError(f"inputs are not JSON-serialisable: {exc}") from exc
-    if len(encoded.encode("utf-8")) > INPUTS_LIMIT_BYTES:
+        raise InputsError(f"inputs are not JSON-serialisable UTF-8: {exc}") from exc
+    if len(encoded) > INPUTS_LIMIT_BYTES:
         raise InputsError(f"inputs exceed {INPUTS_LIMIT_BYTES} bytes")
     return inputs
 
@@ -136,6 +138,7 @@ def run_processor(
         resolved = registry.resolve(ref)
         context["processor_ref"] = str(resolved.ref)
         register_secret_names(registry.all_secret_names())
+        register_sensitive_environ()
         checked_inputs = _check_inputs({} if inputs is None else inputs)
         validate_inputs(resolved, checked_inputs)
         artifacts = Path(artifacts_root) if artifacts_root else default_artifacts_root(project)

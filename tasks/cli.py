@@ -15,7 +15,7 @@ from typing import Any
 from invoke.exceptions import Exit
 
 from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
-from runtime.logging import configure_logging
+from runtime.logging import configure_logging, get_logger
 from runtime.redaction import redact_text
 
 
@@ -57,7 +57,12 @@ def run_cli(
 
 def _fail(err: ProcessorRuntimeError, json_mode: bool,
           on_error_envelope: Callable[[ProcessorRuntimeError], dict[str, Any]]) -> None:
-    sys.stderr.write(f"error: {err.code}: {redact_text(err.message)}\n")
     if json_mode:
+        # One NDJSON event, not raw text: a child's stderr tail inside the message would
+        # otherwise be re-read as that child's events by anyone parsing the stream.
+        get_logger().error("cli.error", code=err.code, exit_code=err.exit_code,
+                           message=err.message)
         emit_line(on_error_envelope(err))
+    else:
+        sys.stderr.write(f"error: {err.code}: {redact_text(err.message)}\n")
     raise Exit(code=err.exit_code)

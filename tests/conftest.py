@@ -58,6 +58,14 @@ def _hermetic_guard(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest_socket.enable_socket()
 
 
+@pytest.fixture(scope="session")
+def fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project root whose registry lists the fixture processors (and the bundled ones)."""
+    from tests.fixtures.project import build_fixture_root
+
+    return build_fixture_root(tmp_path_factory.mktemp("fixture-root"))
+
+
 @pytest.fixture
 def project_root() -> Path:
     """The checkout under test."""

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,23 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     )
     return CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"),
                      proc.stderr.decode("utf-8", "replace"))
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (killed, waiting for a reaper) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in {"Z", "X"}
+
+
+def gone_soon(pid: int, within_s: float = 5.0) -> bool:
+    """True once ``pid`` has exited; SIGKILL is delivered asynchronously, so allow a moment."""
+    deadline = time.monotonic() + within_s
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

@@ -45,7 +45,8 @@ class LocalAdapter:
             env=child_env,
             cwd=str(request.write_prefix),
             timeout_s=request.timeout_s,
-            on_stderr_line=StderrForwarder(),
+            on_stderr_line=StderrForwarder(execution_id=request.execution_id,
+                                           processor_ref=str(processor.ref)),
         )
         outcome = ChildOutcome(
             rc=result.rc,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,16 @@ def tree_sha256(root: str | os.PathLike[str]) -> str:
     base = Path(root)
     entries: list[str] = []
     for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        # Hidden folders (.git, .state, caches) are never processor source.
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             if name.endswith((".pyc", ".pyo")):
                 continue
             full = Path(dirpath) / name
             rel = full.relative_to(base).as_posix()
-            entries.append(f"{rel}\0{sha256_file(full)}")
+            mode = full.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                entries.append(f"{rel}\0link:{full.readlink()}")
+            elif stat.S_ISREG(mode):  # device nodes and fifos would block or lie
+                entries.append(f"{rel}\0{sha256_file(full)}")
     return sha256_hex("\n".join(entries))

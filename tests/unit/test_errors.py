@@ -1,4 +1,11 @@
-from runtime.errors import CANON, AdapterInvocationError, ModalTimeoutError, error_class
+from runtime.errors import (
+    CANON,
+    TRUNCATION_MARK,
+    AdapterInvocationError,
+    ModalTimeoutError,
+    bound_message,
+    error_class,
+)
 
 SEED_CODES = {
     "ERR_IMAGE_UNPINNED", "ERR_IMAGE_UNAVAILABLE", "ERR_REGISTRY_MISMATCH", "ERR_MODAL_LOOKUP",
@@ -29,3 +36,16 @@ def test_only_timeouts_are_retryable_by_default():
 
 def test_unknown_codes_map_to_adapter_invocation():
     assert error_class("ERR_NOPE") is AdapterInvocationError
+
+
+def test_bound_message_leaves_short_text_alone():
+    assert bound_message("short", limit=100) == "short"
+
+
+def test_bound_message_keeps_head_and_end_within_the_limit():
+    text = "Container failed with exit code 1. STDERR:\n" + "x" * 5000 + "\nValueError: boom"
+    bounded = bound_message(text, limit=500)
+    assert len(bounded) == 500
+    assert bounded.startswith("Container failed with exit code 1.")
+    assert bounded.endswith("ValueError: boom")
+    assert TRUNCATION_MARK in bounded

@@ -1,0 +1,59 @@
+"""Forwarding a child's stderr: NDJSON passes through, text is wrapped, all redacted, bounded."""
+
+import io
+import json
+
+from runtime.childlog import StderrForwarder
+from runtime.redaction import REDACTED
+
+
+def _records(stream):
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_child_ndjson_events_pass_through():
+    out = io.StringIO()
+    StderrForwarder(out)(b'{"event": "processor.start", "execution_id": "ex-1"}')
+    assert _records(out) == [{"event": "processor.start", "execution_id": "ex-1"}]
+
+
+def test_plain_text_is_wrapped_with_the_run_context():
+    out = io.StringIO()
+    StderrForwarder(out, execution_id="ex-1")(b"Traceback (most recent call last):")
+    assert _records(out) == [{"event": "processor.stderr", "execution_id": "ex-1",
+                              "level": "warning",
+                              "line": "Traceback (most recent call last):"}]
+
+
+def test_json_without_an_event_is_treated_as_text():
+    out = io.StringIO()
+    StderrForwarder(out)(b'{"not": "an event"}')
+    assert _records(out)[0]["event"] == "processor.stderr"
+
+
+def test_blank_lines_are_dropped():
+    out = io.StringIO()
+    StderrForwarder(out)(b"   \r")
+    assert out.getvalue() == ""
+
+
+def test_secrets_are_redacted_in_text_and_fields():
+    out = io.StringIO()
+    token = "sk-" + "f" * 30
+    forward = StderrForwarder(out)
+    forward(f"using {token}".encode())
+    forward(b'{"event": "provider.call", "api_key": "plain"}')
+    first, second = _records(out)
+    assert token not in first["line"]
+    assert second["api_key"] == REDACTED
+
+
+def test_forwarding_stops_at_the_budget_with_one_suppressed_event():
+    out = io.StringIO()
+    forward = StderrForwarder(out, budget=100)
+    for _ in range(50):
+        forward(b"x" * 40)
+    events = [record["event"] for record in _records(out)]
+    assert events.count("processor.stderr.suppressed") == 1
+    assert events.count("processor.stderr") == 3
+    assert forward.suppressed_lines == 47

@@ -1,0 +1,52 @@
+"""Preflight guards: explicit mode, CI safety, env names, dev-only image override."""
+
+import pytest
+
+from runtime.errors import CISafetyError, InputsError
+from runtime.guards import check_env, check_image_override, check_mode, ci_enabled
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", "1", "yes", " true "])
+def test_ci_truthy_values_enable_the_guard(value):
+    assert ci_enabled({"CI": value})
+
+
+@pytest.mark.parametrize("environ", [{}, {"CI": ""}, {"CI": "false"}, {"CI": "0"}])
+def test_ci_absent_or_falsy_disables_the_guard(environ):
+    assert not ci_enabled(environ)
+
+
+def test_real_mode_under_ci_is_refused():
+    with pytest.raises(CISafetyError, match="ERR_CI_SAFETY"):
+        check_mode("real", {"CI": "true"})
+
+
+def test_mock_mode_under_ci_is_allowed():
+    check_mode("mock", {"CI": "true"})
+
+
+def test_real_mode_outside_ci_is_allowed():
+    check_mode("real", {})
+
+
+@pytest.mark.parametrize("mode", ["smoke", "", "MOCK", "dry-run"])
+def test_only_mock_and_real_are_modes(mode):
+    with pytest.raises(InputsError, match="mode must be one of mock, real"):
+        check_mode(mode, {})
+
+
+@pytest.mark.parametrize("env", ["prod", "", "Dev"])
+def test_unknown_envs_are_refused(env):
+    with pytest.raises(InputsError, match="env must be one of"):
+        check_env(env)
+
+
+@pytest.mark.parametrize("env", ["staging", "main"])
+def test_image_override_is_refused_outside_dev(env):
+    with pytest.raises(InputsError, match="env=dev only"):
+        check_image_override(env, "sha256:" + "0" * 64)
+
+
+def test_image_override_is_accepted_in_dev_and_absence_everywhere():
+    check_image_override("dev", "sha256:" + "0" * 64)
+    check_image_override("main", None)

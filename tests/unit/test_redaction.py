@@ -1,0 +1,81 @@
+"""Redaction: known values, token shapes and sensitive keys, in text and nested data."""
+
+import secrets
+
+import pytest
+
+from runtime.redaction import (
+    REDACTED,
+    is_sensitive_key,
+    redact,
+    redact_text,
+    register_secret_names,
+    register_secret_values,
+    register_sensitive_environ,
+)
+
+
+def _value(prefix="v"):
+    return f"{prefix}{secrets.token_hex(8)}"
+
+
+def test_registered_values_are_replaced_in_text():
+    value = _value()
+    register_secret_values([value])
+    assert redact_text(f"before {value} after") == f"before {REDACTED} after"
+
+
+def test_short_values_are_not_registered():
+    register_secret_values(["abc"])
+    assert redact_text("abc abcdef") == "abc abcdef"
+
+
+def test_declared_names_register_their_current_values():
+    value = _value()
+    register_secret_names(["SOME_DECLARED_KEY", "UNSET_ONE"], {"SOME_DECLARED_KEY": value})
+    assert value not in redact_text(f"x{value}x")
+
+
+def test_sensitive_environ_names_register_their_values():
+    value = _value("plain")
+    register_sensitive_environ({"MY_DB_PASSWORD": value, "HARMLESS": "visible-value"})
+    assert redact_text(f"{value} visible-value") == f"{REDACTED} visible-value"
+
+
+@pytest.mark.parametrize("token", [
+    "sk-" + "a" * 24,
+    "ghp_" + "b" * 30,
+    "xoxb-" + "1234567890ab",
+    "AKIA" + "ABCDEFGHIJKLMNOP",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVl",
+    "Bearer abcdefghijklmnop",
+])
+def test_token_shaped_strings_are_redacted_without_registration(token):
+    assert token not in redact_text(f"header {token} tail")
+
+
+@pytest.mark.parametrize("key", ["api_key", "API-KEY", "ACME_API_KEY", "password", "db_passwd",
+                                 "access_token", "Authorization", "client_secret",
+                                 "credentials", "private_key"])
+def test_sensitive_keys_are_recognised(key):
+    assert is_sensitive_key(key)
+
+
+@pytest.mark.parametrize("key", ["message", "path", "execution_id", "stderr_sha256", "mode"])
+def test_ordinary_keys_are_not_sensitive(key):
+    assert not is_sensitive_key(key)
+
+
+def test_sensitive_keys_lose_their_whole_value_in_nested_data():
+    data = {"outer": {"password": "hunter2", "items": [{"api_key": 12345}], "ok": "fine"}}
+    assert redact(data) == {"outer": {"password": REDACTED, "items": [{"api_key": REDACTED}],
+                                      "ok": "fine"}}
+
+
+def test_non_string_values_under_ordinary_keys_are_kept():
+    assert redact({"count": 3, "flag": True, "none": None}) == {"count": 3, "flag": True,
+                                                                "none": None}
+
+
+def test_empty_sensitive_values_stay_empty():
+    assert redact({"token": ""}) == {"token": ""}

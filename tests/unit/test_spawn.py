@@ -1,0 +1,135 @@
+"""The one spawn helper: rc, deadline, group kill, bounded output, stdin, no TTY."""
+
+import json
+import sys
+import textwrap
+
+from runtime.spawn import (
+    LINE_LIMIT_BYTES,
+    STDERR_TAIL_BYTES,
+    STDOUT_RING_BYTES,
+    TIMEOUT_RC,
+    spawn,
+)
+from tests.helpers import gone_soon
+
+
+def _py(code: str, **kwargs):
+    return spawn([sys.executable, "-c", textwrap.dedent(code)], **kwargs)
+
+
+def test_returns_the_child_exit_code():
+    assert _py("raise SystemExit(7)").rc == 7
+
+
+def test_success_returns_stdout_and_timing():
+    result = _py("print('hello')")
+    assert result.rc == 0
+    assert result.stdout == b"hello\n"
+    assert result.stdout_len == 6
+    assert not result.timed_out
+    assert result.elapsed_ms >= 0
+
+
+def test_deadline_kills_the_child_with_rc_124():
+    result = _py("import time; time.sleep(60)", timeout_s=0.3)
+    assert result.rc == TIMEOUT_RC
+    assert result.timed_out
+
+
+def test_deadline_kills_the_whole_group_including_sigterm_ignoring_grandchild(tmp_path):
+    pid_file = tmp_path / "pid"
+    result = _py(f"""
+        import os, signal, time
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            time.sleep(60)
+            os._exit(0)
+        open({str(pid_file)!r}, "w").write(str(pid))
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(60)
+    """, timeout_s=0.5)
+    assert result.rc == TIMEOUT_RC
+    assert gone_soon(int(pid_file.read_text()))
+
+
+def test_a_background_grandchild_does_not_outlive_a_normal_exit(tmp_path):
+    pid_file = tmp_path / "pid"
+    result = _py(f"""
+        import os, time
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        open({str(pid_file)!r}, "w").write(str(pid))
+    """, timeout_s=10)
+    assert result.rc == 0
+    assert not result.timed_out
+    assert gone_soon(int(pid_file.read_text()))
+
+
+def test_stderr_tail_is_bounded_and_keeps_the_end():
+    result = _py("""
+        import sys
+        for i in range(20000):
+            sys.stderr.write(f"line {i}\\n")
+    """)
+    assert len(result.stderr_tail) <= STDERR_TAIL_BYTES
+    assert result.stderr_tail.endswith(b"line 19999\n")
+    assert result.stderr_len > STDERR_TAIL_BYTES
+
+
+def test_stderr_lines_reach_the_sink_in_order_and_cut_to_the_line_limit():
+    seen = []
+    _py("""
+        import sys
+        sys.stderr.write("first\\nsecond\\n" + "y" * 100000 + "\\nlast")
+    """, on_stderr_line=seen.append)
+    assert seen[:2] == [b"first", b"second"]
+    assert all(len(line) <= LINE_LIMIT_BYTES for line in seen)
+    assert seen[-1] == b"last"
+
+
+def test_stdout_ring_is_bounded():
+    result = _py("import sys; sys.stdout.write('z' * 300000)")
+    assert result.stdout_len == 300000
+    assert len(result.stdout_tail) <= STDOUT_RING_BYTES
+    assert not result.stdout_overflow
+
+
+def test_stdout_past_its_limit_is_flagged_and_dropped():
+    result = _py("import sys; sys.stdout.buffer.write(b'z' * (17 * 1024 * 1024))")
+    assert result.stdout_overflow
+    assert result.stdout == b""
+    assert result.stdout_len == 17 * 1024 * 1024
+
+
+def test_stdin_is_delivered_in_full_and_then_closed():
+    data = json.dumps({"blob": "q" * 500000}).encode()
+    result = _py("import sys; d = sys.stdin.buffer.read(); print(len(d))", stdin=data)
+    assert result.stdout.strip() == str(len(data)).encode()
+
+
+def test_child_has_no_tty_on_any_stream():
+    result = _py("import os; print([os.isatty(fd) for fd in (0, 1, 2)])")
+    assert result.stdout.strip() == b"[False, False, False]"
+
+
+def test_child_runs_in_its_own_session():
+    result = _py("import os; print(os.getsid(0) == os.getpid())")
+    assert result.stdout.strip() == b"True"
+
+
+def test_unbuffered_and_log_stream_are_always_set():
+    result = _py("import os; print(os.environ['PYTHONUNBUFFERED'], os.environ['LOG_STREAM'])",
+                 env={"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "0"})
+    assert result.stdout.strip() == b"1 stderr"
+
+
+def test_env_is_exactly_what_the_caller_passes():
+    result = _py("import os, json; print(json.dumps(sorted(os.environ)))",
+                 env={"PATH": "/usr/bin:/bin", "ONLY_THIS": "1"})
+    names = set(json.loads(result.stdout))
+    assert names <= {"PATH", "ONLY_THIS", "PYTHONUNBUFFERED", "LOG_STREAM", "LC_CTYPE"}
+    assert "ONLY_THIS" in names
