@@ -11,6 +11,7 @@ from runtime.errors import InputsError
 # name -> "module:Class"; nothing is imported until an adapter is asked for.
 ADAPTERS: dict[str, str] = {
     "local": "runtime.adapters.local:LocalAdapter",
+    "docker": "runtime.adapters.docker:DockerAdapter",
 }
 
 
