@@ -11,10 +11,11 @@ from invoke.collection import Collection
 
 __path__ = [str(Path(__file__).resolve().parent / "tasks")]
 
-from tasks import meta, run, test  # needs __path__ first
+from tasks import infra, lifecycle, meta, run, test  # needs __path__ first
 
 ns = Collection()
-for module in (run, test, meta):
+for module in (run, lifecycle, test, meta):
     for task in module.TASKS:
         ns.add_task(task)
+ns.add_collection(infra.ns)
 ns.configure({"run": {"echo": False}})

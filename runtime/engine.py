@@ -68,10 +68,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def engine_host() -> str:
-    """The engine address in use: recorded by ``infra.up``, else ``DOCKER_HOST``/the socket."""
+    """The engine address to use: an explicit ``DOCKER_HOST`` wins (the standard override), else
+    the engine recorded by ``infra.up`` (.state/infra.json), else the default socket."""
     from runtime.infra import docker_host
 
-    return docker_host()
+    return os.environ.get("DOCKER_HOST", "").strip() or docker_host()
 
 
 def engine_unreachable(host: str, exc: BaseException | str) -> ImageUnavailableError:
@@ -86,16 +87,23 @@ def engine_unreachable(host: str, exc: BaseException | str) -> ImageUnavailableE
 
 
 def engine_client(timeout_s: float = 120.0) -> Any:
-    """A ping-checked ``docker.DockerClient`` for the local engine; ``ERR_IMAGE_UNAVAILABLE``."""
-    from runtime.infra import InfraError, docker_client
+    """A ping-checked ``docker.DockerClient`` for the local engine; ``ERR_IMAGE_UNAVAILABLE``.
+
+    Only unix sockets and loopback TCP are contacted (network rule: loopback only).
+    """
+    from urllib.parse import urlparse
 
     host = engine_host()
+    parsed = urlparse(host)
+    if parsed.scheme != "unix" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise engine_unreachable(host, "refusing a non-loopback engine address")
     try:
-        client = docker_client(timeout=timeout_s)
+        import docker
+
+        client = docker.DockerClient(base_url=host, version="auto", timeout=int(timeout_s))
+        client.api.trust_env = False
         client.ping()
-    except InfraError as exc:
-        raise engine_unreachable(host, exc) from exc
-    except Exception as exc:  # noqa: BLE001 - docker/requests errors: the engine did not answer
+    except Exception as exc:
         raise engine_unreachable(host, f"{type(exc).__name__}: {exc}") from exc
     return client
 
@@ -114,7 +122,7 @@ def translate(exc: BaseException, action: str) -> ProcessorRuntimeError:
     if isinstance(exc, docker.errors.APIError):
         text = _explain(exc)
         status = exc.status_code or 0
-        retryable = status in (408, 429) or status >= 500 and is_transient_message(text)
+        retryable = status in (408, 429) or (status >= 500 and is_transient_message(text))
         return ImageUnavailableError(bound_message(f"{action}: engine answered {status}: {text}"),
                                      retryable=retryable)
     if isinstance(exc, requests.exceptions.ConnectionError | ConnectionError):

@@ -1,4 +1,4 @@
-"""Processor images: hermetic build, push, verified pin (SPEC §12 steps 1–3).
+"""Processor images: hermetic build, push, verified pin (SPEC §12 steps 1-3).
 
 * :func:`build_processor` assembles the build context in Python (fixed mtimes, uid and modes, so
   an unchanged processor hits the engine's cache and keeps its image ID), builds ``FROM`` the base

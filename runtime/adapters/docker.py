@@ -2,7 +2,7 @@
 
 The container runs the same in-container entry as the Modal function
 (``python3 -m runtime.container_entry``), which spawns the processor through the one spawn helper
-and enforces ``timeout_s`` itself; the host keeps a longer deadline (``timeout_s × 1.2 + grace``)
+and enforces ``timeout_s`` itself; the host keeps a longer deadline (``timeout_s x 1.2 + grace``)
 for the container as a whole. Isolation: ``network=none``, read-only root with a tmpfs ``/tmp``,
 every capability dropped, ``no-new-privileges``, pids and memory limits, a non-root user, and only
 this execution's two folders bind-mounted (at the same absolute paths, so the envelope's
@@ -58,7 +58,7 @@ PASSTHROUGH_KEYS = ("CI", "TEST_LANE", "TZ", "SOURCE_DATE_EPOCH")
 
 
 def container_deadline(timeout_s: float) -> float:
-    """The host's wait for the whole container: ≥ the function timeout × 1.2, plus start-up."""
+    """The host's wait for the whole container: ≥ the function timeout x 1.2, plus start-up."""
     return timeout_s * DEADLINE_FACTOR + DEADLINE_GRACE_S
 
 
