@@ -9,8 +9,9 @@ Transient failures (connection refused/reset, timeouts, 5xx, 429) are flagged ``
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from runtime.errors import ImageUnavailableError, ProcessorRuntimeError, bound_message
@@ -97,15 +98,28 @@ def engine_client(timeout_s: float = 120.0) -> Any:
     parsed = urlparse(host)
     if parsed.scheme != "unix" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise engine_unreachable(host, "refusing a non-loopback engine address")
+    client = None
     try:
         import docker
 
         client = docker.DockerClient(base_url=host, version="auto", timeout=int(timeout_s))
         client.api.trust_env = False
         client.ping()
-    except Exception as exc:
+    except Exception as exc:  # docker/requests errors alike: the engine did not answer
+        if client is not None:
+            client.close()
         raise engine_unreachable(host, f"{type(exc).__name__}: {exc}") from exc
     return client
+
+
+@contextlib.contextmanager
+def engine_session(timeout_s: float = 120.0) -> Iterator[Any]:
+    """:func:`engine_client` as a context manager: the client's connections are always closed."""
+    client = engine_client(timeout_s)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def translate(exc: BaseException, action: str) -> ProcessorRuntimeError:

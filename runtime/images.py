@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.engine import call_engine, engine_client, is_transient_message, with_registry_retry
+from runtime.engine import call_engine, engine_session, is_transient_message, with_registry_retry
 from runtime.errors import (
     ImageUnavailableError,
     ImageUnpinnedError,
@@ -376,9 +376,29 @@ def build_processor(ref: str, *, root: str | Path | None = None,
     context, labels = build_context(resolved, registry,
                                     wheelhouse=Path(wheelhouse) if wheelhouse else None)
     tag = local_tag(resolved.ref)
-    client = engine_client()
-    log.info("image.build.start", tag=tag, base_image=labels["org.opencontainers.image.base.digest"],
-             context_bytes=len(context))
+    with engine_session() as client:
+        image_id, errors, tail, before = _build(client, context, tag, nocache, log)
+    if errors or not image_id:
+        detail = "; ".join(errors) or "the build ended without an image ID"
+        log.error("image.build.error", error=bound_message(detail, 500))
+        raise ImageUnavailableError(bound_message(
+            f"build of {resolved.ref} failed: {detail}\n" + "\n".join(tail)[-BUILD_LOG_TAIL:]),
+            retryable=False)
+    result = BuildResult(ref=str(resolved.ref), image_id=image_id, tag=tag,
+                         source_sha256=labels[f"{LABEL_PREFIX}.source-sha256"],
+                         base_image=base_reference(registry),
+                         git_revision=labels["org.opencontainers.image.revision"],
+                         cached=before == image_id,
+                         elapsed_ms=int((time.monotonic() - started) * 1000))
+    log.info("image.build.complete", image_id=image_id, tag=tag, cached=result.cached,
+             elapsed_ms=result.elapsed_ms)
+    return result
+
+
+def _build(client: Any, context: bytes, tag: str, nocache: bool, log: Any
+           ) -> tuple[str | None, list[str], list[str], str | None]:
+    """One legacy-builder run with the stream parsed: (image ID, errors, output tail, old ID)."""
+    log.info("image.build.start", tag=tag, context_bytes=len(context))
 
     def previous_id() -> str | None:
         import docker.errors
@@ -414,21 +434,7 @@ def build_processor(ref: str, *, root: str | Path | None = None,
         return image_id, errors, tail
 
     image_id, errors, tail = call_engine(f"build {tag}", build)
-    if errors or not image_id:
-        detail = "; ".join(errors) or "the build ended without an image ID"
-        log.error("image.build.error", error=bound_message(detail, 500))
-        raise ImageUnavailableError(bound_message(
-            f"build of {resolved.ref} failed: {detail}\n" + "\n".join(tail)[-BUILD_LOG_TAIL:]),
-            retryable=False)
-    result = BuildResult(ref=str(resolved.ref), image_id=image_id, tag=tag,
-                         source_sha256=labels[f"{LABEL_PREFIX}.source-sha256"],
-                         base_image=base_reference(registry),
-                         git_revision=labels["org.opencontainers.image.revision"],
-                         cached=before == image_id,
-                         elapsed_ms=int((time.monotonic() - started) * 1000))
-    log.info("image.build.complete", image_id=image_id, tag=tag, cached=result.cached,
-             elapsed_ms=result.elapsed_ms)
-    return result
+    return image_id, errors, tail, before
 
 
 def _push_once(client: Any, repository: str, tag: str) -> str:
@@ -467,18 +473,8 @@ def push_processor(ref: str, *, image: str | None = None, target: str | None = N
     repository, tag = split_target(target, version_tag(resolved.ref)) if target else (
         default_repository(resolved.ref), version_tag(resolved.ref))
     log = get_logger(processor_ref=str(resolved.ref))
-    client = engine_client()
-    try:
-        image_id = call_engine(f"inspect {source}", lambda: client.api.inspect_image(source))["Id"]
-    except ImageUnavailableError as exc:
-        raise ImageUnavailableError(
-            f"local image {source} not found; build it with `inv build-processor --ref "
-            f"{resolved.ref}`") from exc
-    log.info("image.push.start", image_id=image_id, repository=repository, tag=tag)
-    call_engine(f"tag {source}", lambda: client.api.tag(image_id, repository, tag, force=True))
-    digest = with_registry_retry(f"push {repository}:{tag}",
-                                 lambda: call_engine(f"push {repository}:{tag}",
-                                                     lambda: _push_once(client, repository, tag)))
+    with engine_session() as client:
+        image_id, digest = _tag_and_push(client, resolved.ref, source, repository, tag, log)
     verify_digest(repository, digest, expect_config=image_id)
     result = PushResult(ref=str(resolved.ref), image_id=image_id, repository=repository, tag=tag,
                         digest=digest, reference=f"{repository}@{digest}",
@@ -486,6 +482,22 @@ def push_processor(ref: str, *, image: str | None = None, target: str | None = N
     log.info("image.push.complete", image_id=image_id, digest=digest, repository=repository,
              tag=tag, elapsed_ms=result.elapsed_ms)
     return result
+
+
+def _tag_and_push(client: Any, ref: ProcessorRef, source: str, repository: str, tag: str,
+                  log: Any) -> tuple[str, str]:
+    try:
+        image_id = call_engine(f"inspect {source}", lambda: client.api.inspect_image(source))["Id"]
+    except ImageUnavailableError as exc:
+        raise ImageUnavailableError(
+            f"local image {source} not found; build it with `inv build-processor --ref "
+            f"{ref}`") from exc
+    log.info("image.push.start", image_id=image_id, repository=repository, tag=tag)
+    call_engine(f"tag {source}", lambda: client.api.tag(image_id, repository, tag, force=True))
+    digest = with_registry_retry(f"push {repository}:{tag}",
+                                 lambda: call_engine(f"push {repository}:{tag}",
+                                                     lambda: _push_once(client, repository, tag)))
+    return str(image_id), digest
 
 
 def _check_identity(verified: VerifiedImage, ref: ProcessorRef, tag: str) -> None:

@@ -63,7 +63,11 @@ def record_base_image(root: str | Path | None = None, *, rebuild: bool = False) 
     from runtime.baseimage import build_base_image
     from runtime.registry_edit import set_base_image
 
-    result = _canon("infra.base-image", lambda: build_base_image(rebuild=rebuild))
+    from runtime.engine import engine_session
+
+    with engine_session() as client:
+        result = _canon("infra.base-image",
+                        lambda: build_base_image(rebuild=rebuild, client=client))
     project = Path(root).resolve() if root else project_root()
     changed = set_base_image(project / REGISTRY_RELATIVE, repository=result["repository"],
                              digest=result["digest"])

@@ -34,7 +34,13 @@ from runtime.adapters.outcome import TIMEOUT_RC, ChildOutcome, judge
 from runtime.childenv import build_child_env
 from runtime.childlog import StderrForwarder
 from runtime.contracts import DIGEST_RE, Envelope
-from runtime.engine import call_engine, engine_client, translate, with_registry_retry
+from runtime.engine import (
+    call_engine,
+    engine_client,
+    engine_session,
+    translate,
+    with_registry_retry,
+)
 from runtime.errors import (
     AdapterInvocationError,
     ImageUnavailableError,
@@ -62,16 +68,16 @@ def container_deadline(timeout_s: float) -> float:
     return timeout_s * DEADLINE_FACTOR + DEADLINE_GRACE_S
 
 
-def sweep_containers(client: Any = None) -> list[str]:
+def sweep_containers() -> list[str]:
     """Force-remove every container this runtime created (by label); returns their ids."""
-    engine = client or engine_client()
-    found = call_engine("list containers", lambda: engine.api.containers(
-        all=True, filters={"label": f"{MANAGED_LABEL}=1"}))
-    removed = []
-    for item in found:
-        with contextlib.suppress(Exception):
-            engine.api.remove_container(item["Id"], force=True)
-            removed.append(str(item["Id"]))
+    with engine_session() as engine:
+        found = call_engine("list containers", lambda: engine.api.containers(
+            all=True, filters={"label": f"{MANAGED_LABEL}=1"}))
+        removed = []
+        for item in found:
+            with contextlib.suppress(Exception):
+                engine.api.remove_container(item["Id"], force=True)
+                removed.append(str(item["Id"]))
     return removed
 
 
@@ -346,8 +352,10 @@ class DockerAdapter:
             except OSError as exc:  # the entry may exit before reading (a broken image)
                 get_logger().warning("adapter.stdin.closed_early", error=str(exc))
         finally:
-            with contextlib.suppress(OSError):
-                attached.close()
+            # Closing the SocketIO wrapper alone leaves the hijacked socket open.
+            for handle in (attached, raw):
+                with contextlib.suppress(OSError):
+                    handle.close()
 
     def _wait(self, client: Any, container_id: str, deadline: float, log: Any) -> tuple[int, bool]:
         """Wait up to ``deadline`` seconds; on expiry kill the container (rc 124, timed out)."""
