@@ -61,9 +61,8 @@ def record_base_image(root: str | Path | None = None, *, rebuild: bool = False) 
     (invalid registry YAML; nothing is written then).
     """
     from runtime.baseimage import build_base_image
-    from runtime.registry_edit import set_base_image
-
     from runtime.engine import engine_session
+    from runtime.registry_edit import set_base_image
 
     with engine_session() as client:
         result = _canon("infra.base-image",
