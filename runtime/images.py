@@ -486,12 +486,17 @@ def push_processor(ref: str, *, image: str | None = None, target: str | None = N
 
 def _tag_and_push(client: Any, ref: ProcessorRef, source: str, repository: str, tag: str,
                   log: Any) -> tuple[str, str]:
-    try:
-        image_id = call_engine(f"inspect {source}", lambda: client.api.inspect_image(source))["Id"]
-    except ImageUnavailableError as exc:
-        raise ImageUnavailableError(
-            f"local image {source} not found; build it with `inv build-processor --ref "
-            f"{ref}`") from exc
+    import docker.errors
+
+    def inspect() -> Any:
+        try:
+            return client.api.inspect_image(source)["Id"]
+        except docker.errors.ImageNotFound as exc:
+            raise ImageUnavailableError(
+                f"local image {source} not found; build it with `inv build-processor --ref "
+                f"{ref}`") from exc
+
+    image_id = call_engine(f"inspect {source}", inspect)
     log.info("image.push.start", image_id=image_id, repository=repository, tag=tag)
     call_engine(f"tag {source}", lambda: client.api.tag(image_id, repository, tag, force=True))
     digest = with_registry_retry(f"push {repository}:{tag}",
