@@ -11,11 +11,13 @@ from invoke.collection import Collection
 
 __path__ = [str(Path(__file__).resolve().parent / "tasks")]
 
-from tasks import ci, contracts, evidence, meta, modal_tasks, run, test  # needs __path__ first
+# Needs __path__ first: these are the modules in tasks/.
+from tasks import ci, contracts, evidence, infra, lifecycle, meta, modal_tasks, run, test
 
 ns = Collection()
-for module in (run, modal_tasks, contracts, test, meta, ci):
+for module in (run, lifecycle, modal_tasks, contracts, test, meta, ci):
     for task in module.TASKS:
         ns.add_task(task)
 ns.add_collection(evidence.ns)
+ns.add_collection(infra.ns)
 ns.configure({"run": {"echo": False}})

@@ -22,6 +22,7 @@ from runtime.childenv import build_child_env
 from runtime.spawn import spawn
 
 PAYLOAD_LIMIT = 8 * 1024 * 1024
+IMAGE_DIGEST_KEY = "PROCESSOR_IMAGE_DIGEST"
 
 
 def _passthrough(line: bytes) -> None:
@@ -60,6 +61,9 @@ def run_entry(
                 "entry_error": code}
     kit_root = str(Path(__file__).resolve().parent.parent)
     child_env["PYTHONPATH"] = kit_root
+    # The image identity the container runtime hands us goes into the determinism receipt.
+    if source.get(IMAGE_DIGEST_KEY):
+        child_env[IMAGE_DIGEST_KEY] = source[IMAGE_DIGEST_KEY]
     cwd = str(payload.get("write_prefix") or "/tmp")
     result = spawn(
         [python or sys.executable, "-B", entrypoint],

@@ -336,12 +336,17 @@ def _daemon_env() -> dict[str, str]:
     return env
 
 
+#: Daemons started by this process. Holding the handles keeps Python from warning that a
+#: still-running child was garbage-collected, and lets ``down()`` reap them properly.
+_DAEMONS: list[subprocess.Popen[bytes]] = []
+
+
 def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(argv)}\n".encode())
         log.flush()
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -351,6 +356,8 @@ def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
             start_new_session=True,  # survive the caller; not hit by terminal signals
             close_fds=True,
         )
+    _DAEMONS.append(proc)
+    return proc
 
 
 def _log_tail(path: Path, n: int = 2000) -> str:
@@ -405,6 +412,12 @@ def _reap(pid: int, wait: float = 2.0) -> None:
     A process whose cmdline vanished may not be a zombie yet, so poll briefly. Orphans of an
     earlier process are reaped by PID 1 (lazily in some sandboxes; see docs/infra-notes.md).
     """
+    for proc in list(_DAEMONS):
+        if proc.pid == pid:
+            _DAEMONS.remove(proc)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=wait)
+            return
     end = time.monotonic() + wait
     while True:
         try:

@@ -42,22 +42,27 @@ def load_registry(path: Path) -> RegistryFile:
         raw_bytes = path.read_bytes()
     except FileNotFoundError as exc:
         raise InputsError(f"{path}: registry file not found") from exc
+    return validate_document(raw_bytes, str(path))
+
+
+def validate_document(raw_bytes: bytes, source: str) -> RegistryFile:
+    """Validate registry YAML bytes (also used before an edit is written); ``ERR_INPUTS``."""
     if len(raw_bytes) > MAX_REGISTRY_BYTES:
-        raise InputsError(f"{path}: registry file exceeds {MAX_REGISTRY_BYTES} bytes")
+        raise InputsError(f"{source}: registry file exceeds {MAX_REGISTRY_BYTES} bytes")
     try:
         document: Any = yaml.safe_load(raw_bytes.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputsError(f"{path}: not valid YAML: {exc}") from exc
+        raise InputsError(f"{source}: not valid YAML: {exc}") from exc
     if document is None:
         document = {}
     if not isinstance(document, dict):
-        raise InputsError(f"{path}: <root>: must be a mapping, got {type(document).__name__}")
+        raise InputsError(f"{source}: <root>: must be a mapping, got {type(document).__name__}")
     try:
         return RegistryFile.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise InputsError(f"{path}: {_field_path(first['loc'])}: {first['msg']}{more}") from exc
+        raise InputsError(f"{source}: {_field_path(first['loc'])}: {first['msg']}{more}") from exc
 
 
 def _shown(path: Path, root: Path) -> str:

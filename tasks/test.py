@@ -1,14 +1,20 @@
 """Test lanes: one task per lane, ``inv check`` for the static gates, ``inv test`` for all.
 
 A lane that collects zero tests fails (pytest's exit code 5 is treated as a failure).
+``inv test`` brings the docker lanes' infrastructure up first (engine, registry, base image) and
+stops afterwards only what it started. With ``CI=true`` the docker lanes are mandatory; without
+CI, missing docker binaries skip them with a loud message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from invoke.context import Context
@@ -19,18 +25,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # task suffix -> (folder under tests/, needs the container infrastructure)
 LANES: dict[str, tuple[str, bool]] = {
     "unit": ("unit", False),
-    "integration": ("integration", False),
+    "integration": ("integration", True),  # holds the requires_docker supply-chain tests
     "contracts": ("contracts", False),
     "acceptance-pr": ("acceptance/pr", False),
+    "acceptance-pinned": ("acceptance/pinned", True),
     "property": ("property", False),
 }
+NOT_DOCKER = "-m 'not requires_docker'"
 NO_TESTS_RC = 5
 
 
 def _pytest(folder: str, extra: str = "") -> int:
     """Run one lane folder; returns pytest's rc with 5 (no tests) turned into a failure."""
     env = dict(os.environ, TEST_LANE=folder.replace("/", "_"))
-    argv = [sys.executable, "-m", "pytest", f"tests/{folder}", "-q", *extra.split()]
+    argv = [sys.executable, "-m", "pytest", f"tests/{folder}", "-q", *shlex.split(extra)]
     print(f"== lane {folder}: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
     rc = subprocess.run(argv, cwd=ROOT, env=env, check=False).returncode
     if rc == NO_TESTS_RC:
@@ -73,6 +81,52 @@ def check(c: Context) -> None:
         raise Exit(f"static gates failed: {', '.join(failed)}", code=1)
 
 
+def _loud(message: str) -> None:
+    bar = "!" * 78
+    print(f"\n{bar}\n!! {message}\n{bar}\n", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def docker_lanes() -> Iterator[bool]:
+    """Bring up engine + registry + base image for the docker lanes; yields whether they run.
+
+    Stops only what it started. With ``CI=true`` a missing or broken engine fails the run.
+    """
+    from runtime import infra
+    from runtime.guards import ci_enabled
+
+    try:
+        for binary in ("dockerd", "docker-registry", "mmdebstrap"):
+            infra.require_binary(binary)
+        before = infra.status()
+        already_up = before.engine_reachable and before.registry_healthy
+        print("== infra: up + base image", file=sys.stderr, flush=True)
+        infra.up()
+    except infra.InfraError as exc:
+        if ci_enabled():
+            raise Exit(f"CI=true needs the docker lanes, but: {exc}", code=1) from exc
+        _loud(f"docker lanes SKIPPED (integration runs without requires_docker): {exc}")
+        yield False
+        return
+    try:
+        from runtime.baseimage import build_base_image
+        from runtime.engine import engine_session
+
+        with engine_session() as client:
+            build_base_image(client=client)
+        yield True
+    finally:
+        if not already_up:
+            print("== infra: down (stopping what inv test started)", file=sys.stderr, flush=True)
+            infra.down()
+
+
+def _timed_lane(folder: str, pytest_args: str) -> tuple[str, str, float]:
+    started = time.monotonic()
+    rc = _pytest(folder, pytest_args)
+    return folder, "passed" if rc == 0 else "FAILED", time.monotonic() - started
+
+
 @task(help={"pytest_args": "extra arguments passed to pytest in every lane",
             "skip_check": "skip ruff/mypy/import-linter"})
 def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
@@ -85,10 +139,19 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
             results.append(("check", "passed", time.monotonic() - started))
         except Exit:
             results.append(("check", "FAILED", time.monotonic() - started))
-    for folder, _needs_infra in LANES.values():
-        started = time.monotonic()
-        rc = _pytest(folder, pytest_args)
-        results.append((folder, "passed" if rc == 0 else "FAILED", time.monotonic() - started))
+    for folder, needs_infra in LANES.values():
+        if not needs_infra:
+            results.append(_timed_lane(folder, pytest_args))
+    with docker_lanes() as available:
+        for folder, needs_infra in LANES.values():
+            if not needs_infra:
+                continue
+            if available:
+                results.append(_timed_lane(folder, pytest_args))
+            elif folder == "integration":
+                results.append(_timed_lane(folder, f"{pytest_args} {NOT_DOCKER}".strip()))
+            else:
+                results.append((folder, "skipped", 0.0))
     from tasks.contracts import check_contracts, test_golden
 
     for name, step in (("golden", test_golden), ("contracts-compat", check_contracts)):
@@ -101,7 +164,7 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
     print("\n== summary", file=sys.stderr)
     for name, status, seconds in results:
         print(f"   {name:<20} {status:<8} {seconds:6.1f}s", file=sys.stderr)
-    failed = [name for name, status, _ in results if status != "passed"]
+    failed = [name for name, status, _ in results if status == "FAILED"]
     if failed:
         raise Exit(f"failed: {', '.join(failed)}", code=1)
 

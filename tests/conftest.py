@@ -1,7 +1,14 @@
-"""Lane markers applied by folder, and the hermetic guard of the PR lanes.
+"""Lane markers applied by folder, the hermetic guard of the PR lanes, the docker fixtures.
 
 Folder = lane = marker (SPEC §14). In the PR lanes (unit, integration, contracts, acceptance/pr,
 property) every test runs with sockets disabled (unix sockets stay allowed for local IPC).
+Exception: a PR-lane test marked ``requires_docker`` talks to the local engine (a unix socket)
+and the local registry, which is TCP on 127.0.0.1 — so for those tests connections are allowed
+to 127.0.0.1 only (``pytest_socket.socket_allow_hosts``); every other host still raises.
+
+Docker fixtures (session): :func:`docker_infra` reuses or starts the engine + registry with
+``runtime.infra.up()`` and builds the base image; it stops only what it started itself, and at
+session end it fails the run if any container created by the runtime was left behind.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_socket
@@ -51,6 +59,14 @@ def _hermetic_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("hermetic") is None:
         yield
         return
+    if request.node.get_closest_marker("requires_docker") is not None:
+        # Engine on a unix socket, registry on 127.0.0.1: loopback only, nothing else.
+        pytest_socket.socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
+        try:
+            yield
+        finally:
+            pytest_socket._remove_restrictions()
+        return
     pytest_socket.disable_socket(allow_unix_socket=True)
     try:
         yield
@@ -66,6 +82,37 @@ def fixture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_fixture_root(tmp_path_factory.mktemp("fixture-root"))
 
 
+DOCKER_BINARIES = ("dockerd", "docker-registry", "mmdebstrap")
+
+
+@pytest.fixture(scope="session")
+def docker_infra() -> Iterator[dict[str, Any]]:
+    """The local engine + registry + base image; skips (fails with ``CI=true``) without docker."""
+    from runtime import infra
+    from runtime.adapters.docker import sweep_containers
+    from runtime.baseimage import build_base_image
+    from runtime.engine import engine_session
+    from runtime.guards import ci_enabled
+
+    try:
+        for binary in DOCKER_BINARIES:
+            infra.require_binary(binary)
+    except infra.InfraError as exc:
+        if ci_enabled():
+            pytest.fail(f"CI=true needs the docker lanes: {exc}")
+        pytest.skip(f"docker tests skipped: {exc}")
+    before = infra.status()
+    already_up = before.engine_reachable and before.registry_healthy
+    status = infra.up()
+    with engine_session() as client:
+        base = build_base_image(client=client)
+    yield {"status": status, "base": base}
+    leftovers = sweep_containers()
+    if not already_up:
+        infra.down()
+    assert not leftovers, f"containers left behind by the tests: {leftovers}"
+
+
 @pytest.fixture
 def project_root() -> Path:
     """The checkout under test."""
@@ -78,3 +125,23 @@ def _no_ambient_secret_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ALLOW_ENV_SECRETS", raising=False)
     if os.environ.get("PROCESSOR_RUNTIME_ROOT"):
         monkeypatch.delenv("PROCESSOR_RUNTIME_ROOT")
+
+
+BUNDLED_REFS = ("demo/echo@1", "text/stats@1", "acme/summarize@1")
+
+
+@pytest.fixture(scope="session")
+def released_project(docker_infra: dict[str, Any],
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A temporary project whose bundled processors are built, pushed and pinned (verified).
+
+    The committed registry YAML is checked byte-identical at the end of the session.
+    """
+    from tests.dockerlane import REGISTRY_YAML, make_project, release
+
+    committed = (TESTS_ROOT.parent / REGISTRY_YAML).read_bytes()
+    root = make_project(tmp_path_factory.mktemp("released"), docker_infra["base"])
+    releases = {ref: release(root, ref) for ref in BUNDLED_REFS}
+    yield {"root": root, "releases": releases}
+    assert (TESTS_ROOT.parent / REGISTRY_YAML).read_bytes() == committed, \
+        "the committed registry/processors.yaml was modified by the tests"

@@ -12,6 +12,7 @@ from runtime.errors import InputsError
 ADAPTERS: dict[str, str] = {
     "local": "runtime.adapters.local:LocalAdapter",
     "modal": "runtime.adapters.modal:ModalAdapter",
+    "docker": "runtime.adapters.docker:DockerAdapter",
 }
 
 

@@ -33,11 +33,13 @@ def ensure_confined_dir(root: Path, directory: Path) -> None:
         raise UnsafePathError(f"{directory} resolves outside {root} (through a symlink)")
 
 
-def atomic_write(path: Path, data: bytes, confine_to: Path) -> None:
+def atomic_write(path: Path, data: bytes, confine_to: Path, *, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
 
     Readers see the old file or the whole new one, never a half-written file. The final rename
-    replaces a symlink at ``path`` itself rather than writing through it.
+    replaces a symlink at ``path`` itself rather than writing through it. ``mode`` sets the
+    permission bits before the rename (the temp file is created 0600), e.g. to keep a
+    committed file's mode when the host rewrites it.
     """
     ensure_confined_dir(confine_to, path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -47,6 +49,8 @@ def atomic_write(path: Path, data: bytes, confine_to: Path) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         Path(tmp_name).replace(path)
     except BaseException:

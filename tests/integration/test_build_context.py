@@ -1,0 +1,77 @@
+"""The build context is assembled in Python, byte-for-byte reproducible (hermetic, no engine)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+
+import pytest
+
+from runtime.errors import ImageUnpinnedError
+from runtime.images import build_context
+from runtime.registry import Registry
+from runtime.registry_edit import set_base_image
+from tests.helpers import ROOT
+
+BASE_DIGEST = "sha256:" + "c" * 64
+
+
+@pytest.fixture
+def project(tmp_path):
+    for folder in ("registry", "processors"):
+        shutil.copytree(ROOT / folder, tmp_path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    set_base_image(tmp_path / "registry" / "processors.yaml", repository="127.0.0.1:5000/base",
+                   digest=BASE_DIGEST)
+    return tmp_path
+
+
+def _context(root):
+    registry = Registry.load(root)
+    return build_context(registry.resolve("text/stats@1"), registry)
+
+
+def test_context_ignores_checkout_mtimes(project):
+    first, _ = _context(project)
+    os.utime(project / "processors" / "text" / "stats" / "main.py", (1, 1))
+    second, _ = _context(project)
+    assert first == second
+
+
+def test_context_entries_have_fixed_owner_and_mtime(project):
+    context, _ = _context(project)
+    with tarfile.open(fileobj=io.BytesIO(context)) as archive:
+        members = archive.getmembers()
+    assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, 1700000000)}
+
+
+def test_context_holds_the_processor_and_the_in_container_entry(project):
+    context, _ = _context(project)
+    with tarfile.open(fileobj=io.BytesIO(context)) as archive:
+        names = set(archive.getnames())
+    assert {"Dockerfile", "rootfs/opt/processor/main.py", "rootfs/opt/processor/stats.py",
+            "rootfs/opt/runtime/runtime/container_entry.py",
+            "rootfs/opt/runtime/runtime/kit/context.py"} <= names
+
+
+def test_dockerfile_builds_from_the_base_by_digest(project):
+    context, _ = _context(project)
+    with tarfile.open(fileobj=io.BytesIO(context)) as archive:
+        dockerfile = archive.extractfile("Dockerfile").read().decode()  # type: ignore[union-attr]
+    assert dockerfile.splitlines()[0] == f"FROM 127.0.0.1:5000/base@{BASE_DIGEST}"
+
+
+def test_labels_name_ref_version_and_source_hash(project):
+    _, labels = _context(project)
+    assert labels["io.processor-runtime.ref"] == "text/stats@1"
+    assert labels["org.opencontainers.image.version"] == "1"
+    assert len(labels["io.processor-runtime.source-sha256"]) == 64
+
+
+def test_missing_base_image_is_unpinned_with_the_task_to_run(tmp_path):
+    for folder in ("registry", "processors"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    with pytest.raises(ImageUnpinnedError, match=r"inv infra\.base-image"):
+        _context(tmp_path)
