@@ -11,10 +11,10 @@ from invoke.collection import Collection
 
 __path__ = [str(Path(__file__).resolve().parent / "tasks")]
 
-from tasks import meta, run, test  # needs __path__ first
+from tasks import bench, meta, run, test  # needs __path__ first
 
 ns = Collection()
-for module in (run, test, meta):
+for module in (run, test, meta, bench):
     for task in module.TASKS:
         ns.add_task(task)
 ns.configure({"run": {"echo": False}})
