@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -113,6 +114,27 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def _wait(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """``proc.wait(timeout_s)`` without its polling loop.
+
+    CPython's ``Popen.wait(timeout=…)`` sleeps in growing steps (up to 50 ms), so a 45 ms child
+    is noticed only ~70 ms later. A pidfd becomes readable the moment the child exits.
+    Raises ``subprocess.TimeoutExpired`` like ``Popen.wait``.
+    """
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3: fall back to the polling wait
+        return proc.wait(timeout=timeout_s)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(max(0, int(timeout_s * 1000))):
+            raise subprocess.TimeoutExpired(proc.args, timeout_s)
+    finally:
+        os.close(pidfd)
+    return proc.wait()
+
+
 def spawn(
     argv: Sequence[str],
     *,
@@ -154,7 +176,7 @@ def spawn(
         thread.start()
     timed_out = False
     try:
-        rc = proc.wait(timeout=timeout_s)
+        rc = _wait(proc, timeout_s)
     except subprocess.TimeoutExpired:
         timed_out = True
         _kill_group(pgid, signal.SIGTERM)
