@@ -26,7 +26,9 @@ TIMEOUT_RC = 124
 _CHUNK = 64 * 1024
 _KILL_GRACE_S = 0.5
 
-LineSink = Callable[[bytes], None]
+# A line sink may return False to say it wants no more lines (e.g. its log budget is spent);
+# spawn then stops splitting lines and only keeps the bounded tail.
+LineSink = Callable[[bytes], bool | None]
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,12 @@ def _drain_stderr(pipe: object, sink: LineSink | None, state: dict[str, object])
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
-            sink(line[:LINE_LIMIT_BYTES])
-        if len(pending) > LINE_LIMIT_BYTES:  # a flood without newlines: emit a cut line
-            sink(pending[:LINE_LIMIT_BYTES])
+            if sink(line[:LINE_LIMIT_BYTES]) is False:
+                sink, pending = None, b""
+                break
+        if sink is not None and len(pending) > LINE_LIMIT_BYTES:  # no newlines: emit a cut line
+            if sink(pending[:LINE_LIMIT_BYTES]) is False:
+                sink = None
             pending = b""
     if sink is not None and pending:
         sink(pending[:LINE_LIMIT_BYTES])
@@ -147,7 +152,8 @@ def spawn(
     """Run ``argv`` to completion or to its deadline; returns rc, bounded output and timing.
 
     ``PYTHONUNBUFFERED=1`` and ``LOG_STREAM=stderr`` are always set; stdin is a pipe (never a
-    TTY). ``on_stderr_line`` receives each stderr line (cut to 16 KiB) as it arrives.
+    TTY). ``on_stderr_line`` receives each stderr line (cut to 16 KiB) as it arrives, until it
+    returns False.
     """
     child_env = dict(os.environ if env is None else env)
     child_env["PYTHONUNBUFFERED"] = "1"
