@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Sample:
-    """One timed child run: wall seconds, exit code, the child's peak RSS (KiB) and its stdout."""
+    """One timed child run: wall seconds, exit code, peak RSS in KiB (-1 unless asked) and stdout."""
 
     seconds: float
     rc: int
@@ -32,19 +33,31 @@ class Sample:
 
 
 def timed_run(argv: Sequence[str], *, stdin: bytes = b"", env: Mapping[str, str] | None = None,
-              cwd: Path | None = None) -> Sample:
-    """Run ``argv`` to completion; wall time from spawn to reap, peak RSS via ``wait4``."""
-    with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout:
+              cwd: Path | None = None, rss: bool = False) -> Sample:
+    """Run ``argv`` to completion; wall time from spawn to reap.
+
+    With ``rss`` the command runs under GNU ``time -f %M`` (a ~2 MiB C launcher) and ``maxrss_kib``
+    is its peak RSS. Measuring via our own ``wait4`` would be wrong: Linux keeps ``ru_maxrss``
+    across fork+exec, so the child would inherit this (large) process's high-water mark.
+    """
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, \
+            tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
         fin.write(stdin)
         fin.seek(0)
+        command = list(argv)
+        if rss and gnu_time:
+            command = [gnu_time, "-f", "%M", "-o", rss_file.name, *command]
         started = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdin=fin, stdout=fout, stderr=subprocess.DEVNULL,
-                                env=dict(env) if env is not None else None, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run(command, stdin=fin, stdout=fout, stderr=subprocess.DEVNULL,
+                              env=dict(env) if env is not None else None, cwd=cwd, check=False)
         seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        maxrss = -1
+        if rss and gnu_time:
+            lines = rss_file.read().split()
+            maxrss = int(lines[-1]) if lines and lines[-1].isdigit() else -1
         fout.seek(0)
-        return Sample(seconds, proc.returncode, int(usage.ru_maxrss), fout.read())
+        return Sample(seconds, proc.returncode, maxrss, fout.read())
 
 
 def python() -> str:

@@ -320,13 +320,14 @@ def evidence_package(sizes: Sizes) -> list[Row]:
             target = scratch / "ours.tar.gz"
             target.unlink(missing_ok=True)
             s = timed_run([inv(), "evidence.package", f"--{source}", str(tree), f"--{out}",
-                           str(target)], cwd=ROOT)
+                           str(target)], cwd=ROOT, rss=True)
             if s.rc != 0:
                 raise RuntimeError(f"inv evidence.package failed with rc {s.rc}")
             return s.seconds, s.maxrss_kib
 
         def floor() -> tuple[float, int]:
-            s = timed_run(["tar", "czf", str(scratch / "floor.tar.gz"), "-C", str(tree), "."])
+            s = timed_run(["tar", "czf", str(scratch / "floor.tar.gz"), "-C", str(tree), "."],
+                          rss=True)
             if s.rc != 0:
                 raise RuntimeError(f"tar czf failed with rc {s.rc}")
             return s.seconds, s.maxrss_kib
