@@ -91,9 +91,11 @@ def run_bench(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
 def summary(report: dict[str, Any]) -> str:
     """The table plus where the JSON went and the load it ran under."""
     machine = report["machine"]
-    load = ", ".join(f"{x:.2f}" for x in report["loadavg_before"])
+    before, after = (", ".join(f"{x:.2f}" for x in report[key])
+                     for key in ("loadavg_before", "loadavg_after"))
     return (f"{report['table']}\n\n{machine['nproc']} cores, Python {machine['python']}, "
-            f"load {load} before; {report['elapsed_s']}s; figures in {report['json_path']}")
+            f"load {before} before, {after} after; {report['elapsed_s']}s; "
+            f"figures in {report['json_path']}")
 
 
 if __name__ == "__main__":
