@@ -29,14 +29,15 @@ class StderrForwarder:
         self._suppressed = 0
         self._context = context
 
-    def __call__(self, line: bytes) -> None:
+    def __call__(self, line: bytes) -> bool:
+        """Forward one line; returns False once the budget is spent (spawn stops calling)."""
         if self._sent >= self._budget:
             self._suppressed += 1
-            return
+            return False
         self._sent += len(line)
         text = line.decode("utf-8", "replace").rstrip("\r")
         if not text.strip():
-            return
+            return True
         record: object
         try:
             record = json.loads(text)
@@ -46,13 +47,14 @@ class StderrForwarder:
             # Unstructured stderr (a traceback, a library warning) is what a person needs to see.
             record = {"event": "processor.stderr", "level": "warning", "line": text,
                       **self._context}
-        if not level_enabled(str(record.get("level", "info"))):
-            return
-        self._write(json.dumps(redact(record), ensure_ascii=False, separators=(",", ":")))
+        if level_enabled(str(record.get("level", "info"))):
+            self._write(json.dumps(redact(record), ensure_ascii=False, separators=(",", ":")))
         if self._sent >= self._budget:
             self._write(json.dumps({"event": "processor.stderr.suppressed",
                                     "level": "warning", "budget_bytes": self._budget,
                                     **self._context}))
+            return False
+        return True
 
     def _write(self, text: str) -> None:
         stream = self._stream if self._stream is not None else sys.stderr
@@ -61,5 +63,7 @@ class StderrForwarder:
 
     @property
     def suppressed_lines(self) -> int:
-        """Lines dropped after the budget was spent."""
+        """Lines offered after the budget was spent. Under spawn this stays 0: the forwarder
+        returns False when its budget is spent and spawn stops offering lines; the
+        ``processor.stderr.suppressed`` event marks the cut."""
         return self._suppressed

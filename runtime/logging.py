@@ -6,15 +6,36 @@ Stdout belongs to the envelope, so every logger here writes to stderr. Events ar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import IO, Any, TextIO, cast
 
-import structlog
-
 from runtime.redaction import redact
+
+# structlog imports these at import time, only for its console renderer and rich tracebacks; we
+# render JSON. They cost ~35 ms of every CLI start (measured in bench/README.md).
+_CONSOLE_EXTRAS = ("rich", "colorama", "better_exceptions")
+
+
+@contextlib.contextmanager
+def _without(names: tuple[str, ...]) -> Iterator[None]:
+    """Make ``import <name>`` raise ImportError inside the block (for modules not yet loaded)."""
+    hidden = [name for name in names if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+
+
+with _without(_CONSOLE_EXTRAS):
+    import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}

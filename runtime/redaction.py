@@ -20,6 +20,9 @@ _TOKEN_SHAPES = re.compile(
     r"|AKIA[0-9A-Z]{16}|ak-[A-Za-z0-9]{16,}|as-[A-Za-z0-9]{16,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"
     r"\.[A-Za-z0-9_-]{10,}|Bearer\s+[A-Za-z0-9._~+/=-]{12,})"
 )
+# Every token shape starts with one of these literals; checking them with ``in`` first lets most
+# lines skip the regex, which re-tries every alternative at every position (~9 us per KiB).
+_TOKEN_PREFIXES = ("sk-", "gh", "xox", "AKIA", "ak-", "as-", "eyJ", "Bearer")
 _MIN_VALUE_LEN = 6
 
 _lock = threading.Lock()
@@ -61,6 +64,8 @@ def redact_text(text: str, extra: Collection[str] = ()) -> str:
     for value in values:
         if value in text:
             text = text.replace(value, REDACTED)
+    if not any(prefix in text for prefix in _TOKEN_PREFIXES):
+        return text
     return _TOKEN_SHAPES.sub(REDACTED, text)
 
 

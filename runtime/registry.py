@@ -19,6 +19,9 @@ from runtime.paths import REGISTRY_RELATIVE
 from runtime.refs import ProcessorRef, parse_ref
 
 MAX_REGISTRY_BYTES = 4 * 1024 * 1024
+# libyaml's safe loader when PyYAML was built with it: ~9x faster than the pure-Python one, and the
+# registry is parsed on every run.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def validate_document(raw_bytes: bytes, source: str) -> RegistryFile:
     if len(raw_bytes) > MAX_REGISTRY_BYTES:
         raise InputsError(f"{source}: registry file exceeds {MAX_REGISTRY_BYTES} bytes")
     try:
-        document: Any = yaml.safe_load(raw_bytes.decode("utf-8"))
+        document: Any = yaml.load(raw_bytes.decode("utf-8"), Loader=_SAFE_LOADER)  # noqa: S506 - safe
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InputsError(f"{source}: not valid YAML: {exc}") from exc
     if document is None:

@@ -1,0 +1,1 @@
+"""Benchmarks: every execution path measured against its floor, as ratios, in one run."""

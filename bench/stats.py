@@ -1,0 +1,52 @@
+"""The harness's arithmetic: medians, ratios, verdicts and the interleaving order.
+
+Kept free of timing and I/O so a unit test can check it exactly.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
+Direction = Literal["max", "min"]
+
+
+def median(samples: Sequence[float]) -> float:
+    """The median of ``samples`` (mean of the middle two for an even count); ValueError if empty."""
+    if not samples:
+        raise ValueError("median of no samples")
+    return float(statistics.median(samples))
+
+
+def ratio(ours: float, floor: float) -> float:
+    """``ours / floor``; ValueError when the floor is not positive (a ratio would be meaningless)."""
+    if floor <= 0:
+        raise ValueError(f"floor must be positive, got {floor}")
+    return ours / floor
+
+
+def verdict(value: float, target: float, direction: Direction) -> str:
+    """``pass`` when ``value`` meets ``target``: at most it (``max``) or at least it (``min``)."""
+    if direction == "max":
+        return "pass" if value <= target else "miss"
+    if direction == "min":
+        return "pass" if value >= target else "miss"
+    raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
+
+
+def interleave(ours: Callable[[], T], floor: Callable[[], T], repetitions: int
+               ) -> tuple[list[T], list[T]]:
+    """Call ``ours`` then ``floor``, ``repetitions`` times in alternation; return both sample lists.
+
+    Alternating spreads any drift in machine load over both sides instead of one.
+    """
+    if repetitions < 1:
+        raise ValueError(f"repetitions must be >= 1, got {repetitions}")
+    ours_samples: list[T] = []
+    floor_samples: list[T] = []
+    for _ in range(repetitions):
+        ours_samples.append(ours())
+        floor_samples.append(floor())
+    return ours_samples, floor_samples

@@ -1,0 +1,152 @@
+"""Measuring processes, one per measurement, so each starts clean (``python -m bench.worker``).
+
+``warm N``      N x run_processor() and N x subprocess.run(bare), interleaved per call.
+``fanout N C R`` R interleaved batches of N runs at concurrency C: run_processor vs bare.
+``flood ours|raw BYTES``  drain a child's BYTES of stderr via runtime.spawn or a raw pipe;
+                  reports seconds and this process's own peak RSS.
+Each prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.measure import ROOT, bare_env, bare_payload, entrypoint, python
+
+REF = "demo/echo@1"
+FLOOD_CHILD = Path(__file__).resolve().parent / "flood_child.py"
+
+
+def _ours(scratch: Path) -> None:
+    from runtime.runner import run_processor
+
+    envelope = run_processor(REF, inputs={"message": "bench"}, artifacts_root=scratch / "ours",
+                             root=ROOT)
+    if envelope.status != "success":
+        raise RuntimeError(f"run_processor returned {envelope.status}")
+
+
+def _bare(main: Path, scratch: Path, env: dict[str, str]) -> None:
+    payload = bare_payload(REF, scratch)
+    done = subprocess.run([python(), str(main)], input=payload, capture_output=True, env=env,
+                          cwd=main.parent, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bare run failed with rc {done.returncode}: {done.stderr[-500:]!r}")
+
+
+def warm(calls: int) -> dict[str, Any]:
+    """Per-call seconds of both paths, alternating call by call after one warm-up each."""
+    main, env = entrypoint(REF), bare_env()
+    ours: list[float] = []
+    floor: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
+        scratch = Path(tmp)
+        _ours(scratch)
+        _bare(main, scratch, env)
+        for _ in range(calls):
+            started = time.perf_counter()
+            _ours(scratch)
+            ours.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            _bare(main, scratch, env)
+            floor.append(time.perf_counter() - started)
+    return {"ours": ours, "floor": floor}
+
+
+def fanout(runs: int, concurrency: int, repetitions: int) -> dict[str, Any]:
+    """Wall seconds of ``runs`` runs through a thread pool, per batch, batches alternating."""
+    main, env = entrypoint(REF), bare_env()
+    ours: list[float] = []
+    floor: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp, \
+            ThreadPoolExecutor(max_workers=concurrency) as pool:
+        scratch = Path(tmp)
+        _ours(scratch)
+        _bare(main, scratch, env)
+        for _ in range(repetitions):
+            started = time.perf_counter()
+            list(pool.map(lambda _i: _ours(scratch), range(runs)))
+            ours.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            list(pool.map(lambda _i: _bare(main, scratch, env), range(runs)))
+            floor.append(time.perf_counter() - started)
+    return {"ours": ours, "floor": floor}
+
+
+def _drain_raw(argv: list[str]) -> int:
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    fd = proc.stderr.fileno()
+    total = 0
+    while chunk := os.read(fd, 64 * 1024):
+        total += len(chunk)
+    proc.stderr.close()
+    proc.wait()
+    return total
+
+
+def _drain_ours(argv: list[str]) -> int:
+    from runtime.childlog import StderrForwarder
+    from runtime.spawn import spawn
+
+    with open(os.devnull, "w") as sink:  # noqa: PTH123 - a text stream for the forwarder
+        result = spawn(argv, timeout_s=3600, on_stderr_line=StderrForwarder(stream=sink))
+    if result.rc != 0:
+        raise RuntimeError(f"flood child failed with rc {result.rc}")
+    return result.stderr_len
+
+
+def flood(path: str, size: int) -> dict[str, Any]:
+    """Seconds to drain ``size`` bytes of stderr, bytes seen, and this process's peak RSS."""
+    argv = [python(), str(FLOOD_CHILD), str(size)]
+    drain = _drain_ours if path == "ours" else _drain_raw
+    if path == "ours":  # import before the clock starts, like a warm parent would have
+        import runtime.childlog
+        import runtime.spawn  # noqa: F401
+    started = time.perf_counter()
+    seen = drain(argv)
+    seconds = time.perf_counter() - started
+    if seen != size:
+        raise RuntimeError(f"drained {seen} bytes, expected {size}")
+    return {"seconds": seconds, "bytes": seen, "maxrss_kib": peak_rss_kib()}
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS. ``VmHWM`` belongs to the address space exec gave us; ``ru_maxrss``
+    would also carry the high-water mark of the process we were forked from (Linux keeps it
+    across exec), i.e. the bench harness's own size."""
+    try:
+        with open("/proc/self/status") as status:  # noqa: PTH123
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def main(argv: list[str]) -> None:
+    command, *args = argv
+    if command == "warm":
+        result = warm(int(args[0]))
+    elif command == "fanout":
+        result = fanout(int(args[0]), int(args[1]), int(args[2]))
+    elif command == "flood":
+        result = flood(args[0], int(args[1]))
+    else:
+        raise SystemExit(f"unknown worker command {command!r}")
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
