@@ -30,14 +30,16 @@ import re
 import subprocess
 import tarfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runtime.errors import ProcessorRuntimeError
 from runtime.infra import InfraError, read_infra, require_binary, state_dir
+from runtime.kit.files import atomic_write
+from runtime.kit.hashing import canonical_json, sha256_file
+from runtime.oci import read_push_stream, verify_digest
 
 __all__ = [
     "DEFAULT_SOURCE_DATE_EPOCH",
@@ -168,21 +170,15 @@ def mirror_lines(suite: str = DEFAULT_SUITE, root: str = "/") -> list[str]:
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
+    return "sha256:" + sha256_file(path)
 
 
 def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    return canonical_json(obj).encode()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    atomic_write(path, data, confine_to=path.parent)
 
 
 @contextlib.contextmanager
@@ -203,22 +199,6 @@ def _registry_hostport(registry: str) -> str:
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise InfraError(f"refusing non-loopback registry {registry!r} (loopback only)")
     return r
-
-
-def _http(
-    method: str, url: str, headers: dict[str, str] | None = None, timeout: float = 30.0
-) -> tuple[int, dict[str, str], bytes]:
-    if not url.startswith("http://"):
-        raise InfraError(f"refusing non-http URL {url!r}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    req = urllib.request.Request(url, method=method, headers=headers or {})  # noqa: S310
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return resp.status, dict(resp.headers.items()), resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers.items()), e.read()
-    except OSError as e:
-        raise InfraError(f"registry request {method} {url} failed: {e}") from e
 
 
 # --------------------------------------------------------------------------- steps
@@ -345,19 +325,8 @@ def push_image(client: Any, repository: str, tag: str) -> tuple[str, int]:
     docker-py never raises for registry errors during a push, so the stream is parsed: any
     ``error``/``errorDetail`` fails, and an aux ``{"Tag": tag, "Digest": ...}`` is required.
     """
-    digest: str | None = None
-    size = 0
-    errors: list[str] = []
-    for ev in client.api.push(repository, tag=tag, stream=True, decode=True):
-        if not isinstance(ev, dict):
-            continue
-        if ev.get("error") or ev.get("errorDetail"):
-            errors.append(str((ev.get("errorDetail") or {}).get("message") or ev.get("error")))
-        aux = ev.get("aux")
-        if isinstance(aux, dict) and aux.get("Digest"):
-            if aux.get("Tag") not in (None, tag):
-                continue
-            digest, size = str(aux["Digest"]), int(aux.get("Size") or 0)
+    digest, size, errors = read_push_stream(
+        client.api.push(repository, tag=tag, stream=True, decode=True), tag)
     if errors:
         raise InfraError(f"push of {repository}:{tag} failed: {'; '.join(errors)}")
     if not digest or not _DIGEST_RE.match(digest):
@@ -375,31 +344,15 @@ def verify_pullable(
     Returns ``{"media_type", "config_digest", "layers", "size"}``; raises :class:`InfraError`
     on any mismatch or missing blob. ``name`` is the repository path without the registry.
     """
-    if not _DIGEST_RE.match(digest):
-        raise InfraError(f"malformed digest {digest!r}")
-    base = f"http://{_registry_hostport(registry)}/v2/{name}"
-    code, _, body = _http("GET", f"{base}/manifests/{digest}", {"Accept": MANIFEST_ACCEPT})
-    if code != 200:
-        raise InfraError(f"manifest {name}@{digest} not available: HTTP {code} {body[:200]!r}")
-    if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
-        raise InfraError(f"manifest {name}@{digest}: body hash mismatch")
-    man = json.loads(body)
-    blobs = [man["config"], *man.get("layers", [])]
-    if expect_config and man["config"]["digest"] != expect_config:
-        raise InfraError(
-            f"manifest {name}@{digest}: config {man['config']['digest']} "
-            f"!= image id {expect_config}"
-        )
-    for b in blobs:
-        c, h, _ = _http("HEAD", f"{base}/blobs/{b['digest']}")
-        clen = int({k.lower(): v for k, v in h.items()}.get("content-length", -1))
-        if c != 200 or clen != int(b["size"]):
-            raise InfraError(f"blob {b['digest']} of {name}@{digest}: HTTP {c}, length {clen}")
+    try:
+        verified = verify_digest(f"{_registry_hostport(registry)}/{name}", digest,
+                                 expect_config=expect_config)
+    except ProcessorRuntimeError as exc:
+        raise InfraError(f"{name}@{digest} is not pullable: {exc}") from exc
     return {
-        "media_type": man.get("mediaType"),
-        "config_digest": man["config"]["digest"],
-        "layers": [{"digest": x["digest"], "size": x["size"]} for x in man.get("layers", [])],
-        "size": len(body),
+        "media_type": verified.media_type,
+        "config_digest": verified.config_digest,
+        "layers": verified.layers,
     }
 
 

@@ -34,9 +34,16 @@ from runtime.errors import (
     RegistryMismatchError,
     bound_message,
 )
-from runtime.kit.hashing import _SKIP_DIRS, sha256_file, sha256_hex, tree_sha256
+from runtime.kit.hashing import SKIP_DIRS, sha256_file, sha256_hex, tree_sha256
 from runtime.logging import get_logger
-from runtime.oci import VerifiedImage, check_digest, resolve_tag, split_repository, verify_digest
+from runtime.oci import (
+    VerifiedImage,
+    check_digest,
+    read_push_stream,
+    resolve_tag,
+    split_repository,
+    verify_digest,
+)
 from runtime.paths import project_root
 from runtime.refs import ProcessorRef
 from runtime.registry import Registry, ResolvedProcessor
@@ -246,7 +253,8 @@ class _Context:
 
     def add_tree(self, source: Path, dest: str) -> None:
         for dirpath, dirnames, filenames in os.walk(source):
-            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and d != "__pycache__")
+            dirnames[:] = sorted(d for d in dirnames
+                                 if d not in SKIP_DIRS and not d.startswith("."))
             for name in sorted(filenames):
                 if name.endswith((".pyc", ".pyo")):
                     continue
@@ -438,16 +446,8 @@ def _build(client: Any, context: bytes, tag: str, nocache: bool, log: Any
 
 
 def _push_once(client: Any, repository: str, tag: str) -> str:
-    digest: str | None = None
-    errors: list[str] = []
-    for event in client.api.push(repository, tag=tag, stream=True, decode=True):
-        if not isinstance(event, dict):
-            continue
-        if event.get("error") or event.get("errorDetail"):
-            errors.append(str((event.get("errorDetail") or {}).get("message") or event.get("error")))
-        aux = event.get("aux")
-        if isinstance(aux, dict) and aux.get("Digest") and aux.get("Tag") in (None, tag):
-            digest = str(aux["Digest"])
+    digest, _size, errors = read_push_stream(
+        client.api.push(repository, tag=tag, stream=True, decode=True), tag)
     if errors:
         text = "; ".join(errors)
         raise ImageUnavailableError(bound_message(f"push of {repository}:{tag} failed: {text}"),

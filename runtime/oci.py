@@ -73,6 +73,26 @@ def split_repository(repository: str) -> tuple[str, str]:
     return host, name
 
 
+def read_push_stream(events: Any, tag: str) -> tuple[str | None, int, list[str]]:
+    """Digest, manifest size and errors of a docker-py push stream.
+
+    docker-py never raises for registry errors during a push, so every caller parses the stream:
+    any ``error``/``errorDetail`` is a failure, and only an aux event for ``tag`` names the digest.
+    """
+    digest: str | None = None
+    size = 0
+    errors: list[str] = []
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        if event.get("error") or event.get("errorDetail"):
+            errors.append(str((event.get("errorDetail") or {}).get("message") or event.get("error")))
+        aux = event.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest") and aux.get("Tag") in (None, tag):
+            digest, size = str(aux["Digest"]), int(aux.get("Size") or 0)
+    return digest, size, errors
+
+
 def check_digest(digest: str) -> str:
     """Validate ``sha256:<64 hex>`` locally (registry 2.8 answers 500 for malformed digests)."""
     if not isinstance(digest, str) or not DIGEST_RE.match(digest):

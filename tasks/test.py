@@ -153,8 +153,12 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
             else:
                 results.append((folder, "skipped", 0.0))
     from tasks.contracts import check_contracts, test_golden
+    from tasks.smoke import test_smoke
 
-    for name, step in (("golden", test_golden), ("contracts-compat", check_contracts)):
+    steps = (("golden", test_golden), ("contracts-compat", check_contracts),
+             ("smoke (local)", test_smoke),
+             ("smoke (modal fake)", lambda ctx: test_smoke(ctx, fake_modal=True)))
+    for name, step in steps:
         started = time.monotonic()
         try:
             step(c)

@@ -34,6 +34,14 @@ LANES = {
 HERMETIC_LANES = {"unit", "integration", "contracts", "acceptance_pr", "property"}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Smoke-lane targets: which adapter/env/project the post-deploy checks run against."""
+    group = parser.getgroup("smoke", "post-deploy smoke lane (tests/smoke)")
+    group.addoption("--smoke-adapter", default="local", help="adapter the smoke runs use")
+    group.addoption("--smoke-env", default="dev", help="env (dev|staging|main) of the smoke runs")
+    group.addoption("--smoke-root", default="", help="project root to smoke (default: checkout)")
+
+
 def lane_of(path: Path) -> str | None:
     """The lane marker for a test file, from its folder under ``tests/``."""
     rel = path.resolve().relative_to(TESTS_ROOT).as_posix()

@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-_SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", "fixtures"}
+SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", "fixtures"}
 
 
 def canonical_json(value: Any) -> str:
@@ -41,7 +41,7 @@ def tree_sha256(root: str | os.PathLike[str]) -> str:
     entries: list[str] = []
     for dirpath, dirnames, filenames in os.walk(base):
         # Hidden folders (.git, .state, caches) are never processor source.
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             if name.endswith((".pyc", ".pyo")):
                 continue
