@@ -79,3 +79,12 @@ def test_container_outputs_are_owned_by_the_invoking_user(
     prefix = Path(envelope.index_path).parent
     owners = {path.stat().st_uid for path in [prefix, *prefix.rglob("*")]}
     assert owners == {Path(tmp_path).stat().st_uid}
+
+
+def test_golden_fixtures_replay_through_the_pinned_images(released_project: dict[str, Any]) -> None:
+    from runtime.golden import run_golden
+
+    report = run_golden(released_project["root"], adapter="docker")
+    failures = [(r.fixture, r.problems) for r in report.results if r.status != "pass"]
+    assert len(report.results) >= 3
+    assert failures == []
