@@ -54,6 +54,19 @@ def _summary(envelope: Envelope) -> str:
     return "\n".join(lines)
 
 
+def _parse_timeout(text: str) -> float | None:
+    """``--timeout-s`` is parsed here, not by Invoke, so a bad value gets an ERR_INPUTS envelope."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputsError(f"--timeout-s must be a number of seconds, got {text[:40]!r}") from None
+    if not 0 < value <= 86400:
+        raise InputsError(f"--timeout-s must be within (0, 86400], got {text[:40]!r}")
+    return value
+
+
 def _error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
     from runtime.envelopes import error_envelope
 
@@ -71,7 +84,7 @@ def run_processor(
     write_prefix: str = "",
     artifacts_root: str = "",
     env: str = "dev",
-    timeout_s: float = 0.0,
+    timeout_s: str = "",
     execution_id: str = "",
     image_override: str = "",
     json: bool = False,
@@ -115,8 +128,7 @@ def run_processor(
             inputs = load_inputs_file(inputs_file)
         if recorder is not None:
             recorder.protect_inputs(inputs)
-        if timeout_s < 0:
-            raise InputsError(f"--timeout-s must be positive, got {timeout_s}")
+        limit = _parse_timeout(timeout_s)
         return run_processor(
             ref,
             inputs=inputs,
@@ -125,7 +137,7 @@ def run_processor(
             env=env,
             write_prefix=write_prefix or None,
             artifacts_root=artifacts_root or None,
-            timeout_s=timeout_s or None,
+            timeout_s=limit,
             execution_id=eid or execution_id or None,
             image_override=image_override or None,
             adapter_options={key: value for key, value in (
