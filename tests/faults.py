@@ -95,6 +95,8 @@ CASES: tuple[FaultCase, ...] = (
     FaultCase("two_lines", fixture_ref("two_lines"), ERR),
     FaultCase("envelope_then_garbage", fixture_ref("envelope_then_garbage"), ERR),
     FaultCase("non_utf8", fixture_ref("non_utf8"), ERR),
+    FaultCase("deep_json", fixture_ref("deep_json"), ERR),
+    FaultCase("deep_meta", fixture_ref("deep_meta"), ERR),
     FaultCase("index_dotdot", fixture_ref("index_dotdot"), ERR, escapes=("runs/outputs.json",)),
     FaultCase("index_absolute", fixture_ref("index_absolute"), ERR, escapes=("outside",)),
     FaultCase("index_symlink", fixture_ref("index_symlink"), ERR, escapes=("outside",)),
@@ -330,6 +332,7 @@ def exercise(case: FaultCase, adapter: str, *, root: Path, env: dict[str, str], 
                             "--inputs-json", json.dumps(inputs), "--artifacts-root",
                             str(artifacts), *extra_args], run_env, workdir)
     envelope = check_envelope(case, run)
+    assert envelope["meta"]["adapter"] == adapter
     assert run.peak_kib < PEAK_RSS_LIMIT_KIB, f"peak RSS {run.peak_kib} KiB"
     if leftovers is None:
         marker = entrypoint_marker(root, case.ref)
