@@ -161,13 +161,23 @@ class VersionEntry(_Strict):
     input_schema: str | None = None
     output_schema: str | None = None
 
+    @field_validator("entrypoint")
+    @classmethod
+    def _entrypoint_inside(cls, value: str) -> str:
+        # Inside the processor folder: the image runs it as /opt/processor/<entrypoint>.
+        parts = value.split("/")
+        if value.startswith("/") or "\0" in value or any(p in ("", ".", "..") for p in parts):
+            raise ValueError("must be a relative path inside the processor folder "
+                             "(no '/', '.', '..' or empty parts, no NUL)")
+        return value
+
     @field_validator("input_schema", "output_schema")
     @classmethod
     def _schema_file(cls, value: str | None) -> str | None:
         if value is None:
             return value
         parts = value.split("/")
-        if value.startswith("/") or any(p in ("", ".", "..") for p in parts) \
+        if value.startswith("/") or "\0" in value or any(p in ("", ".", "..") for p in parts) \
                 or not value.endswith(".json"):
             raise ValueError("must be a relative '.json' path inside the processor folder")
         return value
@@ -184,8 +194,15 @@ class VersionEntry(_Strict):
 class ProcessorEntry(_Strict):
     """A processor (``ns/name``) and its versions."""
 
-    path: str
+    path: str = Field(min_length=1)
     versions: dict[str, VersionEntry] = Field(min_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError("may not contain a NUL byte")
+        return value
 
 
 class BaseImage(_Strict):
