@@ -6,6 +6,7 @@ through its fake boundary. Every misbehaving fixture processor × adapter, throu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +14,17 @@ import pytest
 
 from runtime.adapters.fake_modal import STATE_DIR_ENV, FakeModal
 from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET
-from tests.faults import CASES, CANARY_ENV, FaultCase, exercise
-from tests.fixtures.project import build_fixture_root
+from tests.faults import (
+    CANARY_ENV,
+    CASES,
+    DECLARED_CANARY,
+    ENV_CANARIES,
+    FaultCase,
+    canary_hits,
+    exercise,
+    run_cli_measured,
+)
+from tests.fixtures.project import build_fixture_root, fixture_ref
 from tests.helpers import cli_env
 from tests.modal_support import OVERRIDE
 
@@ -65,3 +75,38 @@ def test_fault_case_settles_cleanly(adapter: str, case: FaultCase, fault_root: P
         state = request.getfixturevalue("fake_modal")
         env.update({BOUNDARY_ENV: FAKE_TARGET, STATE_DIR_ENV: str(state)})
     exercise(case, adapter, root=fault_root, env=env, workdir=tmp_path)
+
+
+@pytest.mark.parametrize("adapter", [pytest.param("local", id="local"),
+                                     pytest.param("modal", id="modal", marks=pytest.mark.modal)])
+def test_allow_env_secrets_never_hands_a_mock_run_its_declared_secret(
+        adapter: str, fault_root: Path, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    # env_leak declares ACME_API_KEY and writes its whole environment into an output. With the
+    # dev-only ambient opt-in, undeclared variables may pass (local; that is the opt-in), but a
+    # mock run never holds its declared secret: the scrub must keep it out of the output.
+    env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root), ALLOW_ENV_SECRETS="1", **CANARY_ENV)
+    if adapter == "modal":
+        env.update({BOUNDARY_ENV: FAKE_TARGET,
+                    STATE_DIR_ENV: str(request.getfixturevalue("fake_modal"))})
+    run = run_cli_measured(["run-processor", "--ref", fixture_ref("env_leak"), "--adapter",
+                            adapter, "--json", "--artifacts-root", str(tmp_path / "art")],
+                           env, tmp_path)
+    envelope = run.envelope()
+    assert envelope["status"] == "success", envelope
+    leaked = json.loads((Path(envelope["index_path"]).parent / "outputs" / "environ.json")
+                        .read_text())
+    assert "ACME_API_KEY" not in leaked
+    assert canary_hits(json.dumps(leaked).encode(), (DECLARED_CANARY,)) == []
+    assert canary_hits(run.stdout + run.stderr, ENV_CANARIES) == []
+
+
+def test_allow_env_secrets_outside_dev_passes_no_ambient_variable(
+        fault_root: Path, tmp_path: Path) -> None:
+    env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root), ALLOW_ENV_SECRETS="1", **CANARY_ENV)
+    run = run_cli_measured(["run-processor", "--ref", fixture_ref("env_leak"), "--env",
+                            "staging", "--json", "--artifacts-root", str(tmp_path / "art")],
+                           env, tmp_path)
+    envelope = run.envelope()
+    assert envelope["status"] == "success", envelope
+    written = (Path(envelope["index_path"]).parent / "outputs" / "environ.json").read_bytes()
+    assert canary_hits(written, ENV_CANARIES) == []
