@@ -22,6 +22,7 @@ The case ids are ``<adapter>-<case>``; ``inv test-faults`` aggregates by that pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from tests.fixtures.project import FIXTURE_PROCESSORS, fixture_ref
+from tests.fixtures.project import fixture_ref
 from tests.helpers import ROOT, process_alive
 
 # -- canaries ---------------------------------------------------------------------------------
@@ -175,10 +176,8 @@ def run_cli_measured(args: list[str], env: dict[str, str], workdir: Path,
 
 
 def _kill_tree(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 # -- invariants -------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The fault matrix (SPEC §16) for the adapters that run hermetically: ``local`` and ``modal``
-through its fake boundary. Every misbehaving fixture processor × adapter, through the CLI; see
+through its fake boundary. Every misbehaving fixture processor x adapter, through the CLI; see
 ``tests/faults.py`` for the invariants. The docker column lives in
 ``tests/integration/test_fault_matrix_docker.py``.
 """
@@ -39,7 +39,7 @@ def fault_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fake_modal(fault_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def fake_modal(fault_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every case's ref deployed (dev, image override) to a fake Modal; yields its state dir.
 
     The declared secret exists in the fake with the canary value, as a real workspace would
@@ -57,7 +57,7 @@ def fake_modal(fault_root: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         for ref in sorted({case.ref for case in CASES}):
             deploy_modal(ref, env="dev", image_override=f"{FAKE_REPOSITORY}@{OVERRIDE}",
                          root=fault_root)
-    yield state
+    return state
 
 
 def _params() -> Iterator[object]:

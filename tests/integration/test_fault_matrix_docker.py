@@ -9,7 +9,6 @@ label sweep here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.requires_docker
 
 @pytest.fixture(scope="module")
 def fault_images(docker_infra: dict[str, Any],
-                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+                 tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A temp project root with every case's ref built, pushed and pinned."""
     from runtime.registry_edit import set_base_image
     from tests.dockerlane import REGISTRY_YAML, release
@@ -34,7 +33,7 @@ def fault_images(docker_infra: dict[str, Any],
     set_base_image(root / REGISTRY_YAML, repository=base["repository"], digest=base["digest"])
     for ref in sorted({case.ref for case in CASES}):
         release(root, ref)
-    yield root
+    return root
 
 
 def _no_containers(_ref: str) -> list[str]:

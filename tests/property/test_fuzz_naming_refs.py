@@ -34,8 +34,7 @@ def _legal(name: str) -> bool:
 def test_parse_ref_returns_a_round_tripping_ref_or_inputs_error(text):
     try:
         ref = parse_ref(text)
-    except InputsError as exc:
-        assert exc.code == "ERR_INPUTS"
+    except InputsError:  # the only refusal allowed; anything else fails the test
         return
     assert parse_ref(str(ref)) == ref
 

@@ -44,13 +44,13 @@ DOCUMENT = st.one_of(ANY, st.fixed_dictionaries({}, optional={
 def _load(raw: bytes):
     try:
         return validate_document(raw, "registry.yaml")
-    except InputsError as exc:
-        assert exc.code == "ERR_INPUTS"
-        assert exc.message.startswith("registry.yaml: ")
-        detail = exc.message[len("registry.yaml: "):]
-        # A validation error names the field path (or <root>); a parse error says so.
-        assert detail.startswith("not valid YAML") or ": " in detail, exc.message
-        return None
+    except InputsError as exc:  # the only refusal allowed; anything else fails the test
+        message = exc.message
+    assert message.startswith("registry.yaml: ")
+    detail = message[len("registry.yaml: "):]
+    # A validation error names the field path (or <root>); a parse error says so.
+    assert detail.startswith("not valid YAML") or ": " in detail, message
+    return None
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])
@@ -81,8 +81,8 @@ def test_a_loaded_registry_resolves_or_refuses_each_ref(document, tmp_path_facto
         for version in entry.versions:
             try:
                 registry.resolve(f"{key}@{version}")
-            except InputsError as exc:
-                assert exc.code == "ERR_INPUTS"
+            except InputsError:  # the only refusal allowed
+                continue
 
 
 HOSTILE = st.one_of(st.sampled_from(["main.py", "sub/main.py", "/etc/passwd", "../main.py",
