@@ -12,10 +12,23 @@ from invoke.collection import Collection
 __path__ = [str(Path(__file__).resolve().parent / "tasks")]
 
 # Needs __path__ first: these are the modules in tasks/.
-from tasks import bench, ci, contracts, evidence, infra, lifecycle, meta, modal_tasks, run, smoke, test
+from tasks import (
+    bench,
+    ci,
+    contracts,
+    evidence,
+    faults,
+    infra,
+    lifecycle,
+    meta,
+    modal_tasks,
+    run,
+    smoke,
+    test,
+)
 
 ns = Collection()
-for module in (run, lifecycle, modal_tasks, contracts, test, smoke, bench, meta, ci):
+for module in (run, lifecycle, modal_tasks, contracts, test, smoke, faults, bench, meta, ci):
     for task in module.TASKS:
         ns.add_task(task)
 ns.add_collection(evidence.ns)

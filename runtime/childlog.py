@@ -41,7 +41,7 @@ class StderrForwarder:
         record: object
         try:
             record = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting raises RecursionError, not ValueError
             record = None
         if not isinstance(record, dict) or "event" not in record:
             # Unstructured stderr (a traceback, a library warning) is what a person needs to see.

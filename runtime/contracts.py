@@ -17,6 +17,27 @@ MODES: tuple[str, ...] = ("mock", "real")
 ENVS: tuple[str, ...] = ("dev", "staging", "main")
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 EXECUTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A processor controls its envelope's meta; the host walks it recursively (redaction, dumps).
+META_MAX_DEPTH = 32
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deeply ``value``'s lists/dicts nest, counted without recursion; stops past ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > limit:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 class _Strict(BaseModel):
@@ -70,6 +91,13 @@ class Envelope(BaseModel):
     index_path: str = ""
     error: ErrorInfo | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("meta", mode="before")
+    @classmethod
+    def _bounded_meta(cls, value: Any) -> Any:
+        if nesting_depth(value, META_MAX_DEPTH) > META_MAX_DEPTH:
+            raise ValueError(f"nests deeper than {META_MAX_DEPTH} levels")
+        return value
 
     @model_validator(mode="after")
     def _shape_matches_status(self) -> Envelope:
@@ -133,13 +161,23 @@ class VersionEntry(_Strict):
     input_schema: str | None = None
     output_schema: str | None = None
 
+    @field_validator("entrypoint")
+    @classmethod
+    def _entrypoint_inside(cls, value: str) -> str:
+        # Inside the processor folder: the image runs it as /opt/processor/<entrypoint>.
+        parts = value.split("/")
+        if value.startswith("/") or "\0" in value or any(p in ("", ".", "..") for p in parts):
+            raise ValueError("must be a relative path inside the processor folder "
+                             "(no '/', '.', '..' or empty parts, no NUL)")
+        return value
+
     @field_validator("input_schema", "output_schema")
     @classmethod
     def _schema_file(cls, value: str | None) -> str | None:
         if value is None:
             return value
         parts = value.split("/")
-        if value.startswith("/") or any(p in ("", ".", "..") for p in parts) \
+        if value.startswith("/") or "\0" in value or any(p in ("", ".", "..") for p in parts) \
                 or not value.endswith(".json"):
             raise ValueError("must be a relative '.json' path inside the processor folder")
         return value
@@ -156,8 +194,15 @@ class VersionEntry(_Strict):
 class ProcessorEntry(_Strict):
     """A processor (``ns/name``) and its versions."""
 
-    path: str
+    path: str = Field(min_length=1)
     versions: dict[str, VersionEntry] = Field(min_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError("may not contain a NUL byte")
+        return value
 
 
 class BaseImage(_Strict):

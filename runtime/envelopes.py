@@ -48,6 +48,8 @@ def parse_envelope(stdout: bytes) -> Envelope:
         raw = json.loads(lines[0])
     except json.JSONDecodeError as exc:
         raise _violation(f"stdout is not JSON ({exc.msg})", stdout) from exc
+    except RecursionError as exc:
+        raise _violation("stdout JSON nests too deeply", stdout) from exc
     if not isinstance(raw, dict):
         raise _violation("the envelope is not a JSON object", stdout)
     try:

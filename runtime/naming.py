@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 from runtime.refs import ProcessorRef, parse_ref
@@ -14,18 +15,21 @@ _APP_ID_LIKE = re.compile(r"^ap-[a-zA-Z0-9]{22}$")
 ENVS = ("dev", "staging", "main")
 
 
-def sanitize_modal_name(raw: str, limit: int = MODAL_NAME_MAX) -> str:
+def sanitize_modal_name(raw: str, limit: int = MODAL_NAME_MAX, *,
+                        identity: str | None = None) -> str:
     """Map ``raw`` into Modal's object-name charset and length, with a hash tail when changed.
 
-    The tail is a hash of the *unsanitised* input, so two inputs that collide after sanitising or
-    cutting still get distinct names.
+    The tail is a hash of ``identity`` (default: the *unsanitised* ``raw``), so two inputs that
+    collide after sanitising or cutting still get distinct names. Callers that join several
+    parts pass an unambiguous encoding of the parts as ``identity``.
     """
     cleaned = _DISALLOWED.sub("-", raw.lower()).strip("-.") or "x"
     cleaned = re.sub(r"-{2,}", "-", cleaned)
     changed = cleaned != raw
     if not changed and len(cleaned) <= limit and not _APP_ID_LIKE.match(cleaned):
         return cleaned
-    tail = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:_HASH_TAIL]
+    source = raw if identity is None else identity
+    tail = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_TAIL]
     head = cleaned[: limit - _HASH_TAIL - 1].rstrip("-.") or "x"
     return f"{head}-{tail}"
 
@@ -47,7 +51,9 @@ def modal_app_name_from_ref(
         raise ValueError(f"env must be one of {ENVS}, got {env!r}")
     canonical = f"{parsed.ns}-{parsed.name}-v{parsed.version}"
     if env == "dev" and branch and user:
-        return sanitize_modal_name(f"{branch}-{user}-{canonical}")
+        # "a/b-c"+"d" and "a/b"+"c-d" join to the same text: hash the parts, not the join.
+        identity = json.dumps([branch, user, canonical])
+        return sanitize_modal_name(f"{branch}-{user}-{canonical}", identity=identity)
     return sanitize_modal_name(canonical)
 
 

@@ -18,6 +18,7 @@ from runtime.adapters import RunRequest, get_adapter
 from runtime.contracts import EXECUTION_ID_RE, Envelope
 from runtime.errors import InputsError, ProcessorRuntimeError
 from runtime.guards import check_env, check_image_override, check_mode
+from runtime.kit.files import remove_partial_writes
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
 from runtime.redaction import register_secret_names, register_sensitive_environ
@@ -98,6 +99,13 @@ def _reset_prefix(write_prefix: Path) -> None:
             child.unlink()
 
 
+def _discard_partial_writes(prefix: Path, execution_dir: Path, log: Any) -> None:
+    """A failed child may die mid-write (SIGKILL, timeout): drop its stray temp files."""
+    removed = [*remove_partial_writes(prefix), *remove_partial_writes(execution_dir)]
+    if removed:
+        log.warning("execution.partial_writes.removed", count=len(removed))
+
+
 def run_processor(
     ref: str,
     *,
@@ -127,6 +135,8 @@ def run_processor(
     log = get_logger(execution_id=eid, **context)
     log.info("execution.start")
     attempts = 0
+    prefix: Path | None = None
+    artifacts: Path | None = None
     try:
         if not EXECUTION_ID_RE.match(eid):
             raise InputsError(f"execution id {eid[:80]!r} must match {EXECUTION_ID_RE.pattern}")
@@ -171,6 +181,8 @@ def run_processor(
             runner.close()
         validate_outputs(resolved, envelope, prefix)
     except ProcessorRuntimeError as err:
+        if prefix is not None and artifacts is not None and attempts:
+            _discard_partial_writes(prefix, artifacts / "execution" / eid, log)
         elapsed = int((time.monotonic() - started) * 1000)
         err.execution_id = eid
         err.meta = {**err.meta, **context, "elapsed_ms": elapsed, "attempts": attempts}

@@ -95,16 +95,28 @@ def _drain_stderr(pipe: object, sink: LineSink | None, state: dict[str, object])
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
-            if sink(line[:LINE_LIMIT_BYTES]) is False:
+            if not _offer(sink, line[:LINE_LIMIT_BYTES]):
                 sink, pending = None, b""
                 break
         if sink is not None and len(pending) > LINE_LIMIT_BYTES:  # no newlines: emit a cut line
-            if sink(pending[:LINE_LIMIT_BYTES]) is False:
+            if not _offer(sink, pending[:LINE_LIMIT_BYTES]):
                 sink = None
             pending = b""
     if sink is not None and pending:
-        sink(pending[:LINE_LIMIT_BYTES])
+        _offer(sink, pending[:LINE_LIMIT_BYTES])
     state.update(tail=tail.value(), total=total)
+
+
+def _offer(sink: LineSink, line: bytes) -> bool:
+    """Give ``line`` to the sink; False when it wants no more or raised.
+
+    A sink that raises must not end the drain: an undrained pipe blocks the child until its
+    deadline and the tail would lose the end of its stderr.
+    """
+    try:
+        return sink(line) is not False
+    except Exception:  # noqa: BLE001 - any sink bug: stop forwarding, keep draining
+        return False
 
 
 def _feed_stdin(pipe: object, data: bytes) -> None:

@@ -123,7 +123,7 @@ def docker_lanes() -> Iterator[bool]:
 
 def _timed_lane(folder: str, pytest_args: str) -> tuple[str, str, float]:
     started = time.monotonic()
-    rc = _pytest(folder, pytest_args)
+    rc = _pytest(folder, pytest_args.replace("{lane}", folder.replace("/", "_")))
     return folder, "passed" if rc == 0 else "FAILED", time.monotonic() - started
 
 
@@ -131,7 +131,13 @@ def _timed_lane(folder: str, pytest_args: str) -> tuple[str, str, float]:
             "skip_check": "skip ruff/mypy/import-linter"})
 def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
     """Run the static gates and every test lane that can run here; fail on any failure."""
+    from tasks.faults import JUNIT_DIR, render, tally
+
     results: list[tuple[str, str, float]] = []
+    for stale in JUNIT_DIR.glob("lane-*.xml"):
+        stale.unlink()
+    # Each lane leaves JUnit XML; the fault matrix's cases are tallied from it at the end.
+    pytest_args = f"{pytest_args} --junitxml={JUNIT_DIR}/lane-{{lane}}.xml".strip()
     if not skip_check:
         started = time.monotonic()
         try:
@@ -168,6 +174,8 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
     print("\n== summary", file=sys.stderr)
     for name, status, seconds in results:
         print(f"   {name:<20} {status:<8} {seconds:6.1f}s", file=sys.stderr)
+    print("\n== reliability (fault matrix: cases tried / passed per adapter)", file=sys.stderr)
+    print(render(tally(sorted(JUNIT_DIR.glob("lane-*.xml")))), file=sys.stderr)
     failed = [name for name, status, _ in results if status == "FAILED"]
     if failed:
         raise Exit(f"failed: {', '.join(failed)}", code=1)

@@ -169,7 +169,7 @@ def _map_index_path(stdout: str, container_prefix: str, host_prefix: Path) -> st
         return stdout
     try:
         envelope = json.loads(lines[0])
-    except ValueError:
+    except (ValueError, RecursionError):
         return stdout
     index = envelope.get("index_path") if isinstance(envelope, dict) else None
     if not isinstance(index, str) or not index.startswith(container_prefix + "/"):

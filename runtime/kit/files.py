@@ -8,6 +8,9 @@ import tempfile
 from pathlib import Path
 
 FILE_MODE = 0o644
+# atomic_write's temp files are ``.<name>.<random>.tmp`` beside their target.
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
 
 
 class UnsafePathError(ValueError):
@@ -42,7 +45,8 @@ def atomic_write(path: Path, data: bytes, confine_to: Path, *, mode: int | None 
     committed file's mode when the host rewrites it.
     """
     ensure_confined_dir(confine_to, path.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX,
+                                    dir=path.parent)
     try:
         # mkstemp creates 0600; artifacts and the registry must stay readable like normal files.
         os.fchmod(fd, FILE_MODE)
@@ -57,3 +61,25 @@ def atomic_write(path: Path, data: bytes, confine_to: Path, *, mode: int | None 
         with contextlib.suppress(FileNotFoundError):
             Path(tmp_name).unlink()
         raise
+
+
+def remove_partial_writes(root: Path) -> list[Path]:
+    """Delete the temp files an interrupted :func:`atomic_write` left under ``root``.
+
+    A writer killed between writing its temp file and the rename (SIGKILL, OOM, a timeout) leaves
+    ``.<name>.<random>.tmp`` behind: a half-written file nobody will finish. Links are never
+    followed. Returns the removed paths.
+    """
+    removed: list[Path] = []
+    if not root.is_dir() or root.is_symlink():
+        return removed
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                candidate = Path(dirpath) / name
+                if candidate.is_symlink() or not candidate.is_file():
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    candidate.unlink()
+                    removed.append(candidate)
+    return removed

@@ -57,3 +57,10 @@ def test_forwarding_stops_at_the_budget_with_one_suppressed_event():
     assert events.count("processor.stderr.suppressed") == 1
     assert events.count("processor.stderr") == 3
     assert forward.suppressed_lines == 47
+
+
+def test_a_deeply_nested_json_line_is_forwarded_as_text_not_a_crash():
+    stream = io.StringIO()
+    forwarder = StderrForwarder(stream=stream)
+    assert forwarder(b"[" * 50000 + b"]" * 50000) is True
+    assert json.loads(stream.getvalue().splitlines()[0])["event"] == "processor.stderr"

@@ -53,6 +53,9 @@ def test_parse_accepts_one_line_with_or_without_trailing_newline():
     (b'{"status": "error", "execution_id": "x"}\n', "needs 'error'"),
     (b'{"status": "success", "execution_id": "x", "index_path": "/p/outputs.json", '
      b'"surprise": 1}\n', "invalid envelope at surprise"),
+    (b"[" * 50000 + b"]" * 50000 + b"\n", "stdout JSON nests too deeply"),
+    (b'{"status": "success", "execution_id": "x", "index_path": "/p/outputs.json", "meta": '
+     b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}}\n", "invalid envelope at meta"),
 ])
 def test_parse_rejects_with_the_reason(stdout, reason):
     with pytest.raises(AdapterInvocationError, match="broke the envelope contract") as caught:

@@ -120,3 +120,16 @@ def test_serve_crash_prints_nothing_on_stdout_and_exits_1(monkeypatch, tmp_path)
     assert rc == 1
     assert out == ""
     assert "RuntimeError: boom" in err
+
+
+def test_remove_partial_writes_drops_only_interrupted_temp_files(tmp_path):
+    from runtime.kit.files import remove_partial_writes
+
+    (tmp_path / "outputs").mkdir()
+    stray = tmp_path / "outputs" / ".big.bin.abc123.tmp"
+    stray.write_bytes(b"half")
+    kept = [tmp_path / "outputs" / "big.tmp", tmp_path / "outputs" / ".hidden", tmp_path / "a.txt"]
+    for path in kept:
+        path.write_text("keep")
+    assert remove_partial_writes(tmp_path) == [stray]
+    assert all(path.exists() for path in kept)

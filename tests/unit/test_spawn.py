@@ -133,3 +133,17 @@ def test_env_is_exactly_what_the_caller_passes():
     names = set(json.loads(result.stdout))
     assert names <= {"PATH", "ONLY_THIS", "PYTHONUNBUFFERED", "LOG_STREAM", "LC_CTYPE"}
     assert "ONLY_THIS" in names
+
+
+def test_a_sink_that_raises_stops_forwarding_but_the_drain_goes_on():
+    def broken_sink(line: bytes) -> bool:
+        raise RecursionError("a log processor bug")
+
+    result = _py("""
+        import sys
+        for i in range(20000):
+            sys.stderr.write(f"line {i}\\n")
+    """, on_stderr_line=broken_sink, timeout_s=30)
+    assert result.rc == 0
+    assert not result.timed_out
+    assert result.stderr_tail.endswith(b"line 19999\n")

@@ -1,0 +1,112 @@
+"""The fault matrix (SPEC §16) for the adapters that run hermetically: ``local`` and ``modal``
+through its fake boundary. Every misbehaving fixture processor x adapter, through the CLI; see
+``tests/faults.py`` for the invariants. The docker column lives in
+``tests/integration/test_fault_matrix_docker.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.adapters.fake_modal import STATE_DIR_ENV, FakeModal
+from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET
+from tests.faults import (
+    CANARY_ENV,
+    CASES,
+    DECLARED_CANARY,
+    ENV_CANARIES,
+    FaultCase,
+    canary_hits,
+    exercise,
+    run_cli_measured,
+)
+from tests.fixtures.project import build_fixture_root, fixture_ref
+from tests.helpers import cli_env
+from tests.modal_support import OVERRIDE
+
+ADAPTERS = ("local", "modal")
+FAKE_REPOSITORY = "127.0.0.1:5000/processors/fault-fixtures"  # never pulled: the fake runs source
+
+
+@pytest.fixture(scope="module")
+def fault_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project root listing the fixture and bundled processors."""
+    return build_fixture_root(tmp_path_factory.mktemp("fault-root"))
+
+
+@pytest.fixture(scope="module")
+def fake_modal(fault_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every case's ref deployed (dev, image override) to a fake Modal; yields its state dir.
+
+    The declared secret exists in the fake with the canary value, as a real workspace would
+    hold it: the container gets it, the processor (mock) must not.
+    """
+    from runtime.modal_ops import deploy_modal
+
+    state = tmp_path_factory.mktemp("fake-modal")
+    boundary = FakeModal(state, source_root=fault_root)
+    boundary.create_secret("ACME_API_KEY", {"ACME_API_KEY": CANARY_ENV["ACME_API_KEY"]},
+                           environment_name="dev")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(BOUNDARY_ENV, FAKE_TARGET)
+        patch.setenv(STATE_DIR_ENV, str(state))
+        for ref in sorted({case.ref for case in CASES}):
+            deploy_modal(ref, env="dev", image_override=f"{FAKE_REPOSITORY}@{OVERRIDE}",
+                         root=fault_root)
+    return state
+
+
+def _params() -> Iterator[object]:
+    for adapter in ADAPTERS:
+        for case in CASES:
+            marks = [pytest.mark.modal] if adapter == "modal" else []
+            yield pytest.param(adapter, case, id=f"{adapter}-{case.name}", marks=marks)
+
+
+@pytest.mark.parametrize(("adapter", "case"), _params())
+def test_fault_case_settles_cleanly(adapter: str, case: FaultCase, fault_root: Path,
+                                    request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root))
+    if adapter == "modal":
+        state = request.getfixturevalue("fake_modal")
+        env.update({BOUNDARY_ENV: FAKE_TARGET, STATE_DIR_ENV: str(state)})
+    exercise(case, adapter, root=fault_root, env=env, workdir=tmp_path)
+
+
+@pytest.mark.parametrize("adapter", [pytest.param("local", id="local"),
+                                     pytest.param("modal", id="modal", marks=pytest.mark.modal)])
+def test_allow_env_secrets_never_hands_a_mock_run_its_declared_secret(
+        adapter: str, fault_root: Path, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    # env_leak declares ACME_API_KEY and writes its whole environment into an output. With the
+    # dev-only ambient opt-in, undeclared variables may pass (local; that is the opt-in), but a
+    # mock run never holds its declared secret: the scrub must keep it out of the output.
+    env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root), ALLOW_ENV_SECRETS="1", **CANARY_ENV)
+    if adapter == "modal":
+        env.update({BOUNDARY_ENV: FAKE_TARGET,
+                    STATE_DIR_ENV: str(request.getfixturevalue("fake_modal"))})
+    run = run_cli_measured(["run-processor", "--ref", fixture_ref("env_leak"), "--adapter",
+                            adapter, "--json", "--artifacts-root", str(tmp_path / "art")],
+                           env, tmp_path)
+    envelope = run.envelope()
+    assert envelope["status"] == "success", envelope
+    leaked = json.loads((Path(envelope["index_path"]).parent / "outputs" / "environ.json")
+                        .read_text())
+    assert "ACME_API_KEY" not in leaked
+    assert canary_hits(json.dumps(leaked).encode(), (DECLARED_CANARY,)) == []
+    assert canary_hits(run.stdout + run.stderr, ENV_CANARIES) == []
+
+
+def test_allow_env_secrets_outside_dev_passes_no_ambient_variable(
+        fault_root: Path, tmp_path: Path) -> None:
+    env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root), ALLOW_ENV_SECRETS="1", **CANARY_ENV)
+    run = run_cli_measured(["run-processor", "--ref", fixture_ref("env_leak"), "--env",
+                            "staging", "--json", "--artifacts-root", str(tmp_path / "art")],
+                           env, tmp_path)
+    envelope = run.envelope()
+    assert envelope["status"] == "success", envelope
+    written = (Path(envelope["index_path"]).parent / "outputs" / "environ.json").read_bytes()
+    assert canary_hits(written, ENV_CANARIES) == []
