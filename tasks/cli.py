@@ -46,7 +46,10 @@ def run_cli(
     except Exit:
         raise
     except Exception as exc:  # noqa: BLE001 - a bug still yields one envelope, not a traceback
-        sys.stderr.write(traceback.format_exc())
+        if json_mode:  # stderr stays NDJSON for machines; redaction applies to the traceback too
+            get_logger().error("cli.internal_error", traceback=traceback.format_exc()[-8000:])
+        else:
+            sys.stderr.write(redact_text(traceback.format_exc()))
         internal = AdapterInvocationError(f"internal error: {type(exc).__name__}: {exc}")
         _fail(internal, json_mode, on_error_envelope)
     if json_mode:
