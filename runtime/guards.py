@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 
 from runtime.contracts import ENVS, MODES
-from runtime.errors import CISafetyError, InputsError
+from runtime.errors import CISafetyError, ImageUnpinnedError, InputsError
 
 
 def ci_enabled(environ: Mapping[str, str] | None = None) -> bool:
@@ -35,4 +35,19 @@ def check_image_override(env: str, image_override: str | None) -> None:
         raise InputsError(
             f"--image-override is accepted in env=dev only (got env={env}); "
             "staging and main run the pinned digest"
+        )
+
+
+SOURCE_ADAPTERS = ("local",)
+
+
+def check_pinned_env(env: str, adapter: str) -> None:
+    """staging and main run pinned digests only: an adapter that runs source is refused there.
+
+    Raises ``ERR_IMAGE_UNPINNED`` (fails closed) before anything is spawned.
+    """
+    if env != "dev" and adapter in SOURCE_ADAPTERS:
+        raise ImageUnpinnedError(
+            f"env={env} runs pinned images only, but the {adapter} adapter runs source; "
+            "use --adapter docker or --adapter modal (or --env dev)"
         )

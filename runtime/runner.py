@@ -17,7 +17,7 @@ from typing import Any
 from runtime.adapters import RunRequest, get_adapter
 from runtime.contracts import EXECUTION_ID_RE, Envelope
 from runtime.errors import InputsError, ProcessorRuntimeError
-from runtime.guards import check_env, check_image_override, check_mode
+from runtime.guards import check_env, check_image_override, check_mode, check_pinned_env
 from runtime.kit.files import remove_partial_writes
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
@@ -143,6 +143,7 @@ def run_processor(
         check_mode(mode)
         check_env(env)
         check_image_override(env, image_override)
+        check_pinned_env(env, adapter)
         project = Path(root).resolve() if root else project_root()
         registry = Registry.load(project)
         resolved = registry.resolve(ref)
@@ -154,6 +155,10 @@ def run_processor(
         artifacts = Path(artifacts_root) if artifacts_root else default_artifacts_root(project)
         artifacts.mkdir(parents=True, exist_ok=True)
         artifacts = artifacts.resolve()
+        execution_dir = artifacts / "execution" / eid
+        if execution_dir.exists() and any(execution_dir.iterdir()):
+            # A reused id would overwrite an earlier run's receipt: lose nothing, refuse instead.
+            raise InputsError(f"execution id {eid} was already used under {artifacts}")
         prefix = _prepare_prefix(Path(write_prefix) if write_prefix else artifacts / "runs" / eid)
         limit = float(timeout_s) if timeout_s is not None else resolved.version.timeout_s
         if not 0 < limit <= 86400:
@@ -170,6 +175,8 @@ def run_processor(
             attempts += 1
             if attempts > 1:
                 _reset_prefix(prefix)
+                if execution_dir.is_dir():
+                    _reset_prefix(execution_dir)
             return runner.run(request)
 
         def on_retry(number: int, exc: BaseException) -> None:

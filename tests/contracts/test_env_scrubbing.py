@@ -49,10 +49,16 @@ def test_planted_secret_passes_with_allow_env_secrets_in_dev(run_fixture, fixtur
     assert name in names
 
 
-@pytest.mark.parametrize("name", sorted(PLANTED))
-def test_allow_env_secrets_is_ignored_outside_dev(run_fixture, fixture_root, name):
-    _, names = _run(run_fixture, fixture_root, name, "--env", "staging", ALLOW_ENV_SECRETS="1")
-    assert name not in names
+@pytest.mark.parametrize("env", ["staging", "main"])
+def test_local_adapter_is_refused_outside_dev_before_anything_spawns(run_fixture, fixture_root,
+                                                                     env):
+    # staging/main run pinned images only; ambient secrets outside dev are covered by
+    # tests/unit/test_childenv.py and, through a container entry, by the modal fault matrix.
+    environ = cli_env(PROCESSOR_RUNTIME_ROOT=str(fixture_root), ALLOW_ENV_SECRETS="1", **PLANTED)
+    result = run_fixture(fixture_ref("env_dump"), "--env", env, env=environ)
+    assert result.rc == 10
+    assert result.envelope["error"]["code"] == "ERR_IMAGE_UNPINNED"
+    assert "processor.start" not in [event["event"] for event in result.events]
 
 
 @pytest.mark.parametrize("name", sorted(PLANTED))

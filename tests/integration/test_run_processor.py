@@ -66,3 +66,15 @@ def test_a_stderr_flood_leaves_an_8_kib_tail_in_the_error(tmp_path, fixture_root
     assert message.startswith(header)
     assert len(message[len(header):].encode()) <= 8 * 1024
     assert message.endswith("fixture stderr_flood: the very last line\n")
+
+
+def test_a_reused_execution_id_is_refused_and_the_first_receipt_survives(tmp_path, project_root):
+    first = run_processor("demo/echo@1", artifacts_root=tmp_path, root=project_root,
+                          execution_id="ex-reused")
+    receipt = tmp_path / "execution" / first.execution_id / "determinism.json"
+    before = receipt.read_bytes()
+    with pytest.raises(InputsError, match="already used"):
+        run_processor("demo/echo@1", inputs={"message": "other"}, artifacts_root=tmp_path,
+                      root=project_root, execution_id="ex-reused",
+                      write_prefix=tmp_path / "elsewhere")
+    assert receipt.read_bytes() == before

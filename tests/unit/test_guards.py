@@ -50,3 +50,20 @@ def test_image_override_is_refused_outside_dev(env):
 def test_image_override_is_accepted_in_dev_and_absence_everywhere():
     check_image_override("dev", "sha256:" + "0" * 64)
     check_image_override("main", None)
+
+
+@pytest.mark.parametrize("env", ["staging", "main"])
+def test_source_adapter_is_refused_where_only_pins_may_run(env):
+    from runtime.errors import ImageUnpinnedError
+    from runtime.guards import check_pinned_env
+
+    with pytest.raises(ImageUnpinnedError, match="runs pinned images only"):
+        check_pinned_env(env, "local")
+
+
+@pytest.mark.parametrize(("env", "adapter"), [("dev", "local"), ("staging", "docker"),
+                                              ("main", "modal")])
+def test_pinned_adapters_and_dev_pass_the_env_guard(env, adapter):
+    from runtime.guards import check_pinned_env
+
+    check_pinned_env(env, adapter)
