@@ -43,10 +43,10 @@ class Sizes:
 
 
 FULL = Sizes(cold_reps=15, warm_calls=200, flood_bytes=1024 * MIB, flood_reps=3, fanout_runs=200,
-             fanout_reps=3, docker_reps=5, rebuild_reps=3, evidence_files=10_000,
+             fanout_reps=3, docker_reps=11, rebuild_reps=3, evidence_files=10_000,
              evidence_bytes=1024 * MIB, evidence_reps=2)
 QUICK = Sizes(cold_reps=5, warm_calls=20, flood_bytes=64 * MIB, flood_reps=3, fanout_runs=20,
-              fanout_reps=3, docker_reps=3, rebuild_reps=2, evidence_files=1_000,
+              fanout_reps=3, docker_reps=5, rebuild_reps=2, evidence_files=1_000,
               evidence_bytes=64 * MIB, evidence_reps=2)
 
 
