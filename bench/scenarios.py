@@ -7,6 +7,7 @@ engine, a task not merged yet) returns a row with status ``skipped: <reason>``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -42,10 +43,10 @@ class Sizes:
 
 
 FULL = Sizes(cold_reps=15, warm_calls=200, flood_bytes=1024 * MIB, flood_reps=3, fanout_runs=200,
-             fanout_reps=3, docker_reps=5, rebuild_reps=3, evidence_files=10_000,
+             fanout_reps=3, docker_reps=11, rebuild_reps=3, evidence_files=10_000,
              evidence_bytes=1024 * MIB, evidence_reps=2)
 QUICK = Sizes(cold_reps=5, warm_calls=20, flood_bytes=64 * MIB, flood_reps=3, fanout_runs=20,
-              fanout_reps=3, docker_reps=3, rebuild_reps=2, evidence_files=1_000,
+              fanout_reps=3, docker_reps=5, rebuild_reps=2, evidence_files=1_000,
               evidence_bytes=64 * MIB, evidence_reps=2)
 
 
@@ -215,40 +216,82 @@ def _find_digest(value: Any) -> str | None:
     return None
 
 
-def docker_adapter(sizes: Sizes) -> list[Row]:
-    """run_processor(adapter=docker) vs ``docker run --rm --network none IMAGE python3 main.py``."""
+def _released_project(scratch: Path) -> Path:
+    """A temporary copy of ``registry/`` + ``processors/`` with demo/echo built, pushed, pinned.
+
+    The committed registry YAML is never touched: the base image (cached by ``inv
+    infra.base-image``) is recorded in the copy and the pin is written there too.
+    """
+    from runtime.baseimage import build_base_image
+    from runtime.engine import engine_session
+    from runtime.images import build_processor, pin_processor, push_processor
+    from runtime.registry_edit import set_base_image
+
+    with engine_session() as client:
+        base = build_base_image(client=client)
+    root = scratch / "project"
+    for folder in ("registry", "processors"):
+        shutil.copytree(ROOT / folder, root / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    set_base_image(root / "registry" / "processors.yaml", repository=base["repository"],
+                   digest=base["digest"])
+    build_processor(REF, root=root)
+    pushed = push_processor(REF, root=root)
+    pin_processor(REF, pushed.digest, verify=True, root=root)
+    return root
+
+
+def _docker_ready(scenario: str, target: float, checked: str = "ratio",
+                  unit: str = "") -> tuple[str | None, Row | None]:
+    """(DOCKER_HOST, None) when the adapter, engine and CLI are there, else (None, skipped row)."""
     from runtime.adapters import ADAPTERS
-    from runtime.registry import Registry
 
     if "docker" not in ADAPTERS:
-        return [_skipped("docker adapter", "wall", "docker adapter not registered yet", 1.2)]
+        return None, _skipped(scenario, "wall", "docker adapter not registered", target,
+                              checked=checked, unit=unit)
     host, reason = _engine()
     if host is None:
-        return [_skipped("docker adapter", "wall", reason, 1.2)]
-    docker = shutil.which("docker")
-    if docker is None:
-        return [_skipped("docker adapter", "wall", "docker CLI not on PATH", 1.2)]
-    image = Registry.load(ROOT).resolve(REF).version.image
-    if not image.digest or not image.repository:
-        return [_skipped("docker adapter", "wall", f"{REF} has no pinned image", 1.2)]
-    ref_digest = f"{image.repository}@{image.digest}"
-    env = {**bare_env(), "DOCKER_HOST": host}
+        return None, _skipped(scenario, "wall", reason, target, checked=checked, unit=unit)
+    if shutil.which("docker") is None:
+        return None, _skipped(scenario, "wall", "docker CLI not on PATH", target,
+                              checked=checked, unit=unit)
+    return host, None
+
+
+def docker_adapter(sizes: Sizes) -> list[Row]:
+    """run_processor(adapter=docker) vs ``docker run --rm -i --network none IMAGE python3
+    /opt/processor/main.py < payload`` of the same pinned image (in a temporary project)."""
+    host, skipped = _docker_ready("docker adapter", 1.2)
+    if host is None:
+        assert skipped is not None
+        return [skipped]
+    from runtime.images import PROCESSOR_DIR
+    from runtime.registry import Registry
     from runtime.runner import run_processor
 
+    docker = shutil.which("docker") or "docker"
+    env = {**bare_env(), "DOCKER_HOST": host}
     with tempfile.TemporaryDirectory(prefix="bench-docker-") as tmp:
         scratch = Path(tmp)
+        root = _released_project(scratch)
+        version = Registry.load(root).resolve(REF).version
+        pinned = f"{version.image.repository}@{version.image.digest}"
+        payload = json.dumps({"execution_id": "ex-bench", "ref": REF, "mode": "mock",
+                              "inputs": {"message": "bench"}, "write_prefix": "/tmp/out",
+                              "artifacts_root": "/tmp/art"}).encode()
 
         def ours() -> float:
             started = time.perf_counter()
-            run_processor(REF, adapter="docker", artifacts_root=scratch / "ours", root=ROOT)
+            envelope = run_processor(REF, adapter="docker", inputs={"message": "bench"},
+                                     artifacts_root=scratch / "ours", root=root)
+            if envelope.status != "success":
+                raise RuntimeError(f"docker adapter run returned {envelope.status}")
             return time.perf_counter() - started
 
         def floor() -> float:
-            payload = json.dumps({"execution_id": "ex-bench", "ref": REF, "mode": "mock",
-                                  "inputs": {"message": "bench"}, "write_prefix": "/tmp/out",
-                                  "artifacts_root": "/tmp/art"}).encode()
-            sample = timed_run([docker, "run", "--rm", "-i", "--network", "none", ref_digest,
-                                "python3", "main.py"], stdin=payload, env=env)
+            sample = timed_run([docker, "run", "--rm", "-i", "--network", "none", pinned,
+                                "python3", f"{PROCESSOR_DIR}/{version.entrypoint}"],
+                               stdin=payload, env=env)
             if sample.rc != 0:
                 raise RuntimeError(f"docker run floor failed with rc {sample.rc}")
             return sample.seconds
@@ -259,29 +302,42 @@ def docker_adapter(sizes: Sizes) -> list[Row]:
                 samples={"ours": o, "floor": f}).settle()]
 
 
+def _image_id(envelope: Any) -> str | None:
+    """The built image ID of a ``build-processor --json`` line (any digest as a fallback)."""
+    if isinstance(envelope, dict) and isinstance(envelope.get("image_id"), str):
+        return str(envelope["image_id"])
+    return _find_digest(envelope)
+
+
 def noop_rebuild(sizes: Sizes) -> list[Row]:
-    """``inv build-processor`` twice more after a first build: ≤ 2 s and the same digest."""
+    """``inv build-processor`` again after a first build: wall ≤ 2 s and the same image ID."""
     if "build-processor" not in _inv_tasks():
         return [_skipped("no-op rebuild", "wall", "task build-processor not present", 2.0,
                          checked="ours", unit="s")]
-    host, reason = _engine()
+    host, skipped = _docker_ready("no-op rebuild", 2.0, checked="ours", unit="s")
     if host is None:
-        return [_skipped("no-op rebuild", "wall", reason, 2.0, checked="ours", unit="s")]
-    argv = [inv(), "build-processor", "--ref", REF, "--json"]
-    first = timed_run(argv, cwd=ROOT)
-    digests = {_find_digest(json.loads(first.stdout or b"null"))}
-    seconds: list[float] = []
-    for _ in range(sizes.rebuild_reps):
-        sample = timed_run(argv, cwd=ROOT)
-        if sample.rc != 0:
-            raise RuntimeError(f"inv build-processor failed with rc {sample.rc}")
-        seconds.append(sample.seconds)
-        digests.add(_find_digest(json.loads(sample.stdout)))
+        assert skipped is not None
+        return [skipped]
+    with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as tmp:
+        root = _released_project(Path(tmp))
+        env = {**os.environ, "PROCESSOR_RUNTIME_ROOT": str(root)}
+        argv = [inv(), "build-processor", "--ref", REF, "--json"]
+        first = timed_run(argv, cwd=ROOT, env=env)
+        if first.rc != 0:
+            raise RuntimeError(f"inv build-processor failed with rc {first.rc}")
+        digests = {_image_id(json.loads(first.stdout))}
+        seconds: list[float] = []
+        for _ in range(sizes.rebuild_reps):
+            sample = timed_run(argv, cwd=ROOT, env=env)
+            if sample.rc != 0:
+                raise RuntimeError(f"inv build-processor failed with rc {sample.rc}")
+            seconds.append(sample.seconds)
+            digests.add(_image_id(json.loads(sample.stdout)))
     same = len(digests) == 1 and None not in digests
     row = Row("no-op rebuild", "wall", "s", 2.0, "max", "ours", ours=median(seconds),
-              samples={"ours": seconds}, note=f"digests: {sorted(map(str, digests))}")
+              samples={"ours": seconds}, note=f"image ids: {sorted(map(str, digests))}")
     if not same:
-        row.status = "miss: digest changed"
+        row.status = "miss: image id changed"
     return [row.settle()]
 
 

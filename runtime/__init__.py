@@ -7,7 +7,8 @@ or a container stays standard-library only, and ``import runtime`` never imports
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: processors and the container entry skip typing
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,8 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from runtime.contracts import Envelope, Payload, Receipt
     from runtime.envelopes import error_envelope
     from runtime.errors import ProcessorRuntimeError

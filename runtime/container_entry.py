@@ -15,11 +15,15 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 from runtime.childenv import build_child_env
 from runtime.spawn import spawn
+
+# Standard library only, and only what a run needs: this module starts a second interpreter in
+# every docker run, so typing/pathlib/dataclasses stay out of its imports (~10 ms in the image).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PAYLOAD_LIMIT = 8 * 1024 * 1024
 IMAGE_DIGEST_KEY = "PROCESSOR_IMAGE_DIGEST"
@@ -59,7 +63,7 @@ def run_entry(
         return {"rc": 2, "stdout": line, "stderr_tail": message, "stdout_len": len(line),
                 "stdout_overflow": False, "elapsed_ms": 0, "timed_out": False,
                 "entry_error": code}
-    kit_root = str(Path(__file__).resolve().parent.parent)
+    kit_root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # noqa: PTH120 - no pathlib here
     child_env["PYTHONPATH"] = kit_root
     # The image identity the container runtime hands us goes into the determinism receipt.
     if source.get(IMAGE_DIGEST_KEY):
@@ -69,7 +73,7 @@ def run_entry(
         [python or sys.executable, "-B", entrypoint],
         stdin=json.dumps(dict(payload)).encode("utf-8"),
         env=child_env,
-        cwd=cwd if Path(cwd).is_dir() else None,
+        cwd=cwd if os.path.isdir(cwd) else None,  # noqa: PTH112 - no pathlib here
         timeout_s=timeout_s,
         on_stderr_line=_passthrough if stream_stderr else None,
     )

@@ -7,7 +7,9 @@ mistakes stay builtin (``TypeError``/``ValueError``).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+TYPE_CHECKING = False  # typing is for annotations only: the container entry imports this module
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 MESSAGE_LIMIT = 2000
 

@@ -3,10 +3,12 @@
 :func:`package_evidence` streams every file of an evidence folder through the privacy filter
 (declared secrets' environment values, token shapes, ``inputs`` objects — see
 ``runtime.evidence``) into a tarball whose bytes depend on the evidence only: members sorted,
-mtime/uid/gid/owner/mode fixed, gzip header without name or time. It appends ``summary.md`` and
-``MANIFEST.sha256`` (one sha256 per member). Memory stays bounded whatever the evidence size:
-files are read line by line (over-long lines in bounded segments), each filtered member is spooled
-to disk while it is hashed, and the tarball is hashed while it is written.
+mtime/uid/gid/owner/mode fixed, gzip level 6 (as ``tar czf``) with a header without name or time.
+It appends ``summary.md`` and ``MANIFEST.sha256`` (one sha256 per member). Memory stays bounded
+whatever the evidence size: files are read in blocks of whole lines (over-long lines in bounded
+segments); lines holding no redaction needle and not looking like JSON are copied as they are,
+the others are filtered one by one. Each filtered member is spooled to disk while it is hashed,
+and the tarball is hashed while it is written.
 
 :func:`verify_evidence` re-reads a tarball as a stream and checks the manifest and the schema gate
 on every ``envelope.json``: ``status``, ``execution_id``, ``outputs`` array, ``index_path`` string.
@@ -33,7 +35,7 @@ from typing import IO, Any, Protocol
 
 from runtime.errors import InputsError
 from runtime.evidence import ENVELOPE_NAME, EVENTS_NAME, scrub_line, scrub_record
-from runtime.redaction import redact_text, register_secret_names
+from runtime.redaction import redact_text, redaction_needles, register_secret_names
 
 MANIFEST_NAME = "MANIFEST.sha256"
 SUMMARY_NAME = "summary.md"
@@ -47,6 +49,15 @@ WHOLE_JSON_LIMIT_BYTES = 16 * 1024 * 1024
 MANIFEST_LIMIT_BYTES = 64 * 1024 * 1024
 STATUSES = ("success", "error")
 LANE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+GZIP_LEVEL = 6  # gzip(1)'s and ``tar czf``'s default; Python's gzip module defaults to 9
+# A line the filter treats as JSON: ``text.lstrip()`` starts with ``{`` or ``[``. In bytes: at a line
+# start, any run of the UTF-8 encodings of ``str.isspace`` characters (``\n`` excepted, it ends the
+# line), then the bracket. tests/unit/test_evidence_filter.py checks the set against str.isspace.
+_LINE_SPACE = (rb"[\t\x0b\x0c\r\x1c-\x20]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
+               rb"|\xe2\x81\x9f|\xe3\x80\x80")
+_JSON_LINE = re.compile(rb"(?:" + _LINE_SPACE + rb")*[\[{]")
+# The byte after a newline that can begin such a line (a literal first byte keeps the scan in C).
+_JSON_LINE_HINT = re.compile(rb"\n[\t\x0b\x0c\r\x1c-\x20\xc2\xe1\xe2\xe3\[{]")
 # Bytes that never occur inside a token shape: safe places to cut an over-long line.
 _CUT_BYTES = (b"\0", b",", b";", b'"', b"'", b"{", b"}", b"[", b"]")
 
@@ -193,9 +204,59 @@ def filter_file(source: Path, sink: ByteSink, extra: Collection[str] = ()) -> di
                        .encode("utf-8", "surrogateescape"))
             return scrubbed if isinstance(scrubbed, dict) else None
     with source.open("rb") as handle:
+        needles = redaction_needles(extra)
+        if needles is not None:
+            _copy_plain_lines(handle, sink, needles, extra)
         for raw_segment, complete in _segments(handle):
             sink.write(_filter_text(raw_segment, complete, extra))
     return None
+
+
+def _line_starts(block: bytes, needles: tuple[bytes, ...]) -> list[int]:
+    """Starts of the lines of ``block`` that hold a needle or look like JSON, in order."""
+    starts = set()
+    for needle in needles:
+        at = block.find(needle)
+        while at >= 0:
+            starts.add(block.rfind(b"\n", 0, at) + 1)
+            at = block.find(needle, at + 1)
+    if _JSON_LINE.match(block):
+        starts.add(0)
+    for hint in _JSON_LINE_HINT.finditer(block):
+        if _JSON_LINE.match(block, hint.start() + 1):
+            starts.add(hint.start() + 1)
+    return sorted(starts)
+
+
+def _copy_plain_lines(handle: IO[bytes], sink: ByteSink, needles: tuple[bytes, ...],
+                      extra: Collection[str]) -> None:
+    """Filter ``handle`` in blocks of whole lines, each at most ``LINE_LIMIT_BYTES`` long: a line
+    that neither looks like JSON nor holds a redaction needle leaves ``_filter_text`` unchanged,
+    so such lines are copied as they are and only the others are filtered one by one.
+
+    Stops, with ``handle`` at the start of a line, at the last line when it has no newline or at a
+    line too long for one segment; ``_segments`` takes over from there (same bytes as if it had
+    read the whole file).
+    """
+    carry = b""
+    while True:
+        chunk = handle.read(LINE_LIMIT_BYTES)
+        data = carry + chunk
+        end = data.rfind(b"\n") + 1
+        first = data.find(b"\n") + 1
+        if not chunk or (end == 0 and len(data) >= LINE_LIMIT_BYTES) or first > LINE_LIMIT_BYTES:
+            handle.seek(-len(data), os.SEEK_CUR)
+            return
+        block, carry = data[:end], data[end:]
+        if not block:
+            continue
+        done = 0
+        for start in _line_starts(block, needles):
+            stop = block.index(b"\n", start)
+            sink.write(block[done:start])
+            sink.write(_filter_text(block[start:stop], True, extra))
+            done = stop + 1
+        sink.write(block[done:])
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
@@ -265,7 +326,8 @@ def package_evidence(src: str | Path, out: str | Path, *, lane: str, root: Path,
     try:
         with os.fdopen(fd, "wb") as raw:
             hashed = _HashingWriter(raw)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=hashed, mtime=0) as gz, \
+            with gzip.GzipFile(filename="", mode="wb", fileobj=hashed, mtime=0,
+                               compresslevel=GZIP_LEVEL) as gz, \
                     tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 for member, path, size in files:
                     digest, document, lines = _add_filtered(tar, member, path)

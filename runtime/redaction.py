@@ -69,6 +69,23 @@ def redact_text(text: str, extra: Collection[str] = ()) -> str:
     return _TOKEN_SHAPES.sub(REDACTED, text)
 
 
+def redaction_needles(extra: Collection[str] = ()) -> tuple[bytes, ...] | None:
+    """Byte strings of which every UTF-8 (``surrogateescape``) text that :func:`redact_text` would
+    change contains at least one: the known and ``extra`` secret values and the token prefixes.
+
+    Bulk copiers (evidence packaging) search raw bytes for them and pass only the lines holding
+    one to ``redact_text``; it returns any other text unchanged. ``None`` when a value cannot be
+    encoded that way (then every line must go through ``redact_text``).
+    """
+    with _lock:
+        values = _known_values.union(extra)
+    try:
+        encoded = {value.encode("utf-8", "surrogateescape") for value in values}
+    except UnicodeEncodeError:
+        return None
+    return tuple(sorted(encoded | {prefix.encode("ascii") for prefix in _TOKEN_PREFIXES}))
+
+
 def redact(value: Any, key: str = "", extra: Collection[str] = ()) -> Any:
     """Redact a JSON-like value recursively; sensitive keys lose their whole value.
 

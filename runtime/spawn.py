@@ -16,7 +16,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 STDERR_TAIL_BYTES = 8 * 1024
 STDOUT_LIMIT_BYTES = 16 * 1024 * 1024
@@ -31,9 +30,16 @@ _KILL_GRACE_S = 0.5
 LineSink = Callable[[bytes], bool | None]
 
 
-@dataclass(frozen=True)
 class SpawnResult:
-    """What the caller needs to judge a run; every byte field is bounded."""
+    """What the caller needs to judge a run; every byte field is bounded.
+
+    A plain read-only class, not a dataclass: the container entry imports this module in every
+    docker run and ``dataclasses`` (with ``inspect``) costs ~10 ms of interpreter start there.
+    """
+
+    _FIELDS = ("rc", "stdout", "stdout_tail", "stdout_len", "stdout_overflow", "stderr_tail",
+               "stderr_len", "elapsed_ms", "timed_out")
+    __slots__ = _FIELDS
 
     rc: int
     stdout: bytes
@@ -44,6 +50,30 @@ class SpawnResult:
     stderr_len: int
     elapsed_ms: int
     timed_out: bool
+
+    def __init__(self, *, rc: int, stdout: bytes, stdout_tail: bytes, stdout_len: int,
+                 stdout_overflow: bool, stderr_tail: bytes, stderr_len: int, elapsed_ms: int,
+                 timed_out: bool) -> None:
+        values = (rc, stdout, stdout_tail, stdout_len, stdout_overflow, stderr_tail, stderr_len,
+                  elapsed_ms, timed_out)
+        for name, value in zip(self._FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"SpawnResult is read-only (cannot set {name!r})")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SpawnResult) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"SpawnResult({fields})"
 
 
 class _Tail:

@@ -15,12 +15,14 @@ from typing import Any
 from invoke.exceptions import Exit
 
 from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
-from runtime.logging import configure_logging, get_logger
-from runtime.redaction import redact_text
 
 
 def setup_logging(json_mode: bool, verbose: bool = False) -> None:
     """NDJSON on stderr: info for machines (``--json``/``--verbose``), warnings for people."""
+    # Imported here, not at module level: every task module imports this one, so structlog
+    # would otherwise load for `inv --list` and for tasks that never log.
+    from runtime.logging import configure_logging
+
     configure_logging("info" if json_mode or verbose else "warning", stream=sys.stderr)
 
 
@@ -60,6 +62,9 @@ def run_cli(
 
 def _fail(err: ProcessorRuntimeError, json_mode: bool,
           on_error_envelope: Callable[[ProcessorRuntimeError], dict[str, Any]]) -> None:
+    from runtime.logging import get_logger
+    from runtime.redaction import redact_text
+
     if json_mode:
         # One NDJSON event, not raw text: a child's stderr tail inside the message would
         # otherwise be re-read as that child's events by anyone parsing the stream.

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 from invoke.tasks import task
 
-from runtime.contracts import Envelope
 from runtime.errors import InputsError, ProcessorRuntimeError
 from tasks.cli import run_cli, setup_logging
+
+if TYPE_CHECKING:  # the model (pydantic) loads with the runner, not with `inv --list`
+    from runtime.contracts import Envelope
 
 RUN_HELP = {
     "ref": "processor ref, ns/name@version (e.g. demo/echo@1)",
