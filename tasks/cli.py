@@ -48,6 +48,9 @@ def run_cli(
     except Exit:
         raise
     except Exception as exc:  # noqa: BLE001 - a bug still yields one envelope, not a traceback
+        from runtime.logging import get_logger
+        from runtime.redaction import redact_text
+
         if json_mode:  # stderr stays NDJSON for machines; redaction applies to the traceback too
             get_logger().error("cli.internal_error", traceback=traceback.format_exc()[-8000:])
         else:
