@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import IO
 
 from runtime.logging import level_enabled
 from runtime.redaction import redact
 
 FORWARD_BUDGET_BYTES = 1024 * 1024
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class StderrForwarder:
@@ -45,12 +50,13 @@ class StderrForwarder:
             record = None
         if not isinstance(record, dict) or "event" not in record:
             # Unstructured stderr (a traceback, a library warning) is what a person needs to see.
-            record = {"event": "processor.stderr", "level": "warning", "line": text,
+            record = {"event": "processor.stderr", "level": "warning", "timestamp": _now(),
+                      "line": text,
                       **self._context}
         if level_enabled(str(record.get("level", "info"))):
             self._write(json.dumps(redact(record), ensure_ascii=False, separators=(",", ":")))
         if self._sent >= self._budget:
-            self._write(json.dumps({"event": "processor.stderr.suppressed",
+            self._write(json.dumps({"event": "processor.stderr.suppressed", "timestamp": _now(),
                                     "level": "warning", "budget_bytes": self._budget,
                                     **self._context}))
             return False

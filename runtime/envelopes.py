@@ -40,7 +40,7 @@ def parse_envelope(stdout: bytes) -> Envelope:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    if not lines:
+    if not lines or lines == [""]:
         raise _violation("stdout is empty (expected one envelope line)", stdout)
     if len(lines) > 1:
         raise _violation(f"stdout has {len(lines)} lines (expected exactly one)", stdout)

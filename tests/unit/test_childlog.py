@@ -20,9 +20,10 @@ def test_child_ndjson_events_pass_through():
 def test_plain_text_is_wrapped_with_the_run_context():
     out = io.StringIO()
     StderrForwarder(out, execution_id="ex-1")(b"Traceback (most recent call last):")
-    assert _records(out) == [{"event": "processor.stderr", "execution_id": "ex-1",
-                              "level": "warning",
-                              "line": "Traceback (most recent call last):"}]
+    records = _records(out)
+    assert records[0].pop("timestamp").endswith("Z")
+    assert records == [{"event": "processor.stderr", "execution_id": "ex-1",
+                        "level": "warning", "line": "Traceback (most recent call last):"}]
 
 
 def test_json_without_an_event_is_treated_as_text():

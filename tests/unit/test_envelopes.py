@@ -41,7 +41,7 @@ def test_parse_accepts_one_line_with_or_without_trailing_newline():
 @pytest.mark.parametrize(("stdout", "reason"), [
     (b"\xff\xfe{}", "stdout is not valid UTF-8"),
     (b"", "stdout is empty"),
-    (b"\n", "stdout is not JSON"),
+    (b"\n", "stdout is empty"),
     (b"{}\n{}\n", "stdout has 2 lines"),
     (b"hello\n", "stdout is not JSON"),
     (b"[1, 2]\n", "the envelope is not a JSON object"),
