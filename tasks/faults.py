@@ -53,6 +53,23 @@ def tally(reports: Iterable[Path]) -> dict[str, dict[str, Any]]:
     return dict(sorted(table.items()))
 
 
+def totals(reports: Iterable[Path]) -> dict[str, int]:
+    """All test cases of the lanes' JUnit reports: ``passed``, ``failed`` (incl. errors), ``skipped``."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for report in reports:
+        if not report.is_file():
+            continue
+        for case in ET.parse(report).iter("testcase"):  # noqa: S314 - pytest's own report
+            outcome = {child.tag for child in case}
+            if outcome & {"failure", "error"}:
+                counts["failed"] += 1
+            elif "skipped" in outcome:
+                counts["skipped"] += 1
+            else:
+                counts["passed"] += 1
+    return counts
+
+
 def render(table: dict[str, dict[str, Any]]) -> str:
     """The reliability table: one row per adapter, then the total."""
     lines = [f"{'adapter':<10} {'tried':>6} {'passed':>7} {'skipped':>8}  failed"]

@@ -131,7 +131,7 @@ def _timed_lane(folder: str, pytest_args: str) -> tuple[str, str, float]:
             "skip_check": "skip ruff/mypy/import-linter"})
 def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
     """Run the static gates and every test lane that can run here; fail on any failure."""
-    from tasks.faults import JUNIT_DIR, render, tally
+    from tasks.faults import JUNIT_DIR, render, tally, totals
 
     results: list[tuple[str, str, float]] = []
     for stale in JUNIT_DIR.glob("lane-*.xml"):
@@ -175,7 +175,12 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
     for name, status, seconds in results:
         print(f"   {name:<20} {status:<8} {seconds:6.1f}s", file=sys.stderr)
     print("\n== reliability (fault matrix: cases tried / passed per adapter)", file=sys.stderr)
-    print(render(tally(sorted(JUNIT_DIR.glob("lane-*.xml")))), file=sys.stderr)
+    reports = sorted(JUNIT_DIR.glob("lane-*.xml"))
+    print(render(tally(reports)), file=sys.stderr)
+    counts = totals(reports)
+    # One plain closing line over every lane's pytest cases, for people and CI log readers.
+    print(f"\n{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped",
+          flush=True)
     failed = [name for name, status, _ in results if status == "FAILED"]
     if failed:
         raise Exit(f"failed: {', '.join(failed)}", code=1)

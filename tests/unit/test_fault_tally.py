@@ -29,3 +29,15 @@ def test_render_prints_one_row_per_adapter_and_a_total(tmp_path):
     lines = render(tally([report])).splitlines()
     assert [line.split()[0] for line in lines] == ["adapter", "docker", "local", "modal", "total"]
     assert lines[-1].split() == ["total", "3", "2"]
+
+
+def test_totals_count_every_case_of_every_lane(tmp_path):
+    from tasks.faults import totals
+
+    report = tmp_path / "lane-x.xml"
+    report.write_text(
+        '<testsuites><testsuite>'
+        '<testcase name="a"/><testcase name="b"><failure/></testcase>'
+        '<testcase name="c"><error/></testcase><testcase name="d"><skipped/></testcase>'
+        '</testsuite></testsuites>')
+    assert totals([report, tmp_path / "missing.xml"]) == {"passed": 1, "failed": 2, "skipped": 1}
