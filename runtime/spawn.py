@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 STDERR_TAIL_BYTES = 8 * 1024
 STDOUT_LIMIT_BYTES = 16 * 1024 * 1024
@@ -94,13 +94,14 @@ class _Tail:
         return b"".join(self._chunks)[-self.limit :]
 
 
-def _drain_stdout(pipe: object, state: dict[str, object]) -> None:
+def collect_stdout(chunks: Iterable[bytes]) -> tuple[bytes, bytes, int, bool]:
+    """Keep a child's stdout up to ``STDOUT_LIMIT_BYTES`` (past it: dropped, ``overflow``) and a
+    bounded ring of its end; returns ``(kept, tail, total, overflow)``. Memory stays bounded."""
     kept = bytearray()
     ring = _Tail(STDOUT_RING_BYTES)
     total = 0
     overflow = False
-    read = pipe.read  # type: ignore[attr-defined]
-    while chunk := read(_CHUNK):
+    for chunk in chunks:
         total += len(chunk)
         ring.add(chunk)
         if not overflow:
@@ -109,15 +110,17 @@ def _drain_stdout(pipe: object, state: dict[str, object]) -> None:
                 kept.clear()
             else:
                 kept.extend(chunk)
-    state.update(stdout=bytes(kept), tail=ring.value(), total=total, overflow=overflow)
+    return bytes(kept), ring.value(), total, overflow
 
 
-def _drain_stderr(pipe: object, sink: LineSink | None, state: dict[str, object]) -> None:
+def forward_stderr(chunks: Iterable[bytes], sink: LineSink | None) -> tuple[bytes, int]:
+    """Split a child's stderr into lines for ``sink`` (each cut to ``LINE_LIMIT_BYTES``) and keep
+    the last ``STDERR_TAIL_BYTES``; returns ``(tail, total)``. A sink returning False (or raising)
+    gets no more lines, but the stream is still drained to its end."""
     tail = _Tail(STDERR_TAIL_BYTES)
     pending = b""
     total = 0
-    read = pipe.read1 if hasattr(pipe, "read1") else pipe.read  # type: ignore[attr-defined]
-    while chunk := read(_CHUNK):
+    for chunk in chunks:
         total += len(chunk)
         tail.add(chunk)
         if sink is None:
@@ -134,7 +137,23 @@ def _drain_stderr(pipe: object, sink: LineSink | None, state: dict[str, object])
             pending = b""
     if sink is not None and pending:
         _offer(sink, pending[:LINE_LIMIT_BYTES])
-    state.update(tail=tail.value(), total=total)
+    return tail.value(), total
+
+
+def _chunks(pipe: object, partial: bool) -> Iterator[bytes]:
+    read = pipe.read1 if partial and hasattr(pipe, "read1") else pipe.read  # type: ignore[attr-defined]
+    while chunk := read(_CHUNK):
+        yield chunk
+
+
+def _drain_stdout(pipe: object, state: dict[str, object]) -> None:
+    kept, tail, total, overflow = collect_stdout(_chunks(pipe, partial=False))
+    state.update(stdout=kept, tail=tail, total=total, overflow=overflow)
+
+
+def _drain_stderr(pipe: object, sink: LineSink | None, state: dict[str, object]) -> None:
+    tail, total = forward_stderr(_chunks(pipe, partial=True), sink)
+    state.update(tail=tail, total=total)
 
 
 def _offer(sink: LineSink, line: bytes) -> bool:

@@ -25,7 +25,6 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,7 @@ from runtime.errors import (
     bound_message,
 )
 from runtime.logging import get_logger
-from runtime.spawn import STDERR_TAIL_BYTES, STDOUT_LIMIT_BYTES
+from runtime.spawn import collect_stdout, forward_stderr
 
 MANAGED_LABEL = "io.processor-runtime.managed"
 EXECUTION_LABEL = "io.processor-runtime.execution-id"
@@ -167,36 +166,6 @@ def _chown_tree(root: Path, uid: int, gid: int) -> None:
                 os.lchown(Path(dirpath) / name, uid, gid)
 
 
-def _read_stdout(chunks: Iterator[bytes]) -> tuple[bytes, int, bool]:
-    kept = bytearray()
-    total = 0
-    overflow = False
-    for chunk in chunks:
-        total += len(chunk)
-        if not overflow:
-            if len(kept) + len(chunk) > STDOUT_LIMIT_BYTES:
-                overflow = True
-                kept.clear()
-            else:
-                kept.extend(chunk)
-    return bytes(kept), total, overflow
-
-
-def _read_stderr(chunks: Iterator[bytes], sink: StderrForwarder) -> bytes:
-    tail = b""
-    pending = b""
-    for chunk in chunks:
-        tail = (tail + chunk)[-STDERR_TAIL_BYTES:]
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            sink(line)
-        pending = pending[-STDERR_TAIL_BYTES:]
-    if pending:
-        sink(pending)
-    return tail
-
-
 class DockerAdapter:
     """Runs the pinned image through the docker SDK (imported lazily); one attempt per call."""
 
@@ -305,10 +274,10 @@ class DockerAdapter:
             self._start_with_stdin(client, container_id, payload)
             rc, timed_out = self._wait(client, container_id, deadline, log)
             elapsed_ms = int((time.monotonic() - started) * 1000)
-            stdout, stdout_len, overflow = call_engine("read stdout", lambda: _read_stdout(
+            stdout, _ring, stdout_len, overflow = call_engine("read stdout", lambda: collect_stdout(
                 client.api.logs(container_id, stdout=True, stderr=False, stream=True,
                                 follow=False)))
-            stderr_tail = call_engine("read stderr", lambda: _read_stderr(
+            stderr_tail, _size = call_engine("read stderr", lambda: forward_stderr(
                 client.api.logs(container_id, stdout=False, stderr=True, stream=True,
                                 follow=False), StderrForwarder()))
             state = call_engine("inspect container",
