@@ -7,14 +7,8 @@ from typing import Any
 from invoke.context import Context
 from invoke.tasks import task
 
-from runtime.errors import InputsError, ProcessorRuntimeError
+from runtime.errors import InputsError
 from tasks.cli import run_cli, setup_logging
-
-
-def _error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
-    from runtime.envelopes import error_envelope
-
-    return error_envelope(err).model_dump(exclude_none=True)
 
 
 @task(help={"quick": "fewer repetitions and smaller sizes (finishes in under a minute)",
@@ -39,7 +33,7 @@ def bench(c: Context, quick: bool = False, only: str = "", json: bool = False) -
         return summary(report)
 
     run_cli(action, json_mode=json, to_json=lambda r: {k: v for k, v in r.items() if k != "table"},
-            to_text=text, on_error_envelope=_error_envelope)
+            to_text=text)
 
 
 TASKS = [bench]

@@ -8,12 +8,7 @@ from typing import Any
 from invoke.context import Context
 from invoke.tasks import task
 
-from runtime.errors import ProcessorRuntimeError
 from tasks.cli import run_cli, setup_logging
-
-
-def _error_line(err: ProcessorRuntimeError) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": err.code, "message": err.message}}
 
 
 @task(help={"base": "git ref to diff against (merge base of BASE and HEAD), e.g. origin/main",
@@ -31,8 +26,7 @@ def changed_processors(c: Context, base: str = "", json: bool = False) -> None:
             raise InputsError("--base is required (e.g. --base origin/main)")
         return compute(project_root(), base)
 
-    run_cli(action, json_mode=json, to_json=asdict, to_text=lambda r: "\n".join(r.refs),
-            on_error_envelope=_error_line)
+    run_cli(action, json_mode=json, to_json=asdict, to_text=lambda r: "\n".join(r.refs))
 
 
 TASKS = [changed_processors]

@@ -32,15 +32,26 @@ def emit_line(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def canonical_error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
+    """The one error envelope every task prints with ``--json``."""
+    from runtime.envelopes import error_envelope
+
+    return error_envelope(err).model_dump(exclude_none=True)
+
+
 def run_cli(
     action: Callable[[], Any],
     *,
     json_mode: bool,
     to_json: Callable[[Any], dict[str, Any]],
     to_text: Callable[[Any], str],
-    on_error_envelope: Callable[[ProcessorRuntimeError], dict[str, Any]],
+    on_error_envelope: Callable[[ProcessorRuntimeError], dict[str, Any]] | None = None,
 ) -> None:
-    """Run ``action``; print its result or the error envelope; exit with the canon's code."""
+    """Run ``action``; print its result or the error envelope; exit with the canon's code.
+
+    ``on_error_envelope`` defaults to the canonical error envelope (bounded, redacted message).
+    """
+    on_error_envelope = on_error_envelope or canonical_error_envelope
     try:
         result = action()
     except ProcessorRuntimeError as err:

@@ -10,14 +10,8 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from runtime.errors import InputsError, ProcessorRuntimeError
+from runtime.errors import InputsError
 from tasks.cli import run_cli, setup_logging
-
-
-def _error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
-    from runtime.envelopes import error_envelope
-
-    return error_envelope(err).model_dump(exclude_none=True)
 
 
 def _root() -> Path:
@@ -58,8 +52,7 @@ def describe_processor(c: Context, ref: str = "", json: bool = False) -> None:
             raise InputsError("--ref is required (e.g. --ref text/stats@1)")
         return describe(ref, _root())
 
-    run_cli(action, json_mode=json, to_json=lambda info: info, to_text=_describe_text,
-            on_error_envelope=_error_envelope)
+    run_cli(action, json_mode=json, to_json=lambda info: info, to_text=_describe_text)
 
 
 @task(help={"adapter": "adapter to replay through: local (default) or docker",
@@ -79,8 +72,7 @@ def test_golden(c: Context, adapter: str = "local", update: bool = False, proces
         outcome["ok"] = report.ok
         return report
 
-    run_cli(action, json_mode=json, to_json=lambda r: r.to_dict(), to_text=lambda r: r.to_text(),
-            on_error_envelope=_error_envelope)
+    run_cli(action, json_mode=json, to_json=lambda r: r.to_dict(), to_text=lambda r: r.to_text())
     if not outcome.get("ok", False):
         raise Exit(code=1)
 
@@ -100,8 +92,7 @@ def check_contracts(c: Context, base: str = "", json: bool = False) -> None:
         outcome["ok"] = report.ok
         return report
 
-    run_cli(action, json_mode=json, to_json=lambda r: r.to_dict(), to_text=lambda r: r.to_text(),
-            on_error_envelope=_error_envelope)
+    run_cli(action, json_mode=json, to_json=lambda r: r.to_dict(), to_text=lambda r: r.to_text())
     if not outcome.get("ok", False):
         raise Exit(code=1)
 
@@ -132,8 +123,7 @@ def new_processor(c: Context, name: str | None = None, with_provider: bool = Fal
                      "`inv test-golden --update`")
         return "\n".join(lines)
 
-    run_cli(action, json_mode=json, to_json=lambda r: r.to_dict(), to_text=text,
-            on_error_envelope=_error_envelope)
+    run_cli(action, json_mode=json, to_json=lambda r: r.to_dict(), to_text=text)
 
 
 TASKS = [describe_processor, test_golden, check_contracts, new_processor]

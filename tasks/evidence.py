@@ -11,14 +11,9 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from runtime.errors import ProcessorRuntimeError
 from tasks.cli import run_cli, setup_logging
 
 DEFAULT_LANE = "local"
-
-
-def _error_line(err: ProcessorRuntimeError) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": err.code, "message": err.message}}
 
 
 @task(help={
@@ -45,8 +40,7 @@ def package(c: Context, src: str = "", out: str = "", lane: str = DEFAULT_LANE,
 
     run_cli(action, json_mode=json, to_json=lambda r: {"ok": True, **asdict(r)},
             to_text=lambda r: (f"packaged {r.runs} runs ({r.members} members, "
-                               f"{r.bytes_out} bytes) into {r.path}\nsha256 {r.sha256}"),
-            on_error_envelope=_error_line)
+                               f"{r.bytes_out} bytes) into {r.path}\nsha256 {r.sha256}"))
 
 
 @task(positional=["path"], help={"path": "the evidence tarball to check",
@@ -72,7 +66,7 @@ def verify(c: Context, path: str | None = None, json: bool = False) -> None:
         return "\n".join([head, *(f"  - {problem}" for problem in result.problems)])
 
     run_cli(action, json_mode=json,
-            to_json=lambda r: {"ok": r.ok, **asdict(r)}, to_text=text, on_error_envelope=_error_line)
+            to_json=lambda r: {"ok": r.ok, **asdict(r)}, to_text=text)
     if outcome.get("ok") is False:
         sys.stderr.write("evidence.verify: the tarball failed verification\n")
         raise Exit(code=1)

@@ -8,16 +8,9 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from runtime.errors import ProcessorRuntimeError
 from tasks.cli import run_cli, setup_logging
 
 JSON_HELP = "print exactly one JSON result line on stdout (progress stays on stderr)"
-
-
-def _error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
-    from runtime.envelopes import error_envelope
-
-    return error_envelope(err).model_dump(exclude_none=True)
 
 
 def _status_text(st: dict[str, Any]) -> str:
@@ -41,7 +34,7 @@ def up(c: Context, registry_port: int = 5000, timeout_s: float = 60.0, json: boo
         return infra_up(registry_port=registry_port, timeout_s=timeout_s)
 
     run_cli(action, json_mode=json, to_json=lambda st: {"status": "success", **st},
-            to_text=_status_text, on_error_envelope=_error_envelope)
+            to_text=_status_text)
 
 
 @task(help={"json": JSON_HELP})
@@ -55,8 +48,7 @@ def down(c: Context, json: bool = False) -> None:
         return infra_down()
 
     run_cli(action, json_mode=json, to_json=lambda r: {"status": "success", **r},
-            to_text=lambda r: f"stopped: {', '.join(r['stopped']) or 'nothing'}",
-            on_error_envelope=_error_envelope)
+            to_text=lambda r: f"stopped: {', '.join(r['stopped']) or 'nothing'}")
 
 
 @task(help={"json": JSON_HELP})
@@ -70,7 +62,7 @@ def status(c: Context, json: bool = False) -> None:
         return infra_status()
 
     run_cli(action, json_mode=json, to_json=lambda st: {"status": "success", **st},
-            to_text=_status_text, on_error_envelope=_error_envelope)
+            to_text=_status_text)
 
 
 @task(name="base-image", help={"rebuild": "run mmdebstrap again even if a cached build exists",
@@ -86,8 +78,7 @@ def base_image(c: Context, rebuild: bool = False, json: bool = False) -> None:
 
     run_cli(action, json_mode=json, to_json=lambda r: {"status": "success", **r},
             to_text=lambda r: f"base image {r['reference']} (image {r['image_id']})"
-                              f"{' cached' if r['cached'] else ''}",
-            on_error_envelope=_error_envelope)
+                              f"{' cached' if r['cached'] else ''}")
 
 
 ns = Collection("infra", up, down, status, base_image)

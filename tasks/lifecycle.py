@@ -11,7 +11,7 @@ from typing import Any
 from invoke.context import Context
 from invoke.tasks import task
 
-from runtime.errors import InputsError, ProcessorRuntimeError
+from runtime.errors import InputsError
 from tasks.cli import run_cli, setup_logging
 
 COMMON_HELP = {
@@ -19,12 +19,6 @@ COMMON_HELP = {
     "json": "print exactly one JSON result line on stdout (progress stays on stderr)",
     "verbose": "show info-level NDJSON progress on stderr in human mode",
 }
-
-
-def _error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
-    from runtime.envelopes import error_envelope
-
-    return error_envelope(err).model_dump(exclude_none=True)
 
 
 def _success(result: Any) -> dict[str, Any]:
@@ -52,8 +46,7 @@ def build_processor(c: Context, ref: str = "", no_cache: bool = False, wheelhous
 
     run_cli(action, json_mode=json, to_json=_success,
             to_text=lambda r: f"built {r.ref}: {r.tag} image {r.image_id}"
-                              f"{' (cached)' if r.cached else ''} in {r.elapsed_ms} ms",
-            on_error_envelope=_error_envelope)
+                              f"{' (cached)' if r.cached else ''} in {r.elapsed_ms} ms")
 
 
 @task(help={**COMMON_HELP,
@@ -71,8 +64,7 @@ def push_processor(c: Context, ref: str = "", image: str = "", target: str = "",
         return push(ref, image=image or None, target=target or None)
 
     run_cli(action, json_mode=json, to_json=_success,
-            to_text=lambda r: f"pushed {r.ref}: {r.reference} (image {r.image_id})",
-            on_error_envelope=_error_envelope)
+            to_text=lambda r: f"pushed {r.ref}: {r.reference} (image {r.image_id})")
 
 
 @task(help={**COMMON_HELP,
@@ -96,8 +88,7 @@ def pin_processor(c: Context, ref: str = "", oci: str = "", verify_digest: bool 
 
     run_cli(action, json_mode=json, to_json=_success,
             to_text=lambda r: f"pinned {r.ref}: {r.repository}@{r.digest}"
-                              f"{' (verified)' if r.verified else ' (NOT verified)'}",
-            on_error_envelope=_error_envelope)
+                              f"{' (verified)' if r.verified else ' (NOT verified)'}")
 
 
 TASKS = [build_processor, push_processor, pin_processor]

@@ -8,7 +8,7 @@ from typing import Any
 from invoke.context import Context
 from invoke.tasks import task
 
-from runtime.errors import InputsError, ProcessorRuntimeError
+from runtime.errors import InputsError
 from tasks.cli import run_cli, setup_logging
 
 TARGET_HELP = {
@@ -19,12 +19,6 @@ TARGET_HELP = {
     "modal_environment": "the Modal environment (default: the same as --env)",
     "json": "print exactly one JSON line on stdout (logs stay on stderr)",
 }
-
-
-def _error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
-    from runtime.envelopes import error_envelope
-
-    return error_envelope(err).model_dump(exclude_none=True)
 
 
 def _text(result: dict[str, Any]) -> str:
@@ -38,8 +32,7 @@ def _require_ref(ref: str) -> None:
 
 
 def _cli(action: Any, json: bool) -> None:
-    run_cli(action, json_mode=json, to_json=lambda result: result, to_text=_text,
-            on_error_envelope=_error_envelope)
+    run_cli(action, json_mode=json, to_json=lambda result: result, to_text=_text)
 
 
 @task(help={**TARGET_HELP, "image_override": "deploy this digest instead of the pin (env=dev only)"})
@@ -93,8 +86,7 @@ def logs_modal(c: Context, ref: str = "", env: str = "dev", entries: int = 100, 
     def text(result: dict[str, Any]) -> str:
         return "\n".join(f"{e['timestamp']} {e['message']}".strip() for e in result["entries"])
 
-    run_cli(action, json_mode=json, to_json=lambda result: result, to_text=text,
-            on_error_envelope=_error_envelope)
+    run_cli(action, json_mode=json, to_json=lambda result: result, to_text=text)
 
 
 @task(help=TARGET_HELP)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from invoke.context import Context
 from invoke.tasks import task
 
-from runtime.errors import InputsError, ProcessorRuntimeError
+from runtime.errors import InputsError
 from tasks.cli import run_cli, setup_logging
 
 if TYPE_CHECKING:  # the model (pydantic) loads with the runner, not with `inv --list`
@@ -67,12 +67,6 @@ def _parse_timeout(text: str) -> float | None:
     if not 0 < value <= 86400:
         raise InputsError(f"--timeout-s must be within (0, 86400], got {text[:40]!r}")
     return value
-
-
-def _error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
-    from runtime.envelopes import error_envelope
-
-    return error_envelope(err).model_dump(exclude_none=True)
 
 
 @task(help=RUN_HELP)
@@ -152,7 +146,6 @@ def run_processor(
         json_mode=json,
         to_json=lambda env_: env_.model_dump(exclude_none=True),
         to_text=_summary,
-        on_error_envelope=_error_envelope,
     )
 
 
@@ -178,8 +171,7 @@ def list_processors(c: Context, json: bool = False) -> None:
             f"{r['ref']:<24} timeout {r['timeout_s']:>6}s  secrets {','.join(r['secrets']) or '-':<14}"
             f" pin {r['digest'] or 'unpinned'}" for r in rows)
 
-    run_cli(action, json_mode=json, to_json=lambda rows: {"processors": rows}, to_text=text,
-            on_error_envelope=_error_envelope)
+    run_cli(action, json_mode=json, to_json=lambda rows: {"processors": rows}, to_text=text)
 
 
 @task(help={"out": "folder to write the *.schema.json files into (default: runtime/schemas)"})
