@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from runtime.adapters import RunRequest, get_adapter
+from runtime.adapters import RunRequest, adapter_names, get_adapter
 from runtime.contracts import EXECUTION_ID_RE, Envelope
 from runtime.errors import InputsError, ProcessorRuntimeError
 from runtime.guards import check_env, check_image_override, check_mode, check_pinned_env
@@ -144,6 +144,8 @@ def run_processor(
         check_env(env)
         check_image_override(env, image_override)
         check_pinned_env(env, adapter)
+        if adapter not in adapter_names():  # before any folder is created
+            raise InputsError(f"unknown adapter {adapter!r} (choose from {', '.join(adapter_names())})")
         project = Path(root).resolve() if root else project_root()
         registry = Registry.load(project)
         resolved = registry.resolve(ref)

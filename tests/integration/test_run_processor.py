@@ -78,3 +78,10 @@ def test_a_reused_execution_id_is_refused_and_the_first_receipt_survives(tmp_pat
                       root=project_root, execution_id="ex-reused",
                       write_prefix=tmp_path / "elsewhere")
     assert receipt.read_bytes() == before
+
+
+def test_an_unknown_adapter_is_refused_before_any_folder_is_created(tmp_path, project_root):
+    with pytest.raises(InputsError, match="unknown adapter 'nope'"):
+        run_processor("demo/echo@1", adapter="nope", artifacts_root=tmp_path / "art",
+                      root=project_root)
+    assert not (tmp_path / "art").exists()
