@@ -6,8 +6,10 @@ production code path for both the real SDK and the in-repo fake
 and raises the real ``modal.exception.*`` classes. The SDK's exceptions pass through untouched:
 translating them into the canon is the caller's job (adapter, deploy, ops).
 
-Selecting the fake (tests only). ``PROCESSOR_RUNTIME_MODAL_BOUNDARY`` may name exactly one target,
-:data:`FAKE_TARGET`; any other value is ``ERR_INPUTS``. This is not a mode and not inferred: it is
+Selecting a fake (tests only). ``PROCESSOR_RUNTIME_MODAL_BOUNDARY`` may name one of
+:data:`FAKE_TARGETS`: :data:`FAKE_TARGET` replaces this boundary wholesale, while
+:data:`FAKE_TRANSPORT_TARGET` keeps :class:`SdkBoundary` for lookup and invocation and fakes only
+the SDK's gRPC transport; any other value is ``ERR_INPUTS``. This is not a mode and not inferred: it is
 an explicit, allow-listed switch at the same level as the SDK's own ``MODAL_SERVER_URL`` (which
 already lets the environment choose which server the client talks to). Every use is announced by a
 ``modal.boundary.fake`` warning event and by ``modal_boundary: fake`` in results, so a run through
@@ -28,6 +30,8 @@ from runtime.errors import InputsError
 
 BOUNDARY_ENV = "PROCESSOR_RUNTIME_MODAL_BOUNDARY"
 FAKE_TARGET = "runtime.adapters.fake_modal:from_environment"
+FAKE_TRANSPORT_TARGET = "runtime.adapters.fake_modal_transport:from_environment"
+FAKE_TARGETS = (FAKE_TARGET, FAKE_TRANSPORT_TARGET)
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,17 @@ class ModalBoundary(Protocol):
 
 
 class SdkBoundary:
-    """The production boundary: the installed ``modal`` SDK (imported lazily, per call)."""
+    """The production boundary: the installed ``modal`` SDK (imported lazily, per call).
+
+    ``client`` is a ``modal.Client`` to look functions up with; ``None`` (production) means the
+    SDK's own ``Client.from_env()``. The fake transport
+    (:mod:`runtime.adapters.fake_modal_transport`) passes a client connected to its unix socket.
+    """
 
     kind = "sdk"
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
 
     def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
                plan: dict[str, Any] | None = None) -> str:
@@ -105,8 +117,8 @@ class SdkBoundary:
         """``Function.from_name`` is lazy; ``hydrate()`` makes the lookup happen here."""
         import modal
 
-        return modal.Function.from_name(app_name, function_name,
-                                        environment_name=environment_name).hydrate()
+        return modal.Function.from_name(app_name, function_name, environment_name=environment_name,
+                                        client=self._client).hydrate()
 
     def call_function(self, handle: Any, payload: dict[str, Any], *, timeout_s: float) -> Any:
         """``spawn`` + ``FunctionCall.get(timeout=)``: ``.remote()`` has no client timeout.
@@ -204,9 +216,9 @@ def get_boundary() -> ModalBoundary:
     target = os.environ.get(BOUNDARY_ENV, "").strip()
     if not target:
         return SdkBoundary()
-    if target != FAKE_TARGET:
-        raise InputsError(f"{BOUNDARY_ENV} may only name {FAKE_TARGET!r} (the in-repo fake), "
-                          f"got {target[:120]!r}; unset it to talk to Modal")
+    if target not in FAKE_TARGETS:
+        raise InputsError(f"{BOUNDARY_ENV} may only name one of {', '.join(FAKE_TARGETS)} (the "
+                          f"in-repo fakes), got {target[:120]!r}; unset it to talk to Modal")
     from runtime.logging import get_logger
 
     get_logger().warning("modal.boundary.fake", target=target,

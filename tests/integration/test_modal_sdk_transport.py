@@ -1,0 +1,113 @@
+"""The modal adapter through the real ``modal`` SDK, with only its gRPC transport faked.
+
+Lookup and invocation run the installed SDK's own code (hydration, spawn, FunctionCall.get,
+serialization, status-to-exception mapping) against the in-process server of
+``runtime.adapters.fake_modal_transport`` on a unix socket.
+"""
+
+import json
+
+import modal.exception
+import pytest
+
+from runtime.adapters import fake_modal_transport
+from runtime.adapters.fake_modal import STATE_DIR_ENV, FakeModal
+from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
+from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TRANSPORT_TARGET, get_boundary
+from runtime.modal_ops import deploy_modal
+from runtime.naming import modal_app_name_from_ref, modal_function_name
+from runtime.refs import parse_ref
+from runtime.runner import run_processor
+from tests.modal_support import OVERRIDE, REFS, pinned_project
+
+pytestmark = pytest.mark.modal
+
+INPUTS = {"demo/echo@1": {"message": "same bytes"}, "text/stats@1": {"top_n": 3},
+          "acme/summarize@1": {"text": "One. Two three. Four five six.", "max_words": 4}}
+
+
+@pytest.fixture
+def transport(tmp_path, monkeypatch):
+    root = pinned_project(tmp_path / "project")
+    monkeypatch.setenv(BOUNDARY_ENV, FAKE_TRANSPORT_TARGET)
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "fake-modal"))
+    monkeypatch.setenv("PROCESSOR_RUNTIME_ROOT", str(root))
+    fake = FakeModal(tmp_path / "fake-modal", source_root=root)
+    for name in ("ACME_API_KEY", "ACME_ORG_ID"):
+        fake.create_secret(name, {name: "unused-in-mock"}, environment_name="dev")
+    boundary = get_boundary()
+    boundary.root = root
+    yield boundary
+    fake_modal_transport.close_all()
+
+
+def _receipt_hashes(envelope, artifacts):
+    receipt = json.loads((artifacts / "execution" / envelope.execution_id / "determinism.json")
+                         .read_text())
+    return {key: receipt[key] for key in ("inputs_sha256", "outputs_sha256", "outputs")}
+
+
+def test_the_transport_target_selects_the_sdk_over_the_fake_transport(transport):
+    assert isinstance(transport, fake_modal_transport.FakeTransportBoundary)
+    assert transport.kind == "fake-transport"
+
+
+def test_missing_function_is_err_modal_lookup_from_the_sdks_not_found_error(transport, tmp_path):
+    with pytest.raises(ModalLookupError) as caught:
+        run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                      root=transport.root)
+    assert type(caught.value.__cause__) is modal.exception.NotFoundError
+    assert "Lookup failed for Function 'run_demo_echo_v1'" in str(caught.value.__cause__)
+    assert transport.rpcs == ["FunctionGet"]
+
+
+@pytest.mark.parametrize("ref", REFS)
+def test_sdk_run_matches_local_envelope_shape_and_receipt_hashes(transport, tmp_path, ref):
+    deploy_modal(ref, env="dev", image_override=OVERRIDE, root=transport.root)
+    local = run_processor(ref, inputs=INPUTS[ref], artifacts_root=tmp_path / "local",
+                          root=transport.root)
+    remote = run_processor(ref, inputs=INPUTS[ref], adapter="modal",
+                           artifacts_root=tmp_path / "modal", root=transport.root)
+    assert remote.meta["modal_boundary"] == "fake-transport"
+    assert set(remote.model_dump()) == set(local.model_dump())
+    assert [o.model_dump() for o in remote.outputs] == [o.model_dump() for o in local.outputs]
+    assert _receipt_hashes(remote, tmp_path / "modal") == _receipt_hashes(local, tmp_path / "local")
+
+
+def test_sdk_invocation_sends_function_get_map_and_get_outputs(transport, tmp_path):
+    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                  root=transport.root)
+    assert transport.rpcs == ["FunctionGet", "FunctionMap", "FunctionGetOutputs"]
+
+
+def test_function_timeout_status_twice_is_err_modal_timeout_with_elapsed_ms(transport, tmp_path):
+    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    transport.fake.plan_fault("call", "FunctionTimeoutError", times=2)
+    with pytest.raises(ModalTimeoutError) as caught:
+        run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                      root=transport.root)
+    assert type(caught.value.__cause__) is modal.exception.FunctionTimeoutError
+    assert caught.value.meta["attempts"] == 2
+    assert "elapsed_ms" in caught.value.meta
+
+
+def test_remote_failure_status_is_err_modal_invocation(transport, tmp_path):
+    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    transport.fake.plan_fault("call", "ExecutionError", times=1)
+    with pytest.raises(ModalInvocationError) as caught:
+        run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                      root=transport.root)
+    assert type(caught.value.__cause__) is modal.exception.RemoteError
+
+
+def test_no_output_within_the_client_wait_is_the_builtin_timeout_and_cancels(transport):
+    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    ref = parse_ref("demo/echo@1")
+    handle = transport.lookup_function(modal_app_name_from_ref(ref, "dev", None, None),
+                                       modal_function_name(ref), environment_name="dev")
+    transport.fake.plan_fault("call", "TimeoutError", times=1)
+    with pytest.raises(TimeoutError) as caught:
+        transport.call_function(handle, {"execution_id": "x"}, timeout_s=0.2)
+    assert not isinstance(caught.value, modal.exception.Error)
+    assert transport.rpcs[-1] == "FunctionCallCancel"
