@@ -27,7 +27,7 @@ FAKE_SECRET_VALUE = "smoke-placeholder-value"  # noqa: S105
 def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
     """Pin a copy of the project, sync placeholder secrets and deploy every ref into the fake."""
     from runtime.adapters.fake_modal import STATE_DIR_ENV
-    from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET
+    from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TRANSPORT_TARGET
     from runtime.modal_ops import deploy_modal, sync_modal_secrets
     from runtime.registry import Registry
     from runtime.registry_edit import set_image_pin
@@ -40,7 +40,8 @@ def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
         # The fake never pulls: any well-formed digest stands in for the pushed image.
         set_image_pin(registry.path, ref, repository=f"127.0.0.1:5000/processors/{ref.ns}-{ref.name}",
                       digest="sha256:" + "0" * 64, config_digest=None, verified_at=None)
-    env = {BOUNDARY_ENV: FAKE_TARGET, STATE_DIR_ENV: str(work / "fake-modal")}
+    # Invocation goes through the real modal SDK over a fake gRPC transport (unix socket).
+    env = {BOUNDARY_ENV: FAKE_TRANSPORT_TARGET, STATE_DIR_ENV: str(work / "fake-modal")}
     secrets = dict.fromkeys(registry.all_secret_names(), FAKE_SECRET_VALUE)
     saved = {key: os.environ.get(key) for key in (*env, *secrets)}
     os.environ.update({**env, **secrets})

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runtime.adapters.fake_modal import STATE_DIR_ENV, FakeModal
-from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET
+from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET, FAKE_TRANSPORT_TARGET
 from tests.faults import (
     CANARY_ENV,
     CASES,
@@ -73,7 +73,7 @@ def test_fault_case_settles_cleanly(adapter: str, case: FaultCase, fault_root: P
     env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root))
     if adapter == "modal":
         state = request.getfixturevalue("fake_modal")
-        env.update({BOUNDARY_ENV: FAKE_TARGET, STATE_DIR_ENV: str(state)})
+        env.update({BOUNDARY_ENV: FAKE_TRANSPORT_TARGET, STATE_DIR_ENV: str(state)})
     exercise(case, adapter, root=fault_root, env=env, workdir=tmp_path)
 
 
@@ -86,7 +86,7 @@ def test_allow_env_secrets_never_hands_a_mock_run_its_declared_secret(
     # mock run never holds its declared secret: the scrub must keep it out of the output.
     env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root), ALLOW_ENV_SECRETS="1", **CANARY_ENV)
     if adapter == "modal":
-        env.update({BOUNDARY_ENV: FAKE_TARGET,
+        env.update({BOUNDARY_ENV: FAKE_TRANSPORT_TARGET,
                     STATE_DIR_ENV: str(request.getfixturevalue("fake_modal"))})
     run = run_cli_measured(["run-processor", "--ref", fixture_ref("env_leak"), "--adapter",
                             adapter, "--json", "--artifacts-root", str(tmp_path / "art")],
