@@ -97,7 +97,7 @@ class ModalBoundary(Protocol):
 class SdkBoundary:
     """The production boundary: the installed ``modal`` SDK (imported lazily, per call).
 
-    ``client`` is a ``modal.Client`` to look functions up with; ``None`` (production) means the
+    ``client`` is the ``modal.Client`` every call uses; ``None`` (production) means the
     SDK's own ``Client.from_env()``. The fake transport
     (:mod:`runtime.adapters.fake_modal_transport`) passes a client connected to its unix socket.
     """
@@ -110,7 +110,8 @@ class SdkBoundary:
     def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
                plan: dict[str, Any] | None = None) -> str:
         """``App.deploy``: builds the image remotely, creates functions, publishes."""
-        deployed = app.deploy(name=name, environment_name=environment_name, tag=tag)
+        deployed = app.deploy(name=name, environment_name=environment_name, tag=tag,
+                              client=self._client)
         return str(deployed.app_id)
 
     def lookup_function(self, app_name: str, function_name: str, *, environment_name: str) -> Any:
@@ -160,19 +161,22 @@ class SdkBoundary:
         import modal
 
         return sorted(str(secret.name) for secret in
-                      modal.Secret.objects.list(environment_name=environment_name))
+                      modal.Secret.objects.list(environment_name=environment_name,
+                                                client=self._client))
 
     def create_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
         """``Secret.objects.create`` (fails if the name exists; callers list first)."""
         import modal
 
-        modal.Secret.objects.create(name, values, environment_name=environment_name)
+        modal.Secret.objects.create(name, values, environment_name=environment_name,
+                                    client=self._client)
 
     def update_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
         """``Secret.update`` merges keys into the existing secret."""
         import modal
 
-        modal.Secret.from_name(name, environment_name=environment_name).update(values)
+        modal.Secret.from_name(name, environment_name=environment_name,
+                               client=self._client).update(values)
 
     def _app(self, app_name: str, environment_name: str) -> Any:
         import modal

@@ -142,16 +142,24 @@ class FakeModal:
         if sorted(functions) != registered:
             raise _modal_error("InvalidError", f"plan functions {sorted(functions)} != app "
                                                f"functions {registered}")
-        state = self._load()
-        known = state["secrets"].get(environment_name, {})
+        known = self.secret_names(environment_name)
         for fn in functions.values():
             for secret in fn["secrets"]:
                 if secret not in known:
                     raise _modal_error("NotFoundError", f"Secret '{secret}' not found in "
                                                         f"environment '{environment_name}'")
+        return self.publish(name, environment_name=environment_name, tag=tag, functions=functions)
+
+    def publish(self, name: str, *, environment_name: str, tag: str,
+                functions: dict[str, dict[str, Any]], app_id: str | None = None) -> str:
+        """Store ``functions`` as the deployed app ``name`` (a new version of it if it exists);
+        returns the app id (an existing app keeps its id; a new one takes ``app_id`` if given).
+        The fake transport's ``AppPublish`` lands here too."""
+        self._check_env(environment_name)
+        state = self._load()
         apps = state["apps"].setdefault(environment_name, {})
         previous = apps.get(name)
-        app_id = previous["app_id"] if previous else f"ap-{uuid.uuid4().hex[:22]}"
+        app_id = previous["app_id"] if previous else (app_id or f"ap-{uuid.uuid4().hex[:22]}")
         version = (previous["version"] + 1) if previous else 1
         apps[name] = {"app_id": app_id, "state": "deployed", "version": version, "tag": tag,
                       "functions": functions}
@@ -250,6 +258,15 @@ class FakeModal:
                 atomic_write(target, path.read_bytes(), local_dir)
                 count += 1
         return count
+
+    def secret_names(self, environment_name: str) -> list[str]:
+        """Names of the stored secrets of the environment (not recorded as a call)."""
+        return sorted(self._load()["secrets"].get(environment_name, {}))
+
+    def deployed_app_id(self, name: str, *, environment_name: str) -> str | None:
+        """The id of the deployed app ``name``, or ``None`` (not recorded as a call)."""
+        app = self._load()["apps"].get(environment_name, {}).get(name)
+        return str(app["app_id"]) if app and app["state"] == "deployed" else None
 
     def list_secret_names(self, *, environment_name: str) -> list[str]:
         """``Secret.objects.list``: names only."""

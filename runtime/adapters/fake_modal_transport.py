@@ -10,9 +10,17 @@ server on a unix socket (no network socket is ever opened).
 The server answers the handful of RPCs that path uses — ``FunctionGet``, ``FunctionMap``,
 ``FunctionGetOutputs``, ``FunctionCallCancel`` — from the same folder-backed state as the fake
 boundary (apps deployed through it, secrets, the volume, planted faults) and executes a call with
-:meth:`FakeModal.call_function` (a subprocess running the in-container entry). Every other RPC
-answers ``UNIMPLEMENTED``. Deploy, volume, secrets and ops calls stay on the fake boundary: their
-RPC surface (image builds, blob uploads, mounts) is out of scope for this transport.
+:meth:`FakeModal.call_function` (a subprocess running the in-container entry).
+
+Deploy (``App.deploy`` of :func:`runtime.modal_app.build_app`'s app) and secrets sync
+(``Secret.objects.list/create``, ``Secret.update``) run through the SDK too
+(:class:`FakeDeployServicer`): ``AppGetByDeploymentName``, ``AppCreate``/``AppGetLayout``,
+``EnvironmentGetOrCreate``, ``SecretGetOrCreate``, ``MountGetOrCreate`` (the SDK's global client
+mount), ``ImageGetOrCreate`` (answered as an image already built, so no build stream is joined),
+``VolumeGetOrCreate``, ``FunctionPrecreate``, ``FunctionCreate``, ``AppHeartbeat``, ``AppPublish``
+(which stores the functions where ``FunctionGet`` finds them), ``AppClientDisconnect``,
+``SecretList`` and ``SecretUpdate``. Every other RPC answers ``UNIMPLEMENTED``. The volume read
+and ops (status, stop, logs) stay on the fake boundary.
 """
 
 from __future__ import annotations
@@ -21,18 +29,22 @@ import asyncio
 import atexit
 import builtins
 import contextlib
+import json
 import shutil
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
 from runtime.adapters.fake_modal import FakeModal
 from runtime.adapters.fake_modal import from_environment as fake_from_environment
+from runtime.modal_app import ENTRY_ENV_KEY
 from runtime.modal_boundary import AppStatus, SdkBoundary
 
 _HANG = object()  # a planted ``TimeoutError``: the input never produces an output
 _SERVER_READY_S = 30.0
+_IMAGE_BUILDER_VERSION = "2024.10"  # one the installed SDK supports
 
 
 def _grpc_status(exc: BaseException) -> Any:
@@ -171,6 +183,282 @@ class FakeModalServicer:
         await stream.send_message(empty_pb2.Empty())
 
 
+class FakeDeployServicer(FakeModalServicer):
+    """Adds the deploy and secrets RPCs: what the SDK's ``App.deploy`` (app, environment, named
+    secrets, volume, registry image, functions, publish) and ``Secret.objects.list/create`` /
+    ``Secret.update`` send. ``AppPublish`` stores the functions in the :class:`FakeModal` state,
+    so a later ``FunctionGet`` finds and runs them.
+
+    ``asked`` records each of these requests as plain data (names, image reference, function
+    settings). Secret *values* appear only in the records of ``SecretGetOrCreate`` (creating
+    secrets) and ``SecretUpdate``, as the SDK sent them.
+    """
+
+    def __init__(self, fake: FakeModal) -> None:
+        super().__init__(fake)
+        self.asked: list[dict[str, Any]] = []
+        self._ids: dict[str, int] = {}
+        self._apps: dict[str, tuple[str, str]] = {}  # app id -> (name, environment)
+        self._images: dict[str, str] = {}  # image id -> registry reference
+        self._volumes: dict[str, str] = {}  # volume id -> name
+        self._named: dict[str, tuple[str, str]] = {}  # secret id -> (name, environment)
+        self._env_dicts: dict[str, dict[str, str]] = {}  # ephemeral secret id -> values
+        self._functions: dict[str, dict[str, Any]] = {}  # function id -> definition
+
+    def _id(self, prefix: str) -> str:
+        self._ids[prefix] = self._ids.get(prefix, 0) + 1
+        return f"{prefix}-{self._ids[prefix]:06d}"
+
+    async def _request(self, stream: Any, name: str) -> Any:
+        request = await stream.recv_message()
+        self.rpcs.append(name)
+        return request
+
+    def _environment(self, name: str) -> str:
+        from grpclib import GRPCError, Status
+
+        from runtime.adapters.fake_modal import ENVIRONMENTS
+
+        if name not in ENVIRONMENTS:
+            raise GRPCError(Status.NOT_FOUND, f"Environment '{name}' not found")
+        return name
+
+    async def EnvironmentGetOrCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """The environment the SDK caches for the deploy (only Modal's known names exist)."""
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "EnvironmentGetOrCreate")
+        name = self._environment(request.deployment_name)
+        await stream.send_message(api_pb2.EnvironmentGetOrCreateResponse(
+            environment_id=f"en-{name}", metadata=api_pb2.EnvironmentMetadata(
+                name=name, settings=api_pb2.EnvironmentSettings(
+                    image_builder_version=_IMAGE_BUILDER_VERSION))))
+
+    async def AppGetByDeploymentName(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """The deployed app's id, or none (the SDK then creates the app)."""
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "AppGetByDeploymentName")
+        env = self._environment(request.environment_name)
+        app_id = self.fake.deployed_app_id(request.name, environment_name=env) or ""
+        if app_id:
+            self._apps[app_id] = (request.name, env)
+        await stream.send_message(api_pb2.AppGetByDeploymentNameResponse(app_id=app_id,
+                                                                          environment_name=env))
+
+    async def AppGetLayout(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """An existing app's objects: none are reused, every function is created again."""
+        from modal_proto import api_pb2
+
+        await self._request(stream, "AppGetLayout")
+        await stream.send_message(api_pb2.AppGetLayoutResponse(app_layout=api_pb2.AppLayout()))
+
+    async def AppCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """A new (initializing) app named by the request's description."""
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "AppCreate")
+        env = self._environment(request.environment_name)
+        app_id = f"ap-{uuid.uuid4().hex[:22]}"  # unique across processes sharing the state
+        self._apps[app_id] = (request.description, env)
+        self.asked.append({"rpc": "AppCreate", "app": request.description, "environment": env})
+        await stream.send_message(api_pb2.AppCreateResponse(app_id=app_id))
+
+    async def SecretGetOrCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """A named secret by name (``NOT_FOUND`` if absent), a new named secret (``ALREADY_EXISTS``
+        if taken), or an ephemeral one (a function's ``env=``)."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "SecretGetOrCreate")
+        kind = request.object_creation_type
+        values = dict(request.env_dict)
+        if kind in (api_pb2.OBJECT_CREATION_TYPE_EPHEMERAL,
+                    api_pb2.OBJECT_CREATION_TYPE_ANONYMOUS_OWNED_BY_APP):
+            secret_id = self._id("st")
+            self._env_dicts[secret_id] = values
+            self.asked.append({"rpc": "SecretGetOrCreate", "app_owned": True,
+                               "values": values})
+            await stream.send_message(api_pb2.SecretGetOrCreateResponse(secret_id=secret_id))
+            return
+        name = request.deployment_name
+        env = self._environment(request.environment_name)
+        record: dict[str, Any] = {"rpc": "SecretGetOrCreate", "name": name, "environment": env}
+        if kind == api_pb2.OBJECT_CREATION_TYPE_CREATE_FAIL_IF_EXISTS:
+            record["values"] = values
+        self.asked.append(record)
+        exists = name in self.fake.secret_names(env)
+        if kind == api_pb2.OBJECT_CREATION_TYPE_CREATE_FAIL_IF_EXISTS:
+            if exists:
+                raise GRPCError(Status.ALREADY_EXISTS, f"Secret '{name}' already exists")
+            await asyncio.to_thread(self.fake.create_secret, name, values, environment_name=env)
+        elif kind != api_pb2.OBJECT_CREATION_TYPE_UNSPECIFIED:
+            raise GRPCError(Status.UNIMPLEMENTED, f"secret creation type {kind} is not served")
+        elif not exists:
+            raise GRPCError(Status.NOT_FOUND, f"Secret '{name}' not found in environment '{env}'")
+        secret_id = f"st-{env}-{name}"
+        self._named[secret_id] = (name, env)
+        await stream.send_message(api_pb2.SecretGetOrCreateResponse(
+            secret_id=secret_id, metadata=api_pb2.SecretMetadata(name=name, environment_name=env)))
+
+    async def SecretList(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """Names of the environment's secrets (one page)."""
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "SecretList")
+        env = self._environment(request.environment_name)
+        self.asked.append({"rpc": "SecretList", "environment": env})
+        items = [api_pb2.SecretListItem(label=name, environment_name=env,
+                                        secret_id=f"st-{env}-{name}",
+                                        metadata=api_pb2.SecretMetadata(name=name,
+                                                                        environment_name=env))
+                 for name in self.fake.secret_names(env)]
+        await stream.send_message(api_pb2.SecretListResponse(items=items, environment_name=env))
+
+    async def SecretUpdate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """Merge the request's key updates into a named secret."""
+        from google.protobuf import empty_pb2
+        from grpclib import GRPCError, Status
+
+        request = await self._request(stream, "SecretUpdate")
+        target = self._named.get(request.secret_id)
+        if target is None:
+            raise GRPCError(Status.NOT_FOUND, f"unknown secret {request.secret_id!r}")
+        values = {update.key: update.value for update in request.updates}
+        self.asked.append({"rpc": "SecretUpdate", "name": target[0], "environment": target[1],
+                           "values": values})
+        await asyncio.to_thread(self.fake.update_secret, target[0], values,
+                                environment_name=target[1])
+        await stream.send_message(empty_pb2.Empty())
+
+    async def MountGetOrCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """A global mount by name (the SDK mounts its own client package into the image); local
+        file mounts are not served (``include_source=False`` deploys none)."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "MountGetOrCreate")
+        if not request.deployment_name or request.files:
+            raise GRPCError(Status.UNIMPLEMENTED, "the fake Modal transport serves named mounts only")
+        self.asked.append({"rpc": "MountGetOrCreate", "name": request.deployment_name})
+        await stream.send_message(api_pb2.MountGetOrCreateResponse(
+            mount_id=f"mo-{request.deployment_name}", handle_metadata=api_pb2.MountHandleMetadata()))
+
+    async def VolumeGetOrCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """The named volume (created if missing, as ``create_if_missing=True`` asks)."""
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "VolumeGetOrCreate")
+        env = self._environment(request.environment_name)
+        volume_id = f"vo-{env}-{request.deployment_name}"
+        self._volumes[volume_id] = request.deployment_name
+        self.asked.append({"rpc": "VolumeGetOrCreate", "name": request.deployment_name,
+                           "environment": env})
+        await stream.send_message(api_pb2.VolumeGetOrCreateResponse(volume_id=volume_id))
+
+    async def ImageGetOrCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """A registry image whose build already succeeded (no build stream to join)."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "ImageGetOrCreate")
+        commands = list(request.image.dockerfile_commands)
+        self.asked.append({"rpc": "ImageGetOrCreate", "dockerfile_commands": commands})
+        froms = [line.split(None, 1)[1].strip() for line in commands
+                 if line.upper().startswith("FROM ") and len(line.split(None, 1)) == 2]
+        if len(froms) != 1:
+            raise GRPCError(Status.INVALID_ARGUMENT, f"expected one FROM line, got {commands!r}")
+        image_id = self._id("im")
+        self._images[image_id] = froms[0]
+        generic = api_pb2.GenericResult
+        await stream.send_message(api_pb2.ImageGetOrCreateResponse(
+            image_id=image_id, result=generic(status=generic.GENERIC_STATUS_SUCCESS)))
+
+    async def FunctionPrecreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """An id for a function about to be created."""
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "FunctionPrecreate")
+        function_id = request.existing_function_id or self._id("fu")
+        await stream.send_message(api_pb2.FunctionPrecreateResponse(
+            function_id=function_id, handle_metadata=_handle_metadata(request.function_name)))
+
+    async def FunctionCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """Record the function's definition (image, secrets, volume, timeout, memory, entry)."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "FunctionCreate")
+        fn = request.function
+        function_id = request.existing_function_id or self._id("fu")
+        image = self._images.get(fn.image_id)
+        secrets = [self._named[sid][0] for sid in fn.secret_ids if sid in self._named]
+        env_vars: dict[str, str] = {}
+        for sid in fn.secret_ids:
+            env_vars.update(self._env_dicts.get(sid, {}))
+        if image is None or ENTRY_ENV_KEY not in env_vars or len(fn.volume_mounts) != 1:
+            raise GRPCError(Status.INVALID_ARGUMENT, f"function {fn.function_name!r} lacks a "
+                            "built image, its entry variable or its one volume mount")
+        mount = fn.volume_mounts[0]
+        entry = json.loads(env_vars[ENTRY_ENV_KEY])
+        definition = {"ref": entry["ref"], "function_name": fn.function_name, "image": image,
+                      "timeout_s": fn.timeout_secs, "memory_mb": fn.resources.memory_mb,
+                      "secrets": secrets, "volume": self._volumes.get(mount.volume_id, ""),
+                      "mount": mount.mount_path, "entry": entry}
+        self._functions[function_id] = definition
+        self.asked.append({"rpc": "FunctionCreate", **{k: v for k, v in definition.items()
+                                                        if k != "entry"}})
+        await stream.send_message(api_pb2.FunctionCreateResponse(
+            function_id=function_id, handle_metadata=_handle_metadata(fn.function_name),
+            function=fn, function_data=api_pb2.FunctionData(
+                function_name=fn.function_name,
+                ranked_functions=[api_pb2.FunctionData.RankedFunction(function=fn)])))
+
+    async def AppPublish(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """Deploy: the app's functions become what ``FunctionGet`` finds."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "AppPublish")
+        name, env = self._apps.get(request.app_id, (request.name, ""))
+        functions = {tag: self._functions[fid] for tag, fid in request.function_ids.items()
+                     if fid in self._functions}
+        if len(functions) != len(request.function_ids):
+            raise GRPCError(Status.NOT_FOUND, "publish names a function that was not created")
+        self.asked.append({"rpc": "AppPublish", "app": request.name or name, "environment": env,
+                           "tag": request.deployment_tag, "functions": sorted(functions)})
+        try:
+            await asyncio.to_thread(self.fake.publish, request.name or name, environment_name=env,
+                                    tag=request.deployment_tag, functions=functions,
+                                    app_id=request.app_id)
+        except Exception as exc:
+            raise GRPCError(_grpc_status(exc), str(exc)) from exc
+        await stream.send_message(api_pb2.AppPublishResponse(url=f"fake://{env}/{name}"))
+
+    async def AppHeartbeat(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """Nothing to keep alive."""
+        from google.protobuf import empty_pb2
+
+        await self._request(stream, "AppHeartbeat")
+        await stream.send_message(empty_pb2.Empty())
+
+    async def AppClientDisconnect(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """The deploy's client is done with the app."""
+        from google.protobuf import empty_pb2
+
+        await self._request(stream, "AppClientDisconnect")
+        await stream.send_message(empty_pb2.Empty())
+
+
+def _handle_metadata(function_name: str) -> Any:
+    from modal_proto import api_pb2
+
+    pickle = api_pb2.DATA_FORMAT_PICKLE
+    return api_pb2.FunctionHandleMetadata(
+        function_name=function_name, function_type=api_pb2.Function.FUNCTION_TYPE_FUNCTION,
+        supported_input_formats=[pickle], supported_output_formats=[pickle])
+
+
 def _generic_result(task: asyncio.Task[Any]) -> Any:
     """The finished input as Modal's ``GenericResult``: the value serialized with the SDK's own
     serializer, or the failure status the SDK turns into its exception."""
@@ -235,7 +523,8 @@ class FakeTransportServer:
 
 
 class FakeTransportBoundary:
-    """Lookup and invocation through the real SDK over the fake transport; the rest on the fake.
+    """Deploy, secrets sync, lookup and invocation through the real SDK over the fake transport;
+    the volume read and ops (status, stop, logs) on the fake boundary.
 
     ``kind = "fake-transport"`` is reported in every result that used it.
     """
@@ -247,7 +536,8 @@ class FakeTransportBoundary:
         from modal_proto import api_pb2
 
         self.fake = fake
-        self.server = FakeTransportServer(FakeModalServicer(fake)).start()
+        self.servicer = FakeDeployServicer(fake)
+        self.server = FakeTransportServer(self.servicer).start()
         # Placeholder credentials: the fake server never checks them, nothing else receives them.
         self._open = contextlib.ExitStack()
         self.client = self._open.enter_context(modal.Client(
@@ -257,13 +547,19 @@ class FakeTransportBoundary:
     @property
     def rpcs(self) -> list[str]:
         """Every RPC the SDK sent, in order."""
-        return self.server.servicer.rpcs
+        return self.servicer.rpcs
+
+    @property
+    def asked(self) -> list[dict[str, Any]]:
+        """What the deploy and secrets RPCs asked for, as plain data, in order."""
+        return self.servicer.asked
 
     def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
                plan: dict[str, Any] | None = None) -> str:
-        """On the fake boundary (deploy's RPCs are out of this transport's scope)."""
-        return self.fake.deploy(app, name=name, environment_name=environment_name, tag=tag,
-                                plan=plan)
+        """Through the real SDK: ``App.deploy`` over the fake transport (``plan`` is unused, as
+        on Modal: the server sees only what the SDK sends)."""
+        return self.sdk.deploy(app, name=name, environment_name=environment_name, tag=tag,
+                               plan=plan)
 
     def lookup_function(self, app_name: str, function_name: str, *, environment_name: str) -> Any:
         """Through the real SDK: ``FunctionGet`` over the fake transport."""
@@ -280,16 +576,16 @@ class FakeTransportBoundary:
                                       remote_dir=remote_dir, local_dir=local_dir)
 
     def list_secret_names(self, *, environment_name: str) -> list[str]:
-        """On the fake boundary."""
-        return self.fake.list_secret_names(environment_name=environment_name)
+        """Through the real SDK: ``SecretList``."""
+        return self.sdk.list_secret_names(environment_name=environment_name)
 
     def create_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
-        """On the fake boundary."""
-        self.fake.create_secret(name, values, environment_name=environment_name)
+        """Through the real SDK: ``SecretGetOrCreate`` (create, fail if it exists)."""
+        self.sdk.create_secret(name, values, environment_name=environment_name)
 
     def update_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
-        """On the fake boundary."""
-        self.fake.update_secret(name, values, environment_name=environment_name)
+        """Through the real SDK: ``SecretGetOrCreate`` (by name) + ``SecretUpdate``."""
+        self.sdk.update_secret(name, values, environment_name=environment_name)
 
     def app_status(self, app_name: str, *, environment_name: str) -> AppStatus:
         """On the fake boundary."""

@@ -14,11 +14,11 @@ from runtime.adapters import fake_modal_transport
 from runtime.adapters.fake_modal import STATE_DIR_ENV, FakeModal
 from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
 from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TRANSPORT_TARGET, get_boundary
-from runtime.modal_ops import deploy_modal
+from runtime.modal_ops import deploy_modal, sync_modal_secrets
 from runtime.naming import modal_app_name_from_ref, modal_function_name
 from runtime.refs import parse_ref
 from runtime.runner import run_processor
-from tests.modal_support import OVERRIDE, REFS, pinned_project
+from tests.modal_support import DIGEST, OVERRIDE, PLANTED, REFS, REPOSITORY, pinned_project
 
 pytestmark = pytest.mark.modal
 
@@ -76,9 +76,10 @@ def test_sdk_run_matches_local_envelope_shape_and_receipt_hashes(transport, tmp_
 
 def test_sdk_invocation_sends_function_get_map_and_get_outputs(transport, tmp_path):
     deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    deployed = len(transport.rpcs)
     run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                   root=transport.root)
-    assert transport.rpcs == ["FunctionGet", "FunctionMap", "FunctionGetOutputs"]
+    assert transport.rpcs[deployed:] == ["FunctionGet", "FunctionMap", "FunctionGetOutputs"]
 
 
 def test_function_timeout_status_twice_is_err_modal_timeout_with_elapsed_ms(transport, tmp_path):
@@ -111,3 +112,71 @@ def test_no_output_within_the_client_wait_is_the_builtin_timeout_and_cancels(tra
         transport.call_function(handle, {"execution_id": "x"}, timeout_s=0.2)
     assert not isinstance(caught.value, modal.exception.Error)
     assert transport.rpcs[-1] == "FunctionCallCancel"
+
+
+def _asked(transport, rpc):
+    return [record for record in transport.asked if record["rpc"] == rpc]
+
+
+def test_sdk_deploy_records_the_computed_app_function_and_pinned_image(transport):
+    ref = parse_ref("demo/echo@1")
+    result = deploy_modal("demo/echo@1", env="dev", root=transport.root)
+    app_name = modal_app_name_from_ref(ref, "dev", None, None)
+    image = f"{REPOSITORY.format(ns='demo', name='echo')}@{DIGEST}"
+    assert result["modal_boundary"] == "fake-transport"
+    assert _asked(transport, "AppCreate") == [{"rpc": "AppCreate", "app": app_name,
+                                               "environment": "dev"}]
+    [function] = _asked(transport, "FunctionCreate")
+    assert (function["function_name"], function["image"]) == (modal_function_name(ref), image)
+    assert _asked(transport, "ImageGetOrCreate")[0]["dockerfile_commands"][0] == f"FROM {image}"
+    [publish] = _asked(transport, "AppPublish")
+    assert (publish["app"], publish["functions"]) == (app_name, [modal_function_name(ref)])
+
+
+def test_sdk_deploy_resolves_the_registry_secrets_by_name(transport):
+    deploy_modal("acme/summarize@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    named = [r["name"] for r in _asked(transport, "SecretGetOrCreate") if "name" in r]
+    assert sorted(named) == ["ACME_API_KEY", "ACME_ORG_ID"]
+    [function] = _asked(transport, "FunctionCreate")
+    assert function["secrets"] == ["ACME_API_KEY", "ACME_ORG_ID"]
+
+
+def test_sdk_deployed_function_is_found_and_run_like_the_local_adapter(transport, tmp_path):
+    deploy_modal("demo/echo@1", env="dev", root=transport.root)
+    deployed = len(transport.rpcs)
+    local = run_processor("demo/echo@1", inputs=INPUTS["demo/echo@1"],
+                          artifacts_root=tmp_path / "local", root=transport.root)
+    remote = run_processor("demo/echo@1", inputs=INPUTS["demo/echo@1"], adapter="modal",
+                           artifacts_root=tmp_path / "modal", root=transport.root)
+    assert "AppPublish" in transport.rpcs[:deployed]
+    assert transport.rpcs[deployed] == "FunctionGet"
+    assert _receipt_hashes(remote, tmp_path / "modal") == _receipt_hashes(local, tmp_path / "local")
+
+
+def test_sdk_deploy_with_a_missing_secret_is_err_modal_invocation_from_not_found(transport):
+    with pytest.raises(ModalInvocationError) as caught:
+        deploy_modal("acme/summarize@1", env="staging", root=transport.root)
+    assert type(caught.value.__cause__) is modal.exception.NotFoundError
+    assert "ACME_API_KEY" in str(caught.value) or "ACME_ORG_ID" in str(caught.value)
+    assert "AppPublish" not in transport.rpcs
+
+
+def test_sdk_secrets_sync_creates_then_updates_by_name(transport):
+    environ = {"ACME_API_KEY": PLANTED + "-key", "ACME_ORG_ID": PLANTED + "-org"}
+    first = sync_modal_secrets(env="staging", environ=environ, root=transport.root)
+    second = sync_modal_secrets(env="staging", environ=environ, root=transport.root)
+    assert [row["action"] for row in first["secrets"]] == ["created", "created"]
+    assert [row["action"] for row in second["secrets"]] == ["updated", "updated"]
+    assert [r["name"] for r in _asked(transport, "SecretUpdate")] == ["ACME_API_KEY", "ACME_ORG_ID"]
+    assert "SecretList" in transport.rpcs
+
+
+def test_sdk_secrets_sync_sends_values_only_in_create_and_update_payloads(transport):
+    environ = {"ACME_API_KEY": PLANTED + "-key", "ACME_ORG_ID": PLANTED + "-org"}
+    for _ in range(2):
+        sync_modal_secrets(env="staging", environ=environ, root=transport.root)
+    carrying = [r for r in transport.asked if PLANTED in json.dumps(r)]
+    assert [(r["rpc"], r["name"]) for r in carrying] == [
+        ("SecretGetOrCreate", "ACME_API_KEY"), ("SecretGetOrCreate", "ACME_ORG_ID"),
+        ("SecretUpdate", "ACME_API_KEY"), ("SecretUpdate", "ACME_ORG_ID")]
+    assert all(r["values"] == {r["name"]: environ[r["name"]]} for r in carrying)
