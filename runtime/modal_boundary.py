@@ -181,7 +181,7 @@ class SdkBoundary:
     def _app(self, app_name: str, environment_name: str) -> Any:
         import modal
 
-        return modal.App.lookup(app_name, environment_name=environment_name)
+        return modal.App.lookup(app_name, environment_name=environment_name, client=self._client)
 
     def app_status(self, app_name: str, *, environment_name: str) -> AppStatus:
         """``App.lookup(...).info(refresh=True)``."""

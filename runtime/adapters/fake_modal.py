@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -162,7 +163,7 @@ class FakeModal:
         app_id = previous["app_id"] if previous else (app_id or f"ap-{uuid.uuid4().hex[:22]}")
         version = (previous["version"] + 1) if previous else 1
         apps[name] = {"app_id": app_id, "state": "deployed", "version": version, "tag": tag,
-                      "functions": functions}
+                      "functions": functions, "deployed_at": time.time()}
         self._save(state)
         return app_id
 
@@ -237,9 +238,19 @@ class FakeModal:
     def _append_logs(self, app_name: str, environment_name: str, stderr: bytes) -> None:
         state = self._load()
         lines = state["logs"].setdefault(environment_name, {}).setdefault(app_name, [])
-        lines.extend(line for line in stderr.decode("utf-8", "replace").splitlines() if line)
+        now = time.time()
+        lines.extend({"timestamp": now, "message": line}
+                     for line in stderr.decode("utf-8", "replace").splitlines() if line)
         del lines[:-LOG_KEEP]
         self._save(state)
+
+    @staticmethod
+    def _log_entries(state: dict[str, Any], app_name: str,
+                     environment_name: str) -> list[dict[str, Any]]:
+        """The app's stored log lines as ``{"timestamp": epoch seconds or None, "message"}``."""
+        stored = state["logs"].get(environment_name, {}).get(app_name, [])
+        return [line if isinstance(line, dict) else {"timestamp": None, "message": str(line)}
+                for line in stored]
 
     def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
                      local_dir: Path) -> int:
@@ -308,7 +319,7 @@ class FakeModal:
         self._record("app_stop", app=app_name, environment_name=environment_name)
         self._maybe_fault("ops")
         state = self._load()
-        self._app(state, app_name, environment_name)["state"] = "stopped"
+        self._app(state, app_name, environment_name).update(state="stopped", stopped_at=time.time())
         self._save(state)
 
     def app_logs(self, app_name: str, *, environment_name: str, entries: int) -> list[dict[str, Any]]:
@@ -317,13 +328,63 @@ class FakeModal:
         self._maybe_fault("ops")
         state = self._load()
         self._app(state, app_name, environment_name)
-        lines = state["logs"].get(environment_name, {}).get(app_name, [])[-entries:]
-        return [{"timestamp": "", "source": "stderr", "message": line} for line in lines]
+        lines = self._log_entries(state, app_name, environment_name)[-entries:]
+        return [{"timestamp": _iso(line["timestamp"]), "source": "stderr",
+                 "message": line["message"]} for line in lines]
+
+    # -- by app id, for the fake transport's ops RPCs (AppGetOrCreate, AppGetInfo, AppStop,
+    #    AppFetchLogs) ---------------------------------------------------------------------
+    def lookup_app(self, app_name: str, *, environment_name: str) -> dict[str, Any]:
+        """``App.lookup(name)``: the deployed app's record (see :meth:`app_by_id`);
+        ``NotFoundError`` for an unknown or stopped app, like Modal's lookup."""
+        self._record("lookup_app", app=app_name, environment_name=environment_name)
+        self._maybe_fault("ops")
+        self._app(self._load(), app_name, environment_name)
+        found = self.app_by_id(str(self.deployed_app_id(app_name,
+                                                        environment_name=environment_name)))
+        assert found is not None  # the app was just found by name
+        return found
+
+    def app_by_id(self, app_id: str) -> dict[str, Any] | None:
+        """The app with ``app_id`` in any state (Modal finds stopped apps by id), as its stored
+        record plus ``name`` and ``environment_name``; ``None`` if no app has that id."""
+        for env, apps in self._load()["apps"].items():
+            for name, app in apps.items():
+                if app["app_id"] == app_id:
+                    return {**app, "name": name, "environment_name": env}
+        return None
+
+    def stop_app_id(self, app_id: str) -> None:
+        """``AppStop``: the app is stopped (a stopped app stays stopped); ``NotFoundError`` for an
+        unknown id."""
+        self._record("app_stop", app_id=app_id)
+        state = self._load()
+        for apps in state["apps"].values():
+            for app in apps.values():
+                if app["app_id"] == app_id:
+                    if app["state"] != "stopped":
+                        app.update(state="stopped", stopped_at=time.time())
+                        self._save(state)
+                    return
+        raise _modal_error("NotFoundError", f"App '{app_id}' not found")
+
+    def app_log_entries(self, app_id: str) -> list[dict[str, Any]]:
+        """Every kept log line of the app with ``app_id``, oldest first (``[]`` if unknown)."""
+        found = self.app_by_id(app_id)
+        if found is None:
+            return []
+        return self._log_entries(self._load(), found["name"], found["environment_name"])
 
     def reset(self) -> None:
         """Forget everything (tests)."""
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _iso(timestamp: float | None) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp is not None else ""
 
 
 def from_environment() -> FakeModal:

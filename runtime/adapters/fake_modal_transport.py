@@ -19,8 +19,11 @@ Deploy (``App.deploy`` of :func:`runtime.modal_app.build_app`'s app) and secrets
 mount), ``ImageGetOrCreate`` (answered as an image already built, so no build stream is joined),
 ``VolumeGetOrCreate``, ``FunctionPrecreate``, ``FunctionCreate``, ``AppHeartbeat``, ``AppPublish``
 (which stores the functions where ``FunctionGet`` finds them), ``AppClientDisconnect``,
-``SecretList`` and ``SecretUpdate``. Every other RPC answers ``UNIMPLEMENTED``. The volume read
-and ops (status, stop, logs) stay on the fake boundary.
+``SecretList`` and ``SecretUpdate``. The operator ops run through the SDK's ``App.lookup(name)``
+(``AppGetOrCreate``: ``NOT_FOUND`` for an unknown or stopped app) then ``info(refresh=True)``
+(``AppGetInfo``), ``stop()`` (``AppStop``) or ``logs.tail(n)`` (``AppFetchLogs``, serving the log
+lines the fake keeps from its containers' stderr). Every other RPC answers ``UNIMPLEMENTED``. The
+volume read stays on the fake boundary (it needs blob storage over HTTP).
 """
 
 from __future__ import annotations
@@ -184,7 +187,7 @@ class FakeModalServicer:
 
 
 class FakeDeployServicer(FakeModalServicer):
-    """Adds the deploy and secrets RPCs: what the SDK's ``App.deploy`` (app, environment, named
+    """Adds the deploy, secrets and app ops RPCs: what the SDK's ``App.deploy`` (app, environment, named
     secrets, volume, registry image, functions, publish) and ``Secret.objects.list/create`` /
     ``Secret.update`` send. ``AppPublish`` stores the functions in the :class:`FakeModal` state,
     so a later ``FunctionGet`` finds and runs them.
@@ -421,8 +424,8 @@ class FakeDeployServicer(FakeModalServicer):
 
         request = await self._request(stream, "AppPublish")
         name, env = self._apps.get(request.app_id, (request.name, ""))
-        functions = {tag: self._functions[fid] for tag, fid in request.function_ids.items()
-                     if fid in self._functions}
+        functions = {tag: {**self._functions[fid], "function_id": fid}
+                     for tag, fid in request.function_ids.items() if fid in self._functions}
         if len(functions) != len(request.function_ids):
             raise GRPCError(Status.NOT_FOUND, "publish names a function that was not created")
         self.asked.append({"rpc": "AppPublish", "app": request.name or name, "environment": env,
@@ -434,6 +437,71 @@ class FakeDeployServicer(FakeModalServicer):
         except Exception as exc:
             raise GRPCError(_grpc_status(exc), str(exc)) from exc
         await stream.send_message(api_pb2.AppPublishResponse(url=f"fake://{env}/{name}"))
+
+    async def AppGetOrCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """``App.lookup(name)``: the deployed app (``NOT_FOUND`` if unknown or stopped, like
+        Modal's server); creating a missing app is not served."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "AppGetOrCreate")
+        if request.object_creation_type not in (api_pb2.OBJECT_CREATION_TYPE_UNSPECIFIED,):
+            raise GRPCError(Status.UNIMPLEMENTED, "the fake Modal transport only looks apps up")
+        env = self._environment(request.environment_name)
+        try:
+            app = await asyncio.to_thread(self.fake.lookup_app, request.app_name,
+                                          environment_name=env)
+        except Exception as exc:
+            raise GRPCError(_grpc_status(exc), str(exc)) from exc
+        self._apps[app["app_id"]] = (request.app_name, env)
+        await stream.send_message(api_pb2.AppGetOrCreateResponse(
+            app_id=app["app_id"], handle_metadata=_app_metadata(app)))
+
+    async def AppGetInfo(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """``App.info(refresh=True)``: lifecycle and functions of the app with that id, in any
+        state (``NOT_FOUND`` for an unknown id)."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "AppGetInfo")
+        app = await asyncio.to_thread(self.fake.app_by_id, request.app_id)
+        if app is None:
+            raise GRPCError(Status.NOT_FOUND, f"App '{request.app_id}' not found")
+        await stream.send_message(api_pb2.AppGetInfoResponse(info=_app_metadata(app)))
+
+    async def AppStop(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """``App.stop()``: the app is stopped; a later lookup by name no longer finds it."""
+        from google.protobuf import empty_pb2
+        from grpclib import GRPCError
+
+        request = await self._request(stream, "AppStop")
+        try:
+            await asyncio.to_thread(self.fake.stop_app_id, request.app_id)
+        except Exception as exc:
+            raise GRPCError(_grpc_status(exc), str(exc)) from exc
+        self.asked.append({"rpc": "AppStop", "app_id": request.app_id})
+        await stream.send_message(empty_pb2.Empty())
+
+    async def AppFetchLogs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """``App.logs.tail(n)``: the app's kept log lines (its containers' stderr) within
+        ``[since, until)``, the most recent ``limit`` of them, oldest first, in one batch."""
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "AppFetchLogs")
+        since = request.since.ToNanoseconds() / 1e9 if request.HasField("since") else None
+        until = request.until.ToNanoseconds() / 1e9 if request.HasField("until") else None
+        entries = [entry for entry in await asyncio.to_thread(self.fake.app_log_entries,
+                                                              request.app_id)
+                   if _within(entry["timestamp"], since, until)]
+        if request.limit:
+            entries = entries[-request.limit:]
+        stderr = api_pb2.FILE_DESCRIPTOR_STDERR
+        items = [api_pb2.TaskLogs(data=entry["message"] + "\n", file_descriptor=stderr,
+                                  timestamp=entry["timestamp"] or 0.0,
+                                  timestamp_ns=int((entry["timestamp"] or 0.0) * 1e9))
+                 for entry in entries]
+        batches = [api_pb2.TaskLogsBatch(items=items)] if items else []
+        await stream.send_message(api_pb2.AppFetchLogsResponse(batches=batches))
 
     async def AppHeartbeat(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
         """Nothing to keep alive."""
@@ -448,6 +516,29 @@ class FakeDeployServicer(FakeModalServicer):
 
         await self._request(stream, "AppClientDisconnect")
         await stream.send_message(empty_pb2.Empty())
+
+
+def _within(timestamp: float | None, since: float | None, until: float | None) -> bool:
+    """Whether a log line falls in ``[since, until)`` (a line without a time always does)."""
+    if timestamp is None:
+        return True
+    return (since is None or timestamp >= since) and (until is None or timestamp < until)
+
+
+def _app_metadata(app: dict[str, Any]) -> Any:
+    """A :meth:`FakeModal.app_by_id` record as Modal's ``AppHandleMetadata``."""
+    from modal_proto import api_pb2
+
+    states = {"deployed": api_pb2.APP_STATE_DEPLOYED, "stopped": api_pb2.APP_STATE_STOPPED}
+    functions = {tag: str(fn.get("function_id") or f"fu-{app['app_id'][3:]}")
+                 for tag, fn in app["functions"].items()}
+    deployed_at = float(app.get("deployed_at") or 0.0)
+    return api_pb2.AppHandleMetadata(
+        app_id=app["app_id"], description=app["name"], environment_name=app["environment_name"],
+        functions=functions, lifecycle=api_pb2.AppLifecycle(
+            app_state=states.get(app["state"], api_pb2.APP_STATE_UNSPECIFIED),
+            created_at=deployed_at, deployed_at=deployed_at, version=int(app["version"]),
+            stopped_at=float(app.get("stopped_at") or 0.0)))
 
 
 def _handle_metadata(function_name: str) -> Any:
@@ -523,8 +614,8 @@ class FakeTransportServer:
 
 
 class FakeTransportBoundary:
-    """Deploy, secrets sync, lookup and invocation through the real SDK over the fake transport;
-    the volume read and ops (status, stop, logs) on the fake boundary.
+    """Deploy, secrets sync, lookup, invocation and the ops (status, stop, logs) through the real
+    SDK over the fake transport; the volume read on the fake boundary.
 
     ``kind = "fake-transport"`` is reported in every result that used it.
     """
@@ -588,16 +679,17 @@ class FakeTransportBoundary:
         self.sdk.update_secret(name, values, environment_name=environment_name)
 
     def app_status(self, app_name: str, *, environment_name: str) -> AppStatus:
-        """On the fake boundary."""
-        return self.fake.app_status(app_name, environment_name=environment_name)
+        """Through the real SDK: ``AppGetOrCreate`` (lookup) + ``AppGetInfo``."""
+        return self.sdk.app_status(app_name, environment_name=environment_name)
 
     def app_stop(self, app_name: str, *, environment_name: str) -> None:
-        """On the fake boundary."""
-        self.fake.app_stop(app_name, environment_name=environment_name)
+        """Through the real SDK: ``AppGetOrCreate`` (lookup) + ``AppStop``."""
+        self.sdk.app_stop(app_name, environment_name=environment_name)
 
     def app_logs(self, app_name: str, *, environment_name: str, entries: int) -> list[dict[str, Any]]:
-        """On the fake boundary."""
-        return self.fake.app_logs(app_name, environment_name=environment_name, entries=entries)
+        """Through the real SDK: ``AppGetOrCreate`` (lookup) + ``AppFetchLogs`` (the SDK widens
+        its look-back window until it has ``entries`` lines)."""
+        return self.sdk.app_logs(app_name, environment_name=environment_name, entries=entries)
 
     def close(self) -> None:
         """Close the SDK client, then the server."""

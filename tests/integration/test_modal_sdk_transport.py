@@ -14,7 +14,13 @@ from runtime.adapters import fake_modal_transport
 from runtime.adapters.fake_modal import STATE_DIR_ENV, FakeModal
 from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
 from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TRANSPORT_TARGET, get_boundary
-from runtime.modal_ops import deploy_modal, sync_modal_secrets
+from runtime.modal_ops import (
+    deploy_modal,
+    destroy_modal,
+    modal_logs,
+    modal_status,
+    sync_modal_secrets,
+)
 from runtime.naming import modal_app_name_from_ref, modal_function_name
 from runtime.refs import parse_ref
 from runtime.runner import run_processor
@@ -180,3 +186,74 @@ def test_sdk_secrets_sync_sends_values_only_in_create_and_update_payloads(transp
         ("SecretGetOrCreate", "ACME_API_KEY"), ("SecretGetOrCreate", "ACME_ORG_ID"),
         ("SecretUpdate", "ACME_API_KEY"), ("SecretUpdate", "ACME_ORG_ID")]
     assert all(r["values"] == {r["name"]: environ[r["name"]]} for r in carrying)
+
+
+def _ops_deployed(transport, tmp_path):
+    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    return len(transport.rpcs)
+
+
+def test_sdk_status_reports_the_deployed_apps_state_functions_and_version(transport, tmp_path):
+    deployed = _ops_deployed(transport, tmp_path)
+    status = modal_status("demo/echo@1", env="dev", root=transport.root)
+    [publish] = _asked(transport, "AppPublish")
+    assert (status["state"], status["version"]) == ("deployed", 1)
+    assert list(status["functions"]) == publish["functions"]
+    assert status["functions"][publish["functions"][0]].startswith("fu-")
+    assert status["deployed_at"] is not None
+    assert status["modal_boundary"] == "fake-transport"
+    assert transport.rpcs[deployed:] == ["AppGetOrCreate", "AppGetInfo"]
+
+
+def test_sdk_status_of_an_undeployed_app_is_err_modal_lookup_from_not_found(transport):
+    with pytest.raises(ModalLookupError) as caught:
+        modal_status("demo/echo@1", env="dev", root=transport.root)
+    assert type(caught.value.__cause__) is modal.exception.NotFoundError
+    assert transport.rpcs == ["AppGetOrCreate"]
+
+
+def test_sdk_destroy_then_status_is_err_modal_lookup_from_not_found(transport, tmp_path):
+    deployed = _ops_deployed(transport, tmp_path)
+    destroyed = destroy_modal("demo/echo@1", env="dev", root=transport.root)
+    with pytest.raises(ModalLookupError) as caught:
+        modal_status("demo/echo@1", env="dev", root=transport.root)
+    assert destroyed["status"] == "stopped"
+    assert type(caught.value.__cause__) is modal.exception.NotFoundError
+    assert transport.rpcs[deployed:] == ["AppGetOrCreate", "AppStop", "AppGetOrCreate"]
+
+
+def test_sdk_destroy_stops_the_app_in_the_shared_fake_state(transport, tmp_path):
+    _ops_deployed(transport, tmp_path)
+    app_id = transport.fake.deployed_app_id(_echo_app(), environment_name="dev")
+    destroy_modal("demo/echo@1", env="dev", root=transport.root)
+    assert transport.fake.deployed_app_id(_echo_app(), environment_name="dev") is None
+    assert transport.fake.app_by_id(app_id)["state"] == "stopped"
+
+
+def test_sdk_logs_of_a_fresh_app_are_an_empty_list(transport, tmp_path):
+    deployed = _ops_deployed(transport, tmp_path)
+    logs = modal_logs("demo/echo@1", env="dev", entries=5, root=transport.root)
+    assert logs["entries"] == []
+    assert set(transport.rpcs[deployed:]) == {"AppGetOrCreate", "AppFetchLogs"}
+
+
+def test_sdk_logs_return_the_containers_stderr_lines_after_a_run(transport, tmp_path):
+    _ops_deployed(transport, tmp_path)
+    run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                  root=transport.root)
+    logs = modal_logs("demo/echo@1", env="dev", entries=100, root=transport.root)
+    assert any("processor.start" in entry["message"] for entry in logs["entries"])
+    assert {entry["source"] for entry in logs["entries"]} == {"stderr"}
+    assert all(entry["timestamp"] for entry in logs["entries"])
+
+
+def test_sdk_logs_return_at_most_the_requested_number_of_entries(transport, tmp_path):
+    _ops_deployed(transport, tmp_path)
+    run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                  root=transport.root)
+    logs = modal_logs("demo/echo@1", env="dev", entries=1, root=transport.root)
+    assert len(logs["entries"]) == 1
+
+
+def _echo_app():
+    return modal_app_name_from_ref(parse_ref("demo/echo@1"), "dev", None, None)
