@@ -143,7 +143,8 @@ class SdkBoundary:
 
         from runtime.kit.files import atomic_write
 
-        volume = modal.Volume.from_name(volume_name, environment_name=environment_name)
+        volume = modal.Volume.from_name(volume_name, environment_name=environment_name,
+                                        client=self._client)
         count = 0
         for entry in volume.listdir(remote_dir, recursive=True):
             if entry.type != FileEntryType.FILE:
