@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.adapters.base import RunRequest
-from runtime.adapters.outcome import TIMEOUT_RC, ChildOutcome, judge
+from runtime.adapters.outcome import TIMEOUT_RC, ChildOutcome, judge_and_log
 from runtime.childenv import build_child_env
 from runtime.childlog import StderrForwarder
 from runtime.contracts import DIGEST_RE, Envelope
@@ -198,18 +198,8 @@ class DockerAdapter:
         log.info("adapter.invoke.start", image=image.reference, image_digest=image_digest,
                  image_id=image_id, image_source=image.source, timeout_s=request.timeout_s)
         outcome, oom = self._run_container(client, request, image, environment, log)
-        try:
-            envelope = judge(outcome, request.write_prefix, request.artifacts_root,
-                             request.execution_id)
-        except Exception as exc:
-            if isinstance(exc, AdapterInvocationError):
-                exc.meta.update({"image_digest": image_digest, "oom_killed": oom})
-            log.error("adapter.invoke.error", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
-                      image_digest=image_digest, oom_killed=oom,
-                      code=getattr(exc, "code", type(exc).__name__))
-            raise
-        log.info("adapter.invoke.complete", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
-                 image_digest=image_digest, outputs=len(envelope.outputs))
+        envelope = judge_and_log(outcome, request, log,
+                                 error_meta={"image_digest": image_digest, "oom_killed": oom})
         meta = {**envelope.meta, "adapter": self.name, "image_digest": image_digest,
                 "image": image.reference}
         return envelope.model_copy(update={"meta": meta})

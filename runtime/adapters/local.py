@@ -7,7 +7,7 @@ import os
 import sys
 
 from runtime.adapters.base import RunRequest
-from runtime.adapters.outcome import ChildOutcome, judge
+from runtime.adapters.outcome import ChildOutcome, judge_and_log
 from runtime.childenv import build_child_env
 from runtime.childlog import StderrForwarder
 from runtime.contracts import Envelope
@@ -57,16 +57,7 @@ class LocalAdapter:
             elapsed_ms=result.elapsed_ms,
             timed_out=result.timed_out,
         )
-        try:
-            envelope = judge(outcome, request.write_prefix, request.artifacts_root,
-                             request.execution_id)
-        except Exception as exc:
-            log.error("adapter.invoke.error", rc=result.rc, elapsed_ms=result.elapsed_ms,
-                      code=getattr(exc, "code", type(exc).__name__))
-            raise
-        log.info("adapter.invoke.complete", rc=result.rc, elapsed_ms=result.elapsed_ms,
-                 outputs=len(envelope.outputs))
-        return envelope
+        return judge_and_log(outcome, request, log)
 
     def close(self) -> None:
         """Nothing to release for a local subprocess."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.adapters.base import RunRequest
-from runtime.adapters.outcome import ChildOutcome, judge
+from runtime.adapters.outcome import ChildOutcome, judge_and_log
 from runtime.contracts import Envelope
 from runtime.errors import InputsError, ModalInvocationError
 from runtime.logging import get_logger
@@ -84,15 +84,7 @@ class ModalAdapter:
         except Exception as exc:
             raise self._fail(log, exc, "invocation", started, "", app_name, modal_env) from exc
         outcome = self._outcome(result, remote_prefix, request, started)
-        try:
-            envelope = judge(outcome, request.write_prefix, request.artifacts_root,
-                             request.execution_id)
-        except Exception as exc:
-            log.error("adapter.invoke.error", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
-                      code=getattr(exc, "code", type(exc).__name__))
-            raise
-        log.info("adapter.invoke.complete", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
-                 outputs=len(envelope.outputs))
+        envelope = judge_and_log(outcome, request, log)
         meta = {**envelope.meta, "app": app_name, "function": function_name,
                 "modal_environment": modal_env, "modal_boundary": boundary.kind}
         return envelope.model_copy(update={"meta": meta})

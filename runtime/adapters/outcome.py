@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from runtime.contracts import Envelope
 from runtime.envelopes import (
@@ -15,6 +16,9 @@ from runtime.envelopes import (
 from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
 from runtime.kit.hashing import sha256_hex
 from runtime.redaction import redact_text
+
+if TYPE_CHECKING:
+    from runtime.adapters.base import RunRequest
 
 TIMEOUT_RC = 124
 
@@ -84,4 +88,26 @@ def judge(outcome: ChildOutcome, write_prefix: Path, artifacts_root: Path,
     except AdapterInvocationError as exc:
         exc.meta.update(failure_meta(outcome))
         raise
+    return envelope
+
+
+def judge_and_log(outcome: ChildOutcome, request: RunRequest, log: Any,
+                  error_meta: dict[str, Any] | None = None) -> Envelope:
+    """:func:`judge` plus the ``adapter.invoke.error|complete`` breadcrumb every adapter logs.
+
+    ``error_meta`` (e.g. the docker image digest) is logged with either event and added to the
+    meta of an ``ERR_ADAPTER_INVOCATION`` raised by the judge.
+    """
+    extra = dict(error_meta or {})
+    try:
+        envelope = judge(outcome, request.write_prefix, request.artifacts_root,
+                         request.execution_id)
+    except Exception as exc:
+        if extra and isinstance(exc, AdapterInvocationError):
+            exc.meta.update(extra)
+        log.error("adapter.invoke.error", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
+                  code=getattr(exc, "code", type(exc).__name__), **extra)
+        raise
+    log.info("adapter.invoke.complete", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
+             outputs=len(envelope.outputs), **extra)
     return envelope
