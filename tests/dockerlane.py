@@ -6,13 +6,13 @@ Tests never touch the committed ``registry/processors.yaml``: they copy ``regist
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runtime.images import BuildResult, PinResult, PushResult
+from tests.helpers import copy_project
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY_YAML = Path("registry") / "processors.yaml"
@@ -32,17 +32,8 @@ def make_project(dest: Path, base: dict[str, Any]) -> Path:
     from runtime.registry_edit import set_base_image
 
     dest.mkdir(parents=True, exist_ok=True)
-    for folder in ("registry", "processors"):
-        shutil.copytree(ROOT / folder, dest / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    copy_project(dest)
     set_base_image(dest / REGISTRY_YAML, repository=base["repository"], digest=base["digest"])
-    return dest
-
-
-def copy_project(source: Path, dest: Path) -> Path:
-    """A private copy of an already released project (pins included)."""
-    for folder in ("registry", "processors"):
-        shutil.copytree(source / folder, dest / folder)
     return dest
 
 

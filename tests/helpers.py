@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -89,3 +90,11 @@ def gone_soon(pid: int, within_s: float = 5.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def copy_project(dest: Path, source: Path = ROOT) -> Path:
+    """A private copy of a project's ``registry/`` and ``processors/`` (caches left out)."""
+    for folder in ("registry", "processors"):
+        shutil.copytree(source / folder, dest / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest

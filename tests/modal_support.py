@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -41,3 +42,21 @@ def fake_env(state_dir: Path, root: Path | None = None, **overrides: str | None)
         values["PROCESSOR_RUNTIME_ROOT"] = str(root)
     values.update(overrides)
     return cli_env(**values)
+
+PARITY_INPUTS = {"demo/echo@1": {"message": "same bytes"}, "text/stats@1": {"top_n": 3},
+                 "acme/summarize@1": {"text": "One. Two three. Four five six.", "max_words": 4}}
+
+
+def fake_modal_project(tmp_path: Path, monkeypatch: Any, target: str) -> tuple[Path, Any]:
+    """A pinned project, the fake's env switch set to ``target``, and the declared secrets
+    present in the fake (as a real workspace holds them); returns ``(root, FakeModal)``."""
+    from runtime.adapters.fake_modal import FakeModal
+
+    root = pinned_project(tmp_path / "project")
+    monkeypatch.setenv(BOUNDARY_ENV, target)
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "fake-modal"))
+    monkeypatch.setenv("PROCESSOR_RUNTIME_ROOT", str(root))
+    fake = FakeModal(tmp_path / "fake-modal", source_root=root)
+    for name in ("ACME_API_KEY", "ACME_ORG_ID"):
+        fake.create_secret(name, {name: "unused-in-mock"}, environment_name="dev")
+    return root, fake

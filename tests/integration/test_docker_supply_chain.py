@@ -27,8 +27,8 @@ from runtime.errors import (
     RegistryMismatchError,
 )
 from runtime.images import build_processor, pin_processor, push_processor
-from tests.dockerlane import REGISTRY_YAML, add_processor, copy_project, managed_containers, release
-from tests.helpers import cli_env, run_cli
+from tests.dockerlane import REGISTRY_YAML, add_processor, managed_containers, release
+from tests.helpers import cli_env, copy_project, run_cli
 
 pytestmark = pytest.mark.requires_docker
 
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.requires_docker
 @pytest.fixture
 def project(released_project: dict[str, Any], tmp_path: Path) -> Path:
     """A private copy of the released project (its YAML may be edited by the test)."""
-    return copy_project(released_project["root"], tmp_path / "project")
+    return copy_project(tmp_path / "project", released_project["root"])
 
 
 @pytest.fixture

@@ -1,22 +1,18 @@
 """Golden fixtures replayed through run_processor against a copy of the project's processors."""
 
 import json
-import shutil
 
 import pytest
 
 from runtime.golden import run_golden
+from tests.helpers import copy_project
 
 ZERO = "0" * 64
 
 
 @pytest.fixture
 def copy_root(tmp_path, project_root):
-    root = tmp_path / "proj"
-    for folder in ("registry", "processors"):
-        shutil.copytree(project_root / folder, root / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    return root
+    return copy_project(tmp_path / "proj", project_root)
 
 
 def fixture_file(root, rel):

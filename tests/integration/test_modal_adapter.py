@@ -3,29 +3,21 @@ import json
 
 import pytest
 
-from runtime.adapters.fake_modal import STATE_DIR_ENV, FakeModal
 from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
 from runtime.logging import configure_logging
-from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET
+from runtime.modal_boundary import FAKE_TARGET
 from runtime.modal_ops import deploy_modal
 from runtime.runner import run_processor
-from tests.modal_support import OVERRIDE, REFS, pinned_project
+from tests.modal_support import OVERRIDE, PARITY_INPUTS, REFS, fake_modal_project
 
 pytestmark = pytest.mark.modal
 
-INPUTS = {"demo/echo@1": {"message": "same bytes"}, "text/stats@1": {"top_n": 3},
-          "acme/summarize@1": {"text": "One. Two three. Four five six.", "max_words": 4}}
+INPUTS = PARITY_INPUTS
 
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
-    root = pinned_project(tmp_path / "project")
-    monkeypatch.setenv(BOUNDARY_ENV, FAKE_TARGET)
-    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "fake-modal"))
-    monkeypatch.setenv("PROCESSOR_RUNTIME_ROOT", str(root))
-    boundary = FakeModal(tmp_path / "fake-modal", source_root=root)
-    for name in ("ACME_API_KEY", "ACME_ORG_ID"):
-        boundary.create_secret(name, {name: "unused-in-mock"}, environment_name="dev")
+    root, boundary = fake_modal_project(tmp_path, monkeypatch, FAKE_TARGET)
     boundary.root = root
     return boundary
 

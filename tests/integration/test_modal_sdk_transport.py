@@ -11,9 +11,8 @@ import modal.exception
 import pytest
 
 from runtime.adapters import fake_modal_transport
-from runtime.adapters.fake_modal import STATE_DIR_ENV, FakeModal
 from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
-from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TRANSPORT_TARGET, get_boundary
+from runtime.modal_boundary import FAKE_TRANSPORT_TARGET, get_boundary
 from runtime.modal_ops import (
     deploy_modal,
     destroy_modal,
@@ -24,23 +23,24 @@ from runtime.modal_ops import (
 from runtime.naming import modal_app_name_from_ref, modal_function_name
 from runtime.refs import parse_ref
 from runtime.runner import run_processor
-from tests.modal_support import DIGEST, OVERRIDE, PLANTED, REFS, REPOSITORY, pinned_project
+from tests.modal_support import (
+    DIGEST,
+    OVERRIDE,
+    PARITY_INPUTS,
+    PLANTED,
+    REFS,
+    REPOSITORY,
+    fake_modal_project,
+)
 
 pytestmark = pytest.mark.modal
 
-INPUTS = {"demo/echo@1": {"message": "same bytes"}, "text/stats@1": {"top_n": 3},
-          "acme/summarize@1": {"text": "One. Two three. Four five six.", "max_words": 4}}
+INPUTS = PARITY_INPUTS
 
 
 @pytest.fixture
 def transport(tmp_path, monkeypatch):
-    root = pinned_project(tmp_path / "project")
-    monkeypatch.setenv(BOUNDARY_ENV, FAKE_TRANSPORT_TARGET)
-    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "fake-modal"))
-    monkeypatch.setenv("PROCESSOR_RUNTIME_ROOT", str(root))
-    fake = FakeModal(tmp_path / "fake-modal", source_root=root)
-    for name in ("ACME_API_KEY", "ACME_ORG_ID"):
-        fake.create_secret(name, {name: "unused-in-mock"}, environment_name="dev")
+    root, _fake = fake_modal_project(tmp_path, monkeypatch, FAKE_TRANSPORT_TARGET)
     boundary = get_boundary()
     boundary.root = root
     yield boundary

@@ -1,6 +1,5 @@
 """new_processor writes a complete processor, edits the registry round-trip, never overwrites."""
 
-import shutil
 
 import pytest
 import yaml
@@ -8,14 +7,12 @@ import yaml
 from runtime.errors import InputsError
 from runtime.registry import Registry
 from runtime.scaffold import add_registry_entry, new_processor
+from tests.helpers import copy_project
 
 
 @pytest.fixture
 def copy_root(tmp_path, project_root):
-    root = tmp_path / "proj"
-    for folder in ("registry", "processors"):
-        shutil.copytree(project_root / folder, root / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+    root = copy_project(tmp_path / "proj", project_root)
     (root / "tests" / "acceptance" / "pr").mkdir(parents=True)
     return root
 
