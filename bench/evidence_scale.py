@@ -50,7 +50,7 @@ def main() -> None:
         src, out = Path(tmp) / "runs", Path(tmp) / "e.tar.gz"
         size = make_evidence(src, args.files, args.total_mib)
         code = ("import json, resource, sys\nfrom pathlib import Path\n"
-                "from runtime.evidencepack import package_evidence\n"
+                "from runtime.evidence.package import package_evidence\n"
                 f"r = package_evidence({str(src)!r}, {str(out)!r}, lane='bench', root=Path({str(ROOT)!r}))\n"
                 "print(json.dumps({'sha256': r.sha256, 'members': r.members,"
                 " 'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n")

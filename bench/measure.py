@@ -73,7 +73,7 @@ def inv() -> str:
 
 def entrypoint(ref: str) -> Path:
     """The processor's ``main.py`` for ``ref``, resolved through the registry."""
-    from runtime.registry import Registry
+    from runtime.registry.load import Registry
 
     return Registry.load(ROOT).resolve(ref).entrypoint
 

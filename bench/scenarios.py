@@ -145,7 +145,7 @@ def warm_api(sizes: Sizes) -> list[Row]:
 
 
 def stderr_flood(sizes: Sizes) -> list[Row]:
-    """Drain a child's stderr flood through runtime.spawn vs a raw pipe: throughput and RSS."""
+    """Drain a child's stderr flood through runtime.child.spawn vs a raw pipe: throughput and RSS."""
     size = str(sizes.flood_bytes)
     runs = interleave(lambda: _worker("flood", "ours", size), lambda: _worker("flood", "raw", size),
                       sizes.flood_reps)
@@ -174,9 +174,9 @@ def fan_out(sizes: Sizes) -> list[Row]:
 def _engine() -> tuple[str | None, str]:
     """(DOCKER_HOST, '') when the engine is reachable, else (None, reason)."""
     try:
-        from runtime import infra
+        from runtime.devinfra import services as infra
     except ImportError as exc:
-        return None, f"runtime.infra not importable ({exc})"
+        return None, f"runtime.devinfra.services not importable ({exc})"
     try:
         state = infra.status(ROOT)
     except Exception as exc:  # noqa: BLE001 - any probe failure means "not available here"
@@ -222,10 +222,10 @@ def _released_project(scratch: Path) -> Path:
     The committed registry YAML is never touched: the base image (cached by ``inv
     infra.base-image``) is recorded in the copy and the pin is written there too.
     """
-    from runtime.baseimage import build_base_image
-    from runtime.engine import engine_session
-    from runtime.images import build_processor, pin_processor, push_processor
-    from runtime.registry_edit import set_base_image
+    from runtime.images.base import build_base_image
+    from runtime.images.build import build_processor, pin_processor, push_processor
+    from runtime.images.engine import engine_session
+    from runtime.registry.edit import set_base_image
 
     with engine_session() as client:
         base = build_base_image(client=client)
@@ -265,8 +265,8 @@ def docker_adapter(sizes: Sizes) -> list[Row]:
     if host is None:
         assert skipped is not None
         return [skipped]
-    from runtime.images import PROCESSOR_DIR
-    from runtime.registry import Registry
+    from runtime.images.build import PROCESSOR_DIR
+    from runtime.registry.load import Registry
     from runtime.runner import run_processor
 
     docker = shutil.which("docker") or "docker"

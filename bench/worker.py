@@ -2,7 +2,7 @@
 
 ``warm N``      N x run_processor() and N x subprocess.run(bare), interleaved per call.
 ``fanout N C R`` R interleaved batches of N runs at concurrency C: run_processor vs bare.
-``flood ours|raw BYTES``  drain a child's BYTES of stderr via runtime.spawn or a raw pipe;
+``flood ours|raw BYTES``  drain a child's BYTES of stderr via runtime.child.spawn or a raw pipe;
                   reports seconds and this process's own peak RSS.
 Each prints one JSON object on stdout.
 """
@@ -96,8 +96,8 @@ def _drain_raw(argv: list[str]) -> int:
 
 
 def _drain_ours(argv: list[str]) -> int:
-    from runtime.childlog import StderrForwarder
-    from runtime.spawn import spawn
+    from runtime.adapters.childlog import StderrForwarder
+    from runtime.child.spawn import spawn
 
     with open(os.devnull, "w") as sink:  # noqa: PTH123 - a text stream for the forwarder
         result = spawn(argv, timeout_s=3600, on_stderr_line=StderrForwarder(stream=sink))
@@ -111,8 +111,8 @@ def flood(path: str, size: int) -> dict[str, Any]:
     argv = [python(), str(FLOOD_CHILD), str(size)]
     drain = _drain_ours if path == "ours" else _drain_raw
     if path == "ours":  # import before the clock starts, like a warm parent would have
-        import runtime.childlog
-        import runtime.spawn  # noqa: F401
+        import runtime.adapters.childlog
+        import runtime.child.spawn  # noqa: F401
     started = time.perf_counter()
     seen = drain(argv)
     seconds = time.perf_counter() - started

@@ -15,14 +15,14 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "run_processor": "runtime.runner",
     "parse_inputs_json": "runtime.runner",
-    "Envelope": "runtime.contracts",
-    "Payload": "runtime.contracts",
-    "Receipt": "runtime.contracts",
-    "ProcessorRef": "runtime.refs",
-    "parse_ref": "runtime.refs",
-    "modal_app_name_from_ref": "runtime.naming",
+    "Envelope": "runtime.contract.wire",
+    "Payload": "runtime.contract.wire",
+    "Receipt": "runtime.contract.wire",
+    "ProcessorRef": "runtime.registry.refs",
+    "parse_ref": "runtime.registry.refs",
+    "modal_app_name_from_ref": "runtime.modal.naming",
     "ProcessorRuntimeError": "runtime.errors",
-    "error_envelope": "runtime.envelopes",
+    "error_envelope": "runtime.contract.envelope",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -30,11 +30,11 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from typing import Any
 
-    from runtime.contracts import Envelope, Payload, Receipt
-    from runtime.envelopes import error_envelope
+    from runtime.contract.envelope import error_envelope
+    from runtime.contract.wire import Envelope, Payload, Receipt
     from runtime.errors import ProcessorRuntimeError
-    from runtime.naming import modal_app_name_from_ref
-    from runtime.refs import ProcessorRef, parse_ref
+    from runtime.modal.naming import modal_app_name_from_ref
+    from runtime.registry.refs import ProcessorRef, parse_ref
     from runtime.runner import parse_inputs_json, run_processor
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from runtime.contracts import ENVS, MODES
+from runtime.contract.wire import ENVS, MODES
 from runtime.errors import CISafetyError, ImageUnpinnedError, InputsError
 
 

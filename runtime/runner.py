@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from runtime.adapters import RunRequest, adapter_names, get_adapter
-from runtime.contracts import EXECUTION_ID_RE, Envelope
+from runtime.contract.schemas import validate_inputs, validate_outputs
+from runtime.contract.wire import EXECUTION_ID_RE, Envelope
 from runtime.errors import InputsError, ProcessorRuntimeError
 from runtime.guards import check_env, check_image_override, check_mode, check_pinned_env
 from runtime.kit.files import remove_partial_writes
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
 from runtime.redaction import register_secret_names, register_sensitive_environ
-from runtime.registry import Registry
+from runtime.registry.load import Registry
 from runtime.retry import call_with_retry
-from runtime.schemas import validate_inputs, validate_outputs
 
 INPUTS_LIMIT_BYTES = 1024 * 1024
 

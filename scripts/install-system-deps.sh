@@ -5,7 +5,7 @@
 #   mmdebstrap       -> builds the Debian + python3 base image rootfs
 # Idempotent: packages whose binaries are already present are skipped.
 # Never starts any service: a temporary policy-rc.d blocks invoke-rc.d during install
-# (the project starts its own private dockerd/registry via runtime/infra.py).
+# (the project starts its own private dockerd/registry via runtime/devinfra/services.py).
 set -euo pipefail
 
 if [[ "$(id -u)" != 0 ]]; then

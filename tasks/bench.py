@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from invoke.context import Context
-from invoke.tasks import task
 
 from runtime.errors import InputsError
-from tasks.cli import run_cli, setup_logging
+from tasks.cli import run_cli, setup_logging, task
 
 
 @task(help={"quick": "fewer repetitions and smaller sizes (finishes in under a minute)",

@@ -6,9 +6,8 @@ from dataclasses import asdict
 from typing import Any
 
 from invoke.context import Context
-from invoke.tasks import task
 
-from tasks.cli import run_cli, setup_logging
+from tasks.cli import run_cli, setup_logging, task
 
 
 @task(help={"base": "git ref to diff against (merge base of BASE and HEAD), e.g. origin/main",
@@ -18,8 +17,8 @@ def changed_processors(c: Context, base: str = "", json: bool = False) -> None:
     setup_logging(json)
 
     def action() -> Any:
-        from runtime.changes import changed_processors as compute
         from runtime.errors import InputsError
+        from runtime.images.changes import changed_processors as compute
         from runtime.paths import project_root
 
         if not base:

@@ -13,8 +13,20 @@ from collections.abc import Callable
 from typing import Any
 
 from invoke.exceptions import Exit
+from invoke.tasks import task as _invoke_task
 
 from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
+
+
+def task(*args: Any, **kwargs: Any) -> Callable:  # type: ignore[type-arg]  # as invoke.task
+    """``invoke.task`` with automatic short flags off: every flag is spelled out (``--evidence-dir``).
+
+    Invoke's automatic short flags collide across a task's parameters (``-e`` for both ``--env``
+    and ``--evidence``) and fall back to odd spellings (``--=STRING``); explicit ``--long`` flags
+    are predictable, and a task can still name a short flag on purpose with ``aliases``/``help``.
+    """
+    kwargs.setdefault("auto_shortflags", False)
+    return _invoke_task(*args, **kwargs)
 
 
 def setup_logging(json_mode: bool, verbose: bool = False) -> None:
@@ -34,7 +46,7 @@ def emit_line(payload: dict[str, Any]) -> None:
 
 def canonical_error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
     """The one error envelope every task prints with ``--json``."""
-    from runtime.envelopes import error_envelope
+    from runtime.contract.envelope import error_envelope
 
     return error_envelope(err).model_dump(exclude_none=True)
 

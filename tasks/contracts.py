@@ -8,10 +8,9 @@ from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
 
 from runtime.errors import InputsError
-from tasks.cli import run_cli, setup_logging
+from tasks.cli import run_cli, setup_logging, task
 
 
 def _root() -> Path:
@@ -46,7 +45,7 @@ def describe_processor(c: Context, ref: str = "", json: bool = False) -> None:
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.schemas import describe_processor as describe
+        from runtime.contract.schemas import describe_processor as describe
 
         if not ref:
             raise InputsError("--ref is required (e.g. --ref text/stats@1)")
@@ -66,7 +65,7 @@ def test_golden(c: Context, adapter: str = "local", update: bool = False, proces
     outcome: dict[str, bool] = {}
 
     def action() -> Any:
-        from runtime.golden import run_golden
+        from runtime.authoring.golden import run_golden
 
         report = run_golden(_root(), adapter=adapter, update=update, processor=processor or None)
         outcome["ok"] = report.ok
@@ -86,7 +85,7 @@ def check_contracts(c: Context, base: str = "", json: bool = False) -> None:
     outcome: dict[str, bool] = {}
 
     def action() -> Any:
-        from runtime.compat import check_contracts as check
+        from runtime.contract.compat import check_contracts as check
 
         report = check(base, _root())
         outcome["ok"] = report.ok
@@ -108,7 +107,7 @@ def new_processor(c: Context, name: str | None = None, with_provider: bool = Fal
     setup_logging(json)
 
     def action() -> Any:
-        from runtime.scaffold import new_processor as scaffold
+        from runtime.authoring.scaffold import new_processor as scaffold
 
         if not name:
             raise InputsError("give the new processor's name, e.g. `inv new-processor acme/translate`")

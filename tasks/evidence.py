@@ -9,9 +9,8 @@ from typing import Any
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
 
-from tasks.cli import run_cli, setup_logging
+from tasks.cli import run_cli, setup_logging, task
 
 DEFAULT_LANE = "local"
 
@@ -29,8 +28,8 @@ def package(c: Context, src: str = "", out: str = "", lane: str = DEFAULT_LANE,
     setup_logging(json)
 
     def action() -> Any:
-        from runtime.evidence import default_evidence_root
-        from runtime.evidencepack import default_package_path, package_evidence
+        from runtime.evidence.package import default_package_path, package_evidence
+        from runtime.evidence.record import default_evidence_root
         from runtime.paths import project_root
 
         root = project_root()
@@ -52,7 +51,7 @@ def verify(c: Context, path: str | None = None, json: bool = False) -> None:
 
     def action() -> Any:
         from runtime.errors import InputsError
-        from runtime.evidencepack import verify_evidence
+        from runtime.evidence.package import verify_evidence
 
         if not path:
             raise InputsError("PATH is required: inv evidence.verify PATH")

@@ -18,7 +18,8 @@ from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+
+from tasks.cli import task
 
 ROOT = Path(__file__).resolve().parent.parent
 JUNIT_DIR = ROOT / ".state" / "junit"

@@ -6,9 +6,8 @@ from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
-from invoke.tasks import task
 
-from tasks.cli import run_cli, setup_logging
+from tasks.cli import run_cli, setup_logging, task
 
 JSON_HELP = "print exactly one JSON result line on stdout (progress stays on stderr)"
 
@@ -29,7 +28,7 @@ def up(c: Context, registry_port: int = 5000, timeout_s: float = 60.0, json: boo
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.localinfra import infra_up
+        from runtime.devinfra.local import infra_up
 
         return infra_up(registry_port=registry_port, timeout_s=timeout_s)
 
@@ -43,7 +42,7 @@ def down(c: Context, json: bool = False) -> None:
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.localinfra import infra_down
+        from runtime.devinfra.local import infra_down
 
         return infra_down()
 
@@ -57,7 +56,7 @@ def status(c: Context, json: bool = False) -> None:
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.localinfra import infra_status
+        from runtime.devinfra.local import infra_status
 
         return infra_status()
 
@@ -72,7 +71,7 @@ def base_image(c: Context, rebuild: bool = False, json: bool = False) -> None:
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.localinfra import record_base_image
+        from runtime.devinfra.local import record_base_image
 
         return record_base_image(rebuild=rebuild)
 

@@ -1,6 +1,6 @@
 """Image lifecycle: ``inv build-processor`` → ``inv push-processor`` → ``inv pin-processor``.
 
-Each task calls one function of :mod:`runtime.images`; progress (NDJSON) goes to stderr and with
+Each task calls one function of :mod:`runtime.images.build`; progress (NDJSON) goes to stderr and with
 ``--json`` stdout carries exactly one result line (or the canonical error envelope).
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from invoke.context import Context
-from invoke.tasks import task
 
 from runtime.errors import InputsError
-from tasks.cli import run_cli, setup_logging
+from tasks.cli import run_cli, setup_logging, task
 
 COMMON_HELP = {
     "ref": "processor ref, ns/name@version (e.g. demo/echo@1)",
@@ -39,7 +38,7 @@ def build_processor(c: Context, ref: str = "", no_cache: bool = False, wheelhous
     setup_logging(json, verbose)
 
     def action() -> Any:
-        from runtime.images import build_processor as build
+        from runtime.images.build import build_processor as build
 
         _need_ref(ref)
         return build(ref, nocache=no_cache, wheelhouse=wheelhouse or None)
@@ -58,7 +57,7 @@ def push_processor(c: Context, ref: str = "", image: str = "", target: str = "",
     setup_logging(json, verbose)
 
     def action() -> Any:
-        from runtime.images import push_processor as push
+        from runtime.images.build import push_processor as push
 
         _need_ref(ref)
         return push(ref, image=image or None, target=target or None)
@@ -79,7 +78,7 @@ def pin_processor(c: Context, ref: str = "", oci: str = "", verify_digest: bool 
     setup_logging(json, verbose)
 
     def action() -> Any:
-        from runtime.images import pin_processor as pin
+        from runtime.images.build import pin_processor as pin
 
         _need_ref(ref)
         if not oci:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from invoke.context import Context
-from invoke.tasks import task
+
+from tasks.cli import task
 
 
 @task

@@ -6,10 +6,9 @@ import json as _json
 from typing import Any
 
 from invoke.context import Context
-from invoke.tasks import task
 
 from runtime.errors import InputsError
-from tasks.cli import run_cli, setup_logging
+from tasks.cli import run_cli, setup_logging, task
 
 TARGET_HELP = {
     "ref": "processor ref, ns/name@version (e.g. demo/echo@1)",
@@ -43,7 +42,7 @@ def deploy_modal(c: Context, ref: str = "", env: str = "dev", image_override: st
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.modal_ops import deploy_modal as deploy
+        from runtime.modal.ops import deploy_modal as deploy
 
         _require_ref(ref)
         return deploy(ref, env=env, image_override=image_override or None,
@@ -62,7 +61,7 @@ def sync_modal_secrets(c: Context, env: str = "", ref: str = "", fail_on_missing
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.modal_ops import sync_modal_secrets as sync
+        from runtime.modal.ops import sync_modal_secrets as sync
 
         return sync(env=env, fail_on_missing=fail_on_missing, ref=ref or None,
                     modal_environment=modal_environment or None)
@@ -77,7 +76,7 @@ def logs_modal(c: Context, ref: str = "", env: str = "dev", entries: int = 100, 
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.modal_ops import modal_logs
+        from runtime.modal.ops import modal_logs
 
         _require_ref(ref)
         return modal_logs(ref, env=env, entries=entries, branch=branch or None,
@@ -96,7 +95,7 @@ def status_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "", 
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.modal_ops import modal_status
+        from runtime.modal.ops import modal_status
 
         _require_ref(ref)
         return modal_status(ref, env=env, branch=branch or None, user=user or None,
@@ -112,7 +111,7 @@ def destroy_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "",
     setup_logging(json)
 
     def action() -> dict[str, Any]:
-        from runtime.modal_ops import destroy_modal as destroy
+        from runtime.modal.ops import destroy_modal as destroy
 
         _require_ref(ref)
         return destroy(ref, env=env, branch=branch or None, user=user or None,

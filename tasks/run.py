@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
-from invoke.tasks import task
 
 from runtime.errors import InputsError
-from tasks.cli import run_cli, setup_logging
+from tasks.cli import run_cli, setup_logging, task
 
 if TYPE_CHECKING:  # the model (pydantic) loads with the runner, not with `inv --list`
-    from runtime.contracts import Envelope
+    from runtime.contract.wire import Envelope
 
 RUN_HELP = {
     "ref": "processor ref, ns/name@version (e.g. demo/echo@1)",
@@ -95,7 +94,7 @@ def run_processor(
     setup_logging(json, verbose)
 
     def action() -> Envelope:
-        from runtime.evidence import EvidenceRecorder, evidence_from_env, run_folder
+        from runtime.evidence.record import EvidenceRecorder, evidence_from_env, run_folder
         from runtime.paths import project_root
         from runtime.runner import new_execution_id
 
@@ -156,7 +155,7 @@ def list_processors(c: Context, json: bool = False) -> None:
 
     def action() -> list[dict[str, Any]]:
         from runtime.paths import project_root
-        from runtime.registry import Registry
+        from runtime.registry.load import Registry
 
         registry = Registry.load(project_root())
         rows = []
@@ -179,9 +178,9 @@ def export_schemas(c: Context, out: str = "") -> None:
     """Write the JSON Schemas of payload, envelope, receipt and registry."""
     import json as _json
 
-    from runtime.contracts import json_schemas
+    from runtime.contract.wire import json_schemas
 
-    target = Path(out) if out else Path(__file__).resolve().parent.parent / "runtime" / "schemas"
+    target = Path(out) if out else Path(__file__).resolve().parents[1] / "runtime/contract/exported"
     target.mkdir(parents=True, exist_ok=True)
     for name, schema in json_schemas().items():
         (target / name).write_text(_json.dumps(schema, indent=2, sort_keys=True) + "\n")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+
+from tasks.cli import task
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_TESTS_RC = 5
@@ -26,11 +27,11 @@ FAKE_SECRET_VALUE = "smoke-placeholder-value"  # noqa: S105
 
 def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
     """Pin a copy of the project, sync placeholder secrets and deploy every ref into the fake."""
-    from runtime.adapters.fake_modal import STATE_DIR_ENV
-    from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TRANSPORT_TARGET
-    from runtime.modal_ops import deploy_modal, sync_modal_secrets
-    from runtime.registry import Registry
-    from runtime.registry_edit import set_image_pin
+    from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TRANSPORT_TARGET
+    from runtime.modal.ops import deploy_modal, sync_modal_secrets
+    from runtime.registry.edit import set_image_pin
+    from runtime.registry.load import Registry
+    from runtime.testing.fake_boundary import STATE_DIR_ENV
 
     project = work / "project"
     shutil.copytree(ROOT / "processors", project / "processors")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+
+from tasks.cli import task
 
 ROOT = Path(__file__).resolve().parent.parent
 # task suffix -> (folder under tests/, needs the container infrastructure)
@@ -92,7 +93,7 @@ def docker_lanes() -> Iterator[bool]:
 
     Stops only what it started. With ``CI=true`` a missing or broken engine fails the run.
     """
-    from runtime import infra
+    from runtime.devinfra import services as infra
     from runtime.guards import ci_enabled
 
     try:
@@ -109,8 +110,8 @@ def docker_lanes() -> Iterator[bool]:
         yield False
         return
     try:
-        from runtime.baseimage import build_base_image
-        from runtime.engine import engine_session
+        from runtime.images.base import build_base_image
+        from runtime.images.engine import engine_session
 
         with engine_session() as client:
             build_base_image(client=client)

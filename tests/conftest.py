@@ -7,7 +7,7 @@ and the local registry, which is TCP on 127.0.0.1 — so for those tests connect
 to 127.0.0.1 only (``pytest_socket.socket_allow_hosts``); every other host still raises.
 
 Docker fixtures (session): :func:`docker_infra` reuses or starts the engine + registry with
-``runtime.infra.up()`` and builds the base image; it stops only what it started itself, and at
+``runtime.devinfra.services.up()`` and builds the base image; it stops only what it started itself, and at
 session end it fails the run if any container created by the runtime was left behind.
 """
 
@@ -96,11 +96,11 @@ DOCKER_BINARIES = ("dockerd", "docker-registry", "mmdebstrap")
 @pytest.fixture(scope="session")
 def docker_infra() -> Iterator[dict[str, Any]]:
     """The local engine + registry + base image; skips (fails with ``CI=true``) without docker."""
-    from runtime import infra
     from runtime.adapters.docker import sweep_containers
-    from runtime.baseimage import build_base_image
-    from runtime.engine import engine_session
+    from runtime.devinfra import services as infra
     from runtime.guards import ci_enabled
+    from runtime.images.base import build_base_image
+    from runtime.images.engine import engine_session
 
     try:
         for binary in DOCKER_BINARIES:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.images import BuildResult, PinResult, PushResult
+from runtime.images.build import BuildResult, PinResult, PushResult
 from tests.helpers import copy_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ class Release:
 
 def make_project(dest: Path, base: dict[str, Any]) -> Path:
     """Copy registry/ and processors/ to ``dest`` and record the base image there."""
-    from runtime.registry_edit import set_base_image
+    from runtime.registry.edit import set_base_image
 
     dest.mkdir(parents=True, exist_ok=True)
     copy_project(dest)
@@ -39,7 +39,7 @@ def make_project(dest: Path, base: dict[str, Any]) -> Path:
 
 def release(root: Path, ref: str) -> Release:
     """build → push → pin(verify) of ``ref`` inside the project ``root``."""
-    from runtime.images import build_processor, pin_processor, push_processor
+    from runtime.images.build import build_processor, pin_processor, push_processor
 
     build = build_processor(ref, root=root)
     push = push_processor(ref, root=root)
@@ -52,7 +52,7 @@ def add_processor(root: Path, ns: str, name: str, main_py: str, *, timeout_s: fl
     """Register a tiny fixture processor ``ns/name@1`` in the project; returns its ref."""
     from ruamel.yaml.comments import CommentedMap
 
-    from runtime.registry_edit import edit_registry
+    from runtime.registry.edit import edit_registry
 
     folder = root / "processors" / ns / name
     folder.mkdir(parents=True)
@@ -74,7 +74,7 @@ def add_processor(root: Path, ns: str, name: str, main_py: str, *, timeout_s: fl
 def managed_containers() -> list[str]:
     """Ids of containers (any state) the runtime created and did not remove."""
     from runtime.adapters.docker import MANAGED_LABEL
-    from runtime.engine import engine_session
+    from runtime.images.engine import engine_session
 
     with engine_session() as client:
         found = client.api.containers(all=True, filters={"label": f"{MANAGED_LABEL}=1"})

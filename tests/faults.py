@@ -218,7 +218,7 @@ def leftover_processes(marker: str, within_s: float = 5.0) -> list[int]:
 
 def entrypoint_marker(root: Path, ref: str) -> str:
     """The entrypoint path a process running ``ref`` has on its command line."""
-    from runtime.registry import Registry
+    from runtime.registry.load import Registry
 
     return str(Registry.load(root).resolve(ref).entrypoint)
 

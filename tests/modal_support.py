@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from runtime.adapters.fake_modal import STATE_DIR_ENV
-from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET
+from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TARGET
+from runtime.testing.fake_boundary import STATE_DIR_ENV
 from tests.helpers import ROOT, cli_env
 
 DIGEST = "sha256:" + "ab" * 32
@@ -50,7 +50,7 @@ PARITY_INPUTS = {"demo/echo@1": {"message": "same bytes"}, "text/stats@1": {"top
 def fake_modal_project(tmp_path: Path, monkeypatch: Any, target: str) -> tuple[Path, Any]:
     """A pinned project, the fake's env switch set to ``target``, and the declared secrets
     present in the fake (as a real workspace holds them); returns ``(root, FakeModal)``."""
-    from runtime.adapters.fake_modal import FakeModal
+    from runtime.testing.fake_boundary import FakeModal
 
     root = pinned_project(tmp_path / "project")
     monkeypatch.setenv(BOUNDARY_ENV, target)

@@ -1,4 +1,9 @@
-"""Adapters selected by name; factories import lazily so ``import runtime`` stays light."""
+"""Adapters: where a processor runs (local subprocess, Docker container, Modal function).
+
+Each adapter makes one attempt and returns one outcome; the runner judges it and applies the one
+retry policy. Adapters are selected by name through zero-import factories, so ``import runtime``
+never imports an SDK. ``childlog`` forwards a child's stderr into the host log, redacted and bounded.
+"""
 
 from __future__ import annotations
 

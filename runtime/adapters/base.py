@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from runtime.contracts import Envelope
-from runtime.registry import ResolvedProcessor
+from runtime.contract.wire import Envelope
+from runtime.registry.load import ResolvedProcessor
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The ``docker`` adapter: the pinned image in the local Docker Engine, sealed off.
 
 The container runs the same in-container entry as the Modal function
-(``python3 -m runtime.container_entry``), which spawns the processor through the one spawn helper
+(``python3 -m runtime.child.entry``), which spawns the processor through the one spawn helper
 and enforces ``timeout_s`` itself; the host keeps a longer deadline (``timeout_s x 1.2 + grace``)
 for the container as a whole. Isolation: ``network=none``, read-only root with a tmpfs ``/tmp``,
 every capability dropped, ``no-new-privileges``, pids and memory limits, a non-root user, and only
@@ -29,17 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from runtime.adapters.base import RunRequest
+from runtime.adapters.childlog import StderrForwarder
 from runtime.adapters.outcome import TIMEOUT_RC, ChildOutcome, judge_and_log
-from runtime.childenv import build_child_env
-from runtime.childlog import StderrForwarder
-from runtime.contracts import DIGEST_RE, Envelope
-from runtime.engine import (
-    call_engine,
-    engine_client,
-    engine_session,
-    translate,
-    with_registry_retry,
-)
+from runtime.child.env import build_child_env
+from runtime.child.spawn import collect_stdout, forward_stderr
+from runtime.contract.wire import DIGEST_RE, Envelope
 from runtime.errors import (
     AdapterInvocationError,
     ImageUnavailableError,
@@ -47,8 +41,14 @@ from runtime.errors import (
     RegistryMismatchError,
     bound_message,
 )
+from runtime.images.engine import (
+    call_engine,
+    engine_client,
+    engine_session,
+    translate,
+    with_registry_retry,
+)
 from runtime.logging import get_logger
-from runtime.spawn import collect_stdout, forward_stderr
 
 MANAGED_LABEL = "io.processor-runtime.managed"
 EXECUTION_LABEL = "io.processor-runtime.execution-id"
@@ -139,7 +139,7 @@ def _ensure_image(client: Any, image: _Image, log: Any) -> str:
                 errors.append(str((event.get("errorDetail") or {}).get("message")
                                   or event.get("error")))
         if errors:
-            from runtime.engine import is_transient_message
+            from runtime.images.engine import is_transient_message
 
             text = "; ".join(errors)
             raise ImageUnavailableError(bound_message(f"pull {image.reference}: {text}"),
@@ -218,7 +218,7 @@ class DockerAdapter:
 
     def _command(self, request: RunRequest) -> list[str]:
         version = request.processor.version
-        command = ["python3", "-m", "runtime.container_entry",
+        command = ["python3", "-m", "runtime.child.entry",
                    "--entrypoint", f"/opt/processor/{version.entrypoint}",
                    "--timeout-s", f"{request.timeout_s:g}", "--env-name", request.env]
         if request.mode == "real":

@@ -7,13 +7,13 @@ import os
 import sys
 
 from runtime.adapters.base import RunRequest
+from runtime.adapters.childlog import StderrForwarder
 from runtime.adapters.outcome import ChildOutcome, judge_and_log
-from runtime.childenv import build_child_env
-from runtime.childlog import StderrForwarder
-from runtime.contracts import Envelope
+from runtime.child.env import build_child_env
+from runtime.child.spawn import spawn
+from runtime.contract.wire import Envelope
 from runtime.logging import get_logger
 from runtime.paths import runtime_import_root
-from runtime.spawn import spawn
 
 
 class LocalAdapter:

@@ -1,6 +1,6 @@
 """The ``modal`` adapter: look the deployed function up by its computed name, call it, judge it.
 
-Names come from :mod:`runtime.naming` exactly as ``inv deploy-modal`` computes them. The payload
+Names come from :mod:`runtime.modal.naming` exactly as ``inv deploy-modal`` computes them. The payload
 carries container paths under the artifacts volume mount; afterwards the run's folders are fetched
 from the volume into the host's write prefix and artifacts root and the result is judged with
 :func:`runtime.adapters.outcome.judge`, exactly like a local run. One attempt per ``run``; the
@@ -16,24 +16,24 @@ from typing import Any
 
 from runtime.adapters.base import RunRequest
 from runtime.adapters.outcome import ChildOutcome, judge_and_log
-from runtime.contracts import Envelope
+from runtime.contract.wire import Envelope
 from runtime.errors import InputsError, ModalInvocationError
 from runtime.logging import get_logger
-from runtime.modal_app import ARTIFACTS_MOUNT, client_timeout_s, function_timeout_s
-from runtime.modal_boundary import ModalBoundary, get_boundary
-from runtime.modal_ops import lookup_causes, translate_sdk_error
-from runtime.naming import (
+from runtime.modal.app import ARTIFACTS_MOUNT, client_timeout_s, function_timeout_s
+from runtime.modal.boundary import ModalBoundary, get_boundary
+from runtime.modal.naming import (
     dev_fallback_used,
     modal_app_name_from_ref,
     modal_function_name,
     modal_volume_name,
 )
+from runtime.modal.ops import lookup_causes, translate_sdk_error
 
 _RESULT_KEYS = ("rc", "stdout")
 
 
 class ModalAdapter:
-    """Runs a processor on Modal through :class:`runtime.modal_boundary.ModalBoundary`."""
+    """Runs a processor on Modal through :class:`runtime.modal.boundary.ModalBoundary`."""
 
     name = "modal"
 

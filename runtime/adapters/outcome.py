@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.contracts import Envelope
-from runtime.envelopes import (
+from runtime.contract.envelope import (
     check_receipts,
     check_success_files,
     parse_envelope,
     raise_for_error_envelope,
 )
+from runtime.contract.wire import Envelope
 from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
 from runtime.kit.hashing import sha256_hex
 from runtime.redaction import redact_text

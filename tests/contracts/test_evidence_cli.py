@@ -55,7 +55,7 @@ def test_packaging_streams_many_files_and_a_large_one_with_bounded_memory(tmp_pa
     code = (
         "import resource, sys\n"
         "from pathlib import Path\n"
-        "from runtime.evidencepack import package_evidence\n"
+        "from runtime.evidence.package import package_evidence\n"
         f"package_evidence({str(src)!r}, {str(out)!r}, lane='bench', root=Path({str(ROOT)!r}))\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )

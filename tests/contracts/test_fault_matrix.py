@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.adapters.fake_modal import STATE_DIR_ENV, FakeModal
-from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET, FAKE_TRANSPORT_TARGET
+from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TARGET, FAKE_TRANSPORT_TARGET
+from runtime.testing.fake_boundary import STATE_DIR_ENV, FakeModal
 from tests.faults import (
     CANARY_ENV,
     CASES,
@@ -45,7 +45,7 @@ def fake_modal(fault_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     The declared secret exists in the fake with the canary value, as a real workspace would
     hold it: the container gets it, the processor (mock) must not.
     """
-    from runtime.modal_ops import deploy_modal
+    from runtime.modal.ops import deploy_modal
 
     state = tmp_path_factory.mktemp("fake-modal")
     boundary = FakeModal(state, source_root=fault_root)
@@ -103,7 +103,7 @@ def test_allow_env_secrets_never_hands_a_mock_run_its_declared_secret(
 def test_allow_env_secrets_outside_dev_passes_no_ambient_variable(tmp_path: Path) -> None:
     # staging/main never run from source (the local adapter is refused there), so the ambient
     # opt-in is exercised where staging runs do execute: the container entry (docker, Modal).
-    from runtime.container_entry import run_entry
+    from runtime.child.entry import run_entry
     from tests.fixtures.project import FIXTURE_PROCESSORS
 
     artifacts = tmp_path / "art"

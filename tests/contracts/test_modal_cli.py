@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from runtime.adapters.fake_modal import FakeModal
+from runtime.testing.fake_boundary import FakeModal
 from tests.helpers import run_cli
 from tests.modal_support import OVERRIDE, PLANTED, fake_env, pinned_project
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from runtime.spawn import TIMEOUT_RC, spawn
+from runtime.child.spawn import TIMEOUT_RC, spawn
 
 
 def test_spawn_returns_the_child_exit_code():

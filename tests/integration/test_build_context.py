@@ -10,9 +10,9 @@ import tarfile
 import pytest
 
 from runtime.errors import ImageUnpinnedError
-from runtime.images import build_context
-from runtime.registry import Registry
-from runtime.registry_edit import set_base_image
+from runtime.images.build import build_context
+from runtime.registry.edit import set_base_image
+from runtime.registry.load import Registry
 from tests.helpers import ROOT
 
 BASE_DIGEST = "sha256:" + "c" * 64

@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from runtime.changes import changed_processors
+from runtime.images.changes import changed_processors
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from runtime.compat import check_contracts
+from runtime.contract.compat import check_contracts
 from runtime.errors import InputsError
 
 STATS_IN = "processors/text/stats/schemas/v1.inputs.schema.json"

@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
+from runtime.contract.schemas import load_schemas
 from runtime.errors import AdapterInvocationError, InputsError
-from runtime.registry import Registry
+from runtime.registry.load import Registry
 from runtime.runner import INPUTS_LIMIT_BYTES, run_processor
-from runtime.schemas import load_schemas
 
 
 def run_stats(tmp_path, project_root, inputs, **kwargs):

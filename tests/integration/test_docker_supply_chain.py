@@ -26,7 +26,7 @@ from runtime.errors import (
     ImageUnavailableError,
     RegistryMismatchError,
 )
-from runtime.images import build_processor, pin_processor, push_processor
+from runtime.images.build import build_processor, pin_processor, push_processor
 from tests.dockerlane import REGISTRY_YAML, add_processor, managed_containers, release
 from tests.helpers import cli_env, copy_project, run_cli
 
@@ -42,7 +42,7 @@ def project(released_project: dict[str, Any], tmp_path: Path) -> Path:
 @pytest.fixture
 def scratch_registry(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A second, throw-away ``docker-registry`` on a free loopback port (stoppable mid-test)."""
-    from runtime.infra import registry_healthy, require_binary
+    from runtime.devinfra.services import registry_healthy, require_binary
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -109,8 +109,8 @@ def test_pin_of_another_processors_digest_fails_and_keeps_the_yaml(
 def test_pin_of_a_foreign_image_in_the_same_repository_is_a_registry_mismatch(
         project: Path) -> None:
     echo_repo = pin_processor  # noqa: F841 - keep the import list honest
-    from runtime.images import default_repository
-    from runtime.refs import parse_ref
+    from runtime.images.build import default_repository
+    from runtime.registry.refs import parse_ref
 
     target = default_repository(parse_ref("demo/echo@1")) + ":foreign"
     foreign = push_processor("text/stats@1", target=target, root=project)

@@ -6,8 +6,8 @@ import tarfile
 import pytest
 
 from runtime.errors import InputsError
-from runtime.evidence import EvidenceRecorder
-from runtime.evidencepack import MANIFEST_NAME, package_evidence, verify_evidence
+from runtime.evidence.package import MANIFEST_NAME, package_evidence, verify_evidence
+from runtime.evidence.record import EvidenceRecorder
 from runtime.runner import run_processor
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.requires_docker
 def fault_images(docker_infra: dict[str, Any],
                  tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A temp project root with every case's ref built, pushed and pinned."""
-    from runtime.registry_edit import set_base_image
+    from runtime.registry.edit import set_base_image
     from tests.dockerlane import REGISTRY_YAML, release
     from tests.fixtures.project import build_fixture_root
 

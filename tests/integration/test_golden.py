@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from runtime.golden import run_golden
+from runtime.authoring.golden import run_golden
 from tests.helpers import copy_project
 
 ZERO = "0" * 64

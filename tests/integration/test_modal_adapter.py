@@ -5,8 +5,8 @@ import pytest
 
 from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
 from runtime.logging import configure_logging
-from runtime.modal_boundary import FAKE_TARGET
-from runtime.modal_ops import deploy_modal
+from runtime.modal.boundary import FAKE_TARGET
+from runtime.modal.ops import deploy_modal
 from runtime.runner import run_processor
 from tests.modal_support import OVERRIDE, PARITY_INPUTS, REFS, fake_modal_project
 
@@ -126,7 +126,7 @@ def test_modal_app_module_imports_with_the_standard_library_only(project_root):
     import subprocess
     import sys
 
-    code = ("import sys, runtime.modal_app; "
+    code = ("import sys, runtime.modal.app; "
             "print(sorted(m for m in ('modal', 'yaml', 'pydantic', 'structlog', 'django') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=project_root, capture_output=True,

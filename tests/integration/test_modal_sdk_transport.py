@@ -2,7 +2,7 @@
 
 Lookup and invocation run the installed SDK's own code (hydration, spawn, FunctionCall.get,
 serialization, status-to-exception mapping) against the in-process server of
-``runtime.adapters.fake_modal_transport`` on a unix socket.
+``runtime.testing.fake_server`` on a unix socket.
 """
 
 import json
@@ -10,19 +10,19 @@ import json
 import modal.exception
 import pytest
 
-from runtime.adapters import fake_modal_transport
 from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
-from runtime.modal_boundary import FAKE_TRANSPORT_TARGET, get_boundary
-from runtime.modal_ops import (
+from runtime.modal.boundary import FAKE_TRANSPORT_TARGET, get_boundary
+from runtime.modal.naming import modal_app_name_from_ref, modal_function_name
+from runtime.modal.ops import (
     deploy_modal,
     destroy_modal,
     modal_logs,
     modal_status,
     sync_modal_secrets,
 )
-from runtime.naming import modal_app_name_from_ref, modal_function_name
-from runtime.refs import parse_ref
+from runtime.registry.refs import parse_ref
 from runtime.runner import run_processor
+from runtime.testing import fake_server as fake_modal_transport
 from tests.modal_support import (
     DIGEST,
     OVERRIDE,

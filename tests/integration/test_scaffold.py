@@ -4,9 +4,9 @@
 import pytest
 import yaml
 
+from runtime.authoring.scaffold import add_registry_entry, new_processor
 from runtime.errors import InputsError
-from runtime.registry import Registry
-from runtime.scaffold import add_registry_entry, new_processor
+from runtime.registry.load import Registry
 from tests.helpers import copy_project
 
 

@@ -6,7 +6,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import runtime.evidencepack as pack
+import runtime.evidence.package as pack
 from runtime.redaction import register_secret_values
 
 SECRET = "hunter2-secret,with;cut{bytes}"

@@ -9,8 +9,8 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.contracts import Envelope
-from runtime.envelopes import parse_envelope
+from runtime.contract.envelope import parse_envelope
+from runtime.contract.wire import Envelope
 from runtime.errors import AdapterInvocationError
 
 JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),

@@ -12,8 +12,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from runtime.errors import InputsError
-from runtime.naming import modal_app_name_from_ref, modal_function_name, sanitize_modal_name
-from runtime.refs import ProcessorRef, parse_ref
+from runtime.modal.naming import modal_app_name_from_ref, modal_function_name, sanitize_modal_name
+from runtime.registry.refs import ProcessorRef, parse_ref
 
 MODAL_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
 APP_ID = re.compile(r"^ap-[a-zA-Z0-9]{22}$")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from runtime.authoring.golden import discover_fixtures
 from runtime.errors import ProcessorRuntimeError
-from runtime.golden import discover_fixtures
 from runtime.runner import run_processor
 
 CHECKOUT = Path(__file__).resolve().parents[2]

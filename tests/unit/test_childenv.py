@@ -2,7 +2,7 @@
 
 import pytest
 
-from runtime.childenv import FIXED, build_child_env, missing_secrets
+from runtime.child.env import FIXED, build_child_env, missing_secrets
 from runtime.errors import MissingSecretError
 
 PARENT = {

@@ -3,7 +3,7 @@
 import io
 import json
 
-from runtime.childlog import StderrForwarder
+from runtime.adapters.childlog import StderrForwarder
 from runtime.redaction import REDACTED
 
 

@@ -2,7 +2,7 @@
 
 import io
 
-from runtime.childlog import StderrForwarder
+from runtime.adapters.childlog import StderrForwarder
 
 
 def test_forwarder_accepts_lines_while_within_budget():

@@ -3,7 +3,7 @@ import json
 import pytest
 from invoke.exceptions import Exit
 
-from runtime.envelopes import error_envelope
+from runtime.contract.envelope import error_envelope
 from tasks.cli import run_cli, setup_logging
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from runtime.compat import (
+from runtime.contract.compat import (
     ITEMS,
     input_breaks,
     output_breaks,

@@ -5,7 +5,7 @@ import json
 import jsonschema
 import pytest
 
-from runtime.contracts import json_schemas
+from runtime.contract.wire import json_schemas
 
 NAMES = ["envelope.schema.json", "payload.schema.json", "receipt.schema.json",
          "registry.schema.json"]

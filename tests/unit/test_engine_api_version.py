@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from runtime.engine import _ping_api_version
+from runtime.images.engine import _ping_api_version
 
 
 class _Response:

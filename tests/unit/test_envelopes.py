@@ -5,14 +5,14 @@ import os
 
 import pytest
 
-from runtime.contracts import Envelope
-from runtime.envelopes import (
+from runtime.contract.envelope import (
     check_receipts,
     check_success_files,
     error_envelope,
     parse_envelope,
     raise_for_error_envelope,
 )
+from runtime.contract.wire import Envelope
 from runtime.errors import (
     MESSAGE_LIMIT,
     AdapterInvocationError,

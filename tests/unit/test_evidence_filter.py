@@ -1,14 +1,14 @@
 import io
 import json
 
-from runtime.evidence import (
+from runtime.evidence.package import envelope_problems, filter_file
+from runtime.evidence.record import (
     evidence_from_env,
     input_values,
     run_folder,
     scrub_line,
     strip_inputs,
 )
-from runtime.evidencepack import envelope_problems, filter_file
 from runtime.redaction import REDACTED
 
 TOKEN = "sk-" + "canary" * 5
@@ -64,7 +64,7 @@ def test_envelope_gate_names_each_missing_field():
 
 
 def test_filter_file_cuts_overlong_lines_without_splitting_a_secret(tmp_path, monkeypatch):
-    import runtime.evidencepack as pack
+    import runtime.evidence.package as pack
 
     monkeypatch.setattr(pack, "LINE_LIMIT_BYTES", 64)
     secret = "plain-secret-value-0123456789"  # straddles the 64-byte read boundary

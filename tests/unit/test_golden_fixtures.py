@@ -1,7 +1,7 @@
 import pytest
 
+from runtime.authoring.golden import load_fixture
 from runtime.errors import InputsError
-from runtime.golden import load_fixture
 
 
 def test_fixture_for_another_processor_is_refused_naming_the_file(tmp_path):

@@ -25,7 +25,7 @@ KIT_FORBIDDEN = [*FORBIDDEN, "pydantic", "structlog", "yaml", "tenacity", "runti
 VENDOR_SDKS = ["openai"]
 PROCESSOR_MAINS = sorted(ROOT.glob("processors/*/*/main.py"))
 KIT_MODULES = ["runtime.kit", "runtime.kit.context", "runtime.kit.files", "runtime.kit.hashing",
-               "runtime.container_entry", "runtime.spawn"]
+               "runtime.child.entry", "runtime.child.spawn"]
 
 PROBE = r"""
 import importlib, importlib.abc, importlib.util, json, os, sys

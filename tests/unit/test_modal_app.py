@@ -3,8 +3,8 @@ import warnings
 import pytest
 
 from runtime.errors import ImageUnpinnedError, InputsError
-from runtime.modal_app import build_app, client_timeout_s, function_timeout_s, plan_app
-from runtime.registry import Registry
+from runtime.modal.app import build_app, client_timeout_s, function_timeout_s, plan_app
+from runtime.registry.load import Registry
 from tests.modal_support import DIGEST, OVERRIDE, pinned_project
 
 pytestmark = pytest.mark.modal

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from runtime.naming import (
+from runtime.modal.naming import (
     MODAL_NAME_MAX,
     dev_fallback_used,
     modal_app_name_from_ref,

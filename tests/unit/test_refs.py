@@ -1,7 +1,7 @@
 import pytest
 
 from runtime.errors import InputsError
-from runtime.refs import ProcessorRef, parse_ref
+from runtime.registry.refs import ProcessorRef, parse_ref
 
 
 def test_parse_ref_round_trips_canonical_text():

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from runtime.errors import InputsError
-from runtime.registry import Registry, load_registry
+from runtime.registry.load import Registry, load_registry
 
 VALID = {
     "schema_version": 1,

@@ -8,8 +8,8 @@ import stat
 import pytest
 
 from runtime.errors import InputsError
-from runtime.registry import load_registry
-from runtime.registry_edit import render_edit, set_base_image, set_image_pin
+from runtime.registry.edit import render_edit, set_base_image, set_image_pin
+from runtime.registry.load import load_registry
 from tests.helpers import ROOT
 
 DIGEST = "sha256:" + "a" * 64

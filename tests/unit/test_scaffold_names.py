@@ -1,7 +1,7 @@
 import pytest
 
+from runtime.authoring.scaffold import default_secret, parse_new_name
 from runtime.errors import InputsError
-from runtime.scaffold import default_secret, parse_new_name
 
 
 def test_new_name_becomes_version_one():

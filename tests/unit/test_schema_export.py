@@ -1,9 +1,9 @@
 import json
 from pathlib import Path
 
-from runtime.contracts import json_schemas
+from runtime.contract.wire import json_schemas
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "runtime" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "runtime" / "contract" / "exported"
 
 
 def test_committed_json_schemas_match_the_models():

@@ -1,7 +1,7 @@
 import pytest
 
+from runtime.contract.schemas import field_path, output_path, parse_schema_text, schema_violations
 from runtime.errors import InputsError
-from runtime.schemas import field_path, output_path, parse_schema_text, schema_violations
 
 STATS = {
     "type": "object",

@@ -4,7 +4,7 @@ import json
 import sys
 import textwrap
 
-from runtime.spawn import (
+from runtime.child.spawn import (
     LINE_LIMIT_BYTES,
     STDERR_TAIL_BYTES,
     STDOUT_RING_BYTES,

@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 
-from runtime.engine import is_transient_message
 from runtime.errors import InputsError
-from runtime.images import parse_lock, select_wheels, split_target
-from runtime.oci import check_digest, split_repository
+from runtime.images.build import parse_lock, select_wheels, split_target
+from runtime.images.engine import is_transient_message
+from runtime.images.oci import check_digest, split_repository
 
 
 @pytest.mark.parametrize("text", [

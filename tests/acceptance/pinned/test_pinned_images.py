@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from runtime import run_processor
-from runtime.registry import Registry
+from runtime.registry.load import Registry
 from tests.helpers import cli_env, run_cli
 
 pytestmark = pytest.mark.requires_docker
@@ -82,7 +82,7 @@ def test_container_outputs_are_owned_by_the_invoking_user(
 
 
 def test_golden_fixtures_replay_through_the_pinned_images(released_project: dict[str, Any]) -> None:
-    from runtime.golden import run_golden
+    from runtime.authoring.golden import run_golden
 
     report = run_golden(released_project["root"], adapter="docker")
     failures = [(r.fixture, r.problems) for r in report.results if r.status != "pass"]

@@ -6,8 +6,8 @@ of the project. The docker variant lives in tests/acceptance/pinned (it needs bu
 
 import pytest
 
-from runtime.adapters.fake_modal import FakeModal
-from runtime.modal_boundary import BOUNDARY_ENV, FAKE_TARGET
+from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TARGET
+from runtime.testing.fake_boundary import FakeModal
 from tests.evidence_canary import assert_no_canary_in_evidence
 from tests.helpers import cli_env
 from tests.modal_support import OVERRIDE, REFS, fake_env, pinned_project
@@ -19,8 +19,8 @@ def test_no_canary_reaches_the_evidence_tarball_local(tmp_path):
 
 @pytest.mark.modal
 def test_no_canary_reaches_the_evidence_tarball_modal_fake(tmp_path, monkeypatch):
-    from runtime.adapters.fake_modal import STATE_DIR_ENV
-    from runtime.modal_ops import deploy_modal
+    from runtime.modal.ops import deploy_modal
+    from runtime.testing.fake_boundary import STATE_DIR_ENV
 
     root = pinned_project(tmp_path / "project", extra_secret=None)
     state = tmp_path / "fake-modal"

@@ -1,0 +1,75 @@
+"""Forward a child's stderr into our log stream, redacted and bounded.
+
+A processor logs NDJSON; its lines are re-emitted as they are (after redaction). Other text is
+wrapped as a ``processor.stderr`` event. Past a byte budget, forwarding stops with one
+``processor.stderr.suppressed`` event: a flooding child cannot flood our log, and the bounded
+tail kept by the spawn helper still carries the end of its output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import IO
+
+from runtime.logging import level_enabled
+from runtime.redaction import redact
+
+FORWARD_BUDGET_BYTES = 1024 * 1024
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class StderrForwarder:
+    """A line sink for :func:`runtime.child.spawn.spawn` that writes to ``stream`` (default stderr)."""
+
+    def __init__(self, stream: IO[str] | None = None, budget: int = FORWARD_BUDGET_BYTES,
+                 **context: str) -> None:
+        self._stream = stream
+        self._budget = budget
+        self._sent = 0
+        self._suppressed = 0
+        self._context = context
+
+    def __call__(self, line: bytes) -> bool:
+        """Forward one line; returns False once the budget is spent (spawn stops calling)."""
+        if self._sent >= self._budget:
+            self._suppressed += 1
+            return False
+        self._sent += len(line)
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        if not text.strip():
+            return True
+        record: object
+        try:
+            record = json.loads(text)
+        except (ValueError, RecursionError):  # deep nesting raises RecursionError, not ValueError
+            record = None
+        if not isinstance(record, dict) or "event" not in record:
+            # Unstructured stderr (a traceback, a library warning) is what a person needs to see.
+            record = {"event": "processor.stderr", "level": "warning", "timestamp": _now(),
+                      "line": text,
+                      **self._context}
+        if level_enabled(str(record.get("level", "info"))):
+            self._write(json.dumps(redact(record), ensure_ascii=False, separators=(",", ":")))
+        if self._sent >= self._budget:
+            self._write(json.dumps({"event": "processor.stderr.suppressed", "timestamp": _now(),
+                                    "level": "warning", "budget_bytes": self._budget,
+                                    **self._context}))
+            return False
+        return True
+
+    def _write(self, text: str) -> None:
+        stream = self._stream if self._stream is not None else sys.stderr
+        stream.write(text + "\n")
+        stream.flush()
+
+    @property
+    def suppressed_lines(self) -> int:
+        """Lines offered after the budget was spent. Under spawn this stays 0: the forwarder
+        returns False when its budget is spent and spawn stops offering lines; the
+        ``processor.stderr.suppressed`` event marks the cut."""
+        return self._suppressed

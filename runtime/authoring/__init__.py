@@ -1,0 +1,2 @@
+"""Processor authoring: golden fixtures (record and replay) and the scaffold of a new processor.
+"""

@@ -1,0 +1,155 @@
+"""Host-side envelope handling: parse a child's stdout, prove the contract, build error envelopes.
+
+Every adapter funnels the processor's stdout through :func:`parse_envelope` and
+:func:`check_success_files`, so a local, docker or Modal run is judged identically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from runtime.contract.wire import Envelope, ErrorInfo
+from runtime.errors import (
+    AdapterInvocationError,
+    ProcessorRuntimeError,
+    bound_message,
+    error_class,
+)
+from runtime.kit.hashing import canonical_json
+from runtime.redaction import redact, redact_text
+
+
+def _violation(reason: str, stdout: bytes) -> AdapterInvocationError:
+    preview = redact_text(stdout[:200].decode("utf-8", "replace"))
+    return AdapterInvocationError(
+        f"processor broke the envelope contract: {reason}; stdout starts {preview!r}"
+    )
+
+
+def parse_envelope(stdout: bytes) -> Envelope:
+    """Parse exactly one JSON envelope line from ``stdout``; anything else is
+    ``ERR_ADAPTER_INVOCATION`` with the reason."""
+    text = stdout.decode("utf-8", "strict") if _is_utf8(stdout) else None
+    if text is None:
+        raise _violation("stdout is not valid UTF-8", stdout)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines or lines == [""]:
+        raise _violation("stdout is empty (expected one envelope line)", stdout)
+    if len(lines) > 1:
+        raise _violation(f"stdout has {len(lines)} lines (expected exactly one)", stdout)
+    try:
+        raw = json.loads(lines[0])
+    except json.JSONDecodeError as exc:
+        raise _violation(f"stdout is not JSON ({exc.msg})", stdout) from exc
+    except RecursionError as exc:
+        raise _violation("stdout JSON nests too deeply", stdout) from exc
+    if not isinstance(raw, dict):
+        raise _violation("the envelope is not a JSON object", stdout)
+    try:
+        return Envelope.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        raise _violation(f"invalid envelope at {where}: {first['msg']}", stdout) from exc
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def check_success_files(envelope: Envelope, write_prefix: Path, execution_id: str) -> None:
+    """Prove a success envelope tells the truth about the files under ``write_prefix``.
+
+    ``index_path`` must resolve (links and ``..`` included) to ``<prefix>/outputs.json``; each
+    output must resolve inside ``<prefix>/outputs`` with its declared size; the index must list
+    the same outputs; no symlink under the prefix may point outside it. Raises
+    ``ERR_ADAPTER_INVOCATION``.
+    """
+    if envelope.execution_id != execution_id:
+        raise AdapterInvocationError(
+            f"envelope execution_id {envelope.execution_id!r} != requested {execution_id!r}"
+        )
+    prefix = write_prefix.resolve()
+    index = Path(envelope.index_path)
+    if not index.is_absolute():
+        index = prefix / index
+    resolved_index = index.resolve()
+    if not _inside(resolved_index, prefix) or resolved_index != prefix / "outputs.json":
+        raise AdapterInvocationError(
+            f"index_path {envelope.index_path!r} resolves outside the write prefix {prefix}"
+        )
+    if index.is_symlink() or not resolved_index.is_file():
+        raise AdapterInvocationError(f"index_path {envelope.index_path!r} is not a regular file")
+    outputs_root = prefix / "outputs"
+    for item in envelope.outputs:
+        target = (prefix / item.path).resolve()
+        if not _inside(target, outputs_root):
+            raise AdapterInvocationError(f"output {item.path!r} resolves outside {outputs_root}")
+        if not target.is_file() or target.stat().st_size != item.size:
+            raise AdapterInvocationError(f"output {item.path!r} is missing or has the wrong size")
+    for dirpath, dirnames, filenames in os.walk(prefix):
+        for name in (*dirnames, *filenames):
+            link = Path(dirpath) / name
+            if link.is_symlink() and not _inside(link.resolve(), prefix):
+                raise AdapterInvocationError(
+                    f"{link.relative_to(prefix)} is a link pointing outside the write prefix"
+                )
+    try:
+        indexed = json.loads(resolved_index.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AdapterInvocationError(f"outputs.json is unreadable: {exc}") from exc
+    declared = [item.model_dump() for item in envelope.outputs]
+    if canonical_json(indexed) != canonical_json(declared):
+        raise AdapterInvocationError("outputs.json does not list the envelope's outputs")
+
+
+def check_receipts(write_prefix: Path, artifacts_root: Path, execution_id: str) -> str:
+    """Prove both receipt copies exist and are byte-identical; returns the receipt text."""
+    first = write_prefix / "receipt.json"
+    second = artifacts_root / "execution" / execution_id / "determinism.json"
+    try:
+        a, b = first.read_bytes(), second.read_bytes()
+    except OSError as exc:
+        raise AdapterInvocationError(f"determinism receipt missing: {exc}") from exc
+    if a != b:
+        raise AdapterInvocationError("receipt.json and determinism.json differ")
+    return a.decode("utf-8")
+
+
+def raise_for_error_envelope(envelope: Envelope) -> None:
+    """Turn a processor-reported error envelope into its canon exception."""
+    if envelope.status != "error" or envelope.error is None:
+        return
+    cls = error_class(envelope.error.code)
+    raise cls(redact_text(envelope.error.message), retryable=envelope.error.retryable,
+              meta=dict(envelope.meta))
+
+
+def error_envelope(err: ProcessorRuntimeError, execution_id: str | None = None,
+                   meta: dict[str, Any] | None = None) -> Envelope:
+    """The canonical error envelope for a canon exception (message bounded and redacted)."""
+    merged = {**err.meta, **(meta or {})}
+    return Envelope(
+        status="error",
+        execution_id=execution_id or err.execution_id or "unassigned",
+        outputs=[],
+        index_path="",
+        error=ErrorInfo(code=err.code, message=bound_message(redact_text(err.message)),
+                        retryable=err.retryable),
+        meta=redact(merged),
+    )

@@ -1,0 +1,283 @@
+"""Processor contracts: each version's input and output JSON Schemas, enforced on the host.
+
+A registry version names two hand-written JSON Schema files (draft 2020-12), relative to the
+processor folder (``schemas/v1.inputs.schema.json``, ``schemas/v1.outputs.schema.json``).
+
+- The **input schema** validates the ``inputs`` object before anything is spawned, for every
+  adapter; a violation is ``ERR_INPUTS`` whose message names the field path and the rule
+  (``inputs.text: required``, ``inputs.top_n: must be integer``, ``inputs.extra: not allowed``).
+- The **output schema** validates one *output document* built from a success envelope: an object
+  keyed by output path (``outputs/stats.json``). A JSON output (media type ``application/json``)
+  contributes its parsed content; any other output contributes its index item (``path``,
+  ``sha256``, ``size``, ``media_type``). ``required`` lists the output paths a run must produce.
+  A violation is ``ERR_ADAPTER_INVOCATION``: the processor broke its declared contract.
+
+Messages never quote input or output values (they may be secret); only paths and schema rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError
+
+from runtime.contract.wire import MODES, Envelope
+from runtime.errors import AdapterInvocationError, InputsError
+from runtime.registry.load import Registry, ResolvedProcessor
+
+SCHEMA_LIMIT_BYTES = 1024 * 1024
+JSON_OUTPUT_LIMIT_BYTES = 16 * 1024 * 1024
+MAX_REPORTED = 5
+JSON_MEDIA_TYPES = ("application/json",)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class ProcessorSchemas:
+    """The parsed input and output schemas of one version (``None`` = not declared)."""
+
+    inputs: dict[str, Any] | None
+    outputs: dict[str, Any] | None
+    input_file: str | None
+    output_file: str | None
+
+
+def parse_schema_text(text: str, label: str) -> dict[str, Any]:
+    """Parse and check one JSON Schema document; ``ERR_INPUTS`` naming ``label`` if unusable."""
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputsError(f"{label}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    if not isinstance(schema, dict):
+        raise InputsError(f"{label}: a schema must be a JSON object")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
+        raise InputsError(f"{label}: not a valid JSON Schema at {where}: "
+                          f"{exc.validator} rule is malformed") from exc
+    return schema
+
+
+def load_schema_file(directory: Path, relative: str) -> dict[str, Any]:
+    """Read ``relative`` (inside ``directory``) as a JSON Schema; ``ERR_INPUTS`` if unusable."""
+    path = (directory / relative).resolve()
+    if directory.resolve() not in path.parents:
+        raise InputsError(f"schema {relative!r} resolves outside {directory}")
+    try:
+        if path.stat().st_size > SCHEMA_LIMIT_BYTES:
+            raise InputsError(f"{path}: schema exceeds {SCHEMA_LIMIT_BYTES} bytes")
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputsError(f"{path}: schema cannot be read: {exc}") from exc
+    return parse_schema_text(text, str(path))
+
+
+def load_schemas(processor: ResolvedProcessor) -> ProcessorSchemas:
+    """Load the schemas a resolved version declares; ``ERR_INPUTS`` for a missing/bad file."""
+    version = processor.version
+    inputs = (load_schema_file(processor.directory, version.input_schema)
+              if version.input_schema else None)
+    outputs = (load_schema_file(processor.directory, version.output_schema)
+               if version.output_schema else None)
+    return ProcessorSchemas(inputs, outputs, version.input_schema, version.output_schema)
+
+
+# -- messages ------------------------------------------------------------------------------------
+def field_path(root: str, parts: Iterable[str | int]) -> str:
+    """``inputs.top_n``, ``inputs.items[0]``, ``inputs["odd key"]``: a readable field path."""
+    text = root
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            text += f".{part}"
+        else:
+            text += f"[{json.dumps(part)}]"
+    return text
+
+
+def output_path(parts: Sequence[str | int]) -> str:
+    """``outputs/stats.json#/top_words/0``: the output file, then a JSON pointer into it."""
+    if not parts:
+        return "outputs"
+    head, rest = str(parts[0]), parts[1:]
+    return head + ("#/" + "/".join(str(p) for p in rest) if rest else "")
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_BOUNDS = {
+    "minimum": "must be >= {}", "maximum": "must be <= {}",
+    "exclusiveMinimum": "must be > {}", "exclusiveMaximum": "must be < {}",
+    "minLength": "must be at least {} characters", "maxLength": "must be at most {} characters",
+    "minItems": "must have at least {} items", "maxItems": "must have at most {} items",
+    "minProperties": "must have at least {} fields", "maxProperties": "must have at most {} fields",
+    "multipleOf": "must be a multiple of {}",
+}
+
+
+def _expected(error: ValidationError) -> Any:
+    value: Any = error.validator_value
+    return value
+
+
+def _rule(error: ValidationError) -> str:
+    """The rule an error broke, phrased from the schema (never from the offending value)."""
+    keyword, expected = str(error.validator), _expected(error)
+    if keyword == "type":
+        kinds = [expected] if isinstance(expected, str) else list(expected)
+        return "must be " + (kinds[0] if len(kinds) == 1 else "one of " + ", ".join(kinds))
+    if keyword in _BOUNDS:
+        return _BOUNDS[keyword].format(expected)
+    if keyword == "enum":
+        return f"must be one of {_short(expected)}"
+    if keyword == "const":
+        return f"must equal {_short(expected)}"
+    if keyword == "pattern":
+        return f"must match pattern {_short(expected)}"
+    if keyword == "format":
+        return f"must be a valid {expected}"
+    if keyword == "uniqueItems":
+        return "items must be unique"
+    if keyword in ("anyOf", "oneOf"):
+        return f"must match {'exactly ' if keyword == 'oneOf' else ''}one of the allowed shapes"
+    if keyword == "not":
+        return "matches a shape the schema forbids"
+    if error.schema is False:
+        return "not allowed"
+    return f"breaks the {keyword!r} rule"
+
+
+def _violations(error: ValidationError) -> list[tuple[list[str | int], str]]:
+    """(path, rule) pairs for one error; ``required``/``additionalProperties`` name each field."""
+    where: list[str | int] = list(error.absolute_path)
+    instance = error.instance
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [name for name in _expected(error) if name not in instance]
+        return [([*where, name], "required") for name in missing]
+    if error.validator in ("additionalProperties", "unevaluatedProperties") \
+            and isinstance(instance, dict) and _expected(error) is False:
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        known = schema.get("properties", {})
+        patterns = list(schema.get("patternProperties", {}))
+        extra = [key for key in instance
+                 if key not in known and not any(re.search(p, key) for p in patterns)]
+        return [([*where, key], "not allowed") for key in extra] or [(where, "not allowed")]
+    return [(where, _rule(error))]
+
+
+def schema_violations(schema: dict[str, Any], instance: Any) -> list[tuple[list[str | int], str]]:
+    """Every (path, rule) the instance breaks, de-duplicated and sorted by path."""
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    found: dict[str, tuple[list[str | int], str]] = {}
+    for error in validator.iter_errors(instance):
+        for where, rule in _violations(error):
+            found.setdefault(json.dumps([where, rule]), (where, rule))
+    return sorted(found.values(), key=lambda item: ([str(p) for p in item[0]], item[1]))
+
+
+def _summarise(lines: list[str]) -> str:
+    shown = "; ".join(lines[:MAX_REPORTED])
+    more = len(lines) - MAX_REPORTED
+    return shown + (f" (+{more} more)" if more > 0 else "")
+
+
+# -- enforcement ---------------------------------------------------------------------------------
+def validate_inputs(processor: ResolvedProcessor, inputs: dict[str, Any]) -> None:
+    """Check ``inputs`` against the version's input schema before any spawn.
+
+    Raises ``ERR_INPUTS`` naming each failing field and rule, e.g.
+    ``inputs.top_n: must be integer; inputs.extra: not allowed (input schema of text/stats@1)``.
+    A version without an input schema accepts any JSON object.
+    """
+    version = processor.version
+    if not version.input_schema:
+        return
+    schema = load_schema_file(processor.directory, version.input_schema)
+    problems = schema_violations(schema, inputs)
+    if problems:
+        lines = [f"{field_path('inputs', where)}: {rule}" for where, rule in problems]
+        raise InputsError(f"{_summarise(lines)} (input schema of {processor.ref}: "
+                          f"{version.input_schema})")
+
+
+def output_document(envelope: Envelope, write_prefix: Path) -> dict[str, Any]:
+    """The instance an output schema sees: path → parsed JSON content, or → the index item.
+
+    Raises ``ERR_ADAPTER_INVOCATION`` for a JSON output that is unreadable, not JSON, or larger
+    than :data:`JSON_OUTPUT_LIMIT_BYTES` (memory stays bounded).
+    """
+    document: dict[str, Any] = {}
+    prefix = write_prefix.resolve()
+    for item in envelope.outputs:
+        if item.media_type.split(";")[0].strip() not in JSON_MEDIA_TYPES:
+            document[item.path] = item.model_dump()
+            continue
+        if item.size > JSON_OUTPUT_LIMIT_BYTES:
+            raise AdapterInvocationError(
+                f"{item.path}: JSON output of {item.size} bytes exceeds the "
+                f"{JSON_OUTPUT_LIMIT_BYTES}-byte limit for output-schema checks")
+        try:
+            document[item.path] = json.loads((prefix / item.path).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise AdapterInvocationError(
+                f"{item.path}: declared application/json but is not readable JSON") from exc
+    return document
+
+
+def validate_outputs(processor: ResolvedProcessor, envelope: Envelope, write_prefix: Path) -> None:
+    """Check a success envelope's outputs against the version's output schema.
+
+    Raises ``ERR_ADAPTER_INVOCATION`` naming each missing output path and each broken field
+    (``outputs/stats.json#/words: must be integer``). Error envelopes and versions without an
+    output schema pass through unchecked.
+    """
+    version = processor.version
+    if envelope.status != "success" or not version.output_schema:
+        return
+    schema = load_schema_file(processor.directory, version.output_schema)
+    problems = schema_violations(schema, output_document(envelope, write_prefix))
+    if problems:
+        lines = [f"{output_path(where)}: {rule}" for where, rule in problems]
+        raise AdapterInvocationError(
+            f"processor outputs break the output schema of {processor.ref} "
+            f"({version.output_schema}): {_summarise(lines)}")
+
+
+# -- description ---------------------------------------------------------------------------------
+def describe_processor(ref: str, root: Path) -> dict[str, Any]:
+    """Everything a caller needs to know about one version: entry, modes, secret *names*,
+    timeouts, pin and both schemas. ``ERR_INPUTS`` for an unknown ref or a broken schema."""
+    registry = Registry.load(root)
+    processor = registry.resolve(ref)
+    version = processor.version
+    schemas = load_schemas(processor)
+    fixtures = sorted(p.name for p in (processor.directory / "fixtures").glob("*.json"))
+    return {
+        "ref": str(processor.ref),
+        "path": processor.entry.path,
+        "description": version.description,
+        "entrypoint": version.entrypoint,
+        "modes": list(MODES),
+        "secrets": list(version.secrets),
+        "timeout_s": version.timeout_s,
+        "memory_mb": version.memory_mb,
+        "gpu": version.gpu,
+        "deterministic": version.deterministic,
+        "pin": version.image.model_dump(),
+        "input_schema_file": schemas.input_file,
+        "output_schema_file": schemas.output_file,
+        "input_schema": schemas.inputs,
+        "output_schema": schemas.outputs,
+        "fixtures": fixtures,
+    }

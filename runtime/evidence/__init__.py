@@ -1,0 +1,2 @@
+"""Evidence of runs: record one run's envelope and events, package them, verify a package.
+"""

@@ -1,0 +1,233 @@
+"""The Modal SDK's network boundary: each function here makes one SDK call (or one call pair).
+
+Everything above this seam (app building, naming, timeouts, error mapping, validation) is the
+production code path for both the real SDK and the in-repo fake
+(:mod:`runtime.testing.fake_boundary`), which implements the same :class:`ModalBoundary` interface
+and raises the real ``modal.exception.*`` classes. The SDK's exceptions pass through untouched:
+translating them into the canon is the caller's job (adapter, deploy, ops).
+
+Selecting a fake (tests only). ``PROCESSOR_RUNTIME_MODAL_BOUNDARY`` may name one of
+:data:`FAKE_TARGETS`: :data:`FAKE_TARGET` replaces this boundary wholesale, while
+:data:`FAKE_TRANSPORT_TARGET` keeps :class:`SdkBoundary` for lookup and invocation and fakes only
+the SDK's gRPC transport; any other value is ``ERR_INPUTS``. This is not a mode and not inferred: it is
+an explicit, allow-listed switch at the same level as the SDK's own ``MODAL_SERVER_URL`` (which
+already lets the environment choose which server the client talks to). Every use is announced by a
+``modal.boundary.fake`` warning event and by ``modal_boundary: fake`` in results, so a run through
+the fake can never pass for a Modal run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from runtime.errors import InputsError
+
+BOUNDARY_ENV = "PROCESSOR_RUNTIME_MODAL_BOUNDARY"
+FAKE_TARGET = "runtime.testing.fake_boundary:from_environment"
+FAKE_TRANSPORT_TARGET = "runtime.testing.fake_server:from_environment"
+FAKE_TARGETS = (FAKE_TARGET, FAKE_TRANSPORT_TARGET)
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    """What ``inv status-modal`` reports about a deployed app."""
+
+    app_id: str
+    state: str
+    functions: dict[str, str] = field(default_factory=dict)
+    deployed_at: str | None = None
+    version: int | None = None
+
+
+class ModalBoundary(Protocol):
+    """The handful of SDK calls the project makes; the real SDK and the fake implement it."""
+
+    kind: str
+
+    def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
+               plan: dict[str, Any] | None = None) -> str:
+        """Deploy ``app`` (a ``modal.App``) as ``name``; returns the app id. ``plan`` is the same
+        app as plain data (the SDK ignores it; the fake records it)."""
+        ...
+
+    def lookup_function(self, app_name: str, function_name: str, *, environment_name: str) -> Any:
+        """A hydrated handle of the deployed function (raises ``NotFoundError`` if absent)."""
+        ...
+
+    def call_function(self, handle: Any, payload: dict[str, Any], *, timeout_s: float) -> Any:
+        """Call the function with ``payload``; wait at most ``timeout_s`` for its result."""
+        ...
+
+    def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
+                     local_dir: Path) -> int:
+        """Copy ``remote_dir`` of the volume (recursively) into ``local_dir``; returns file count."""
+        ...
+
+    def list_secret_names(self, *, environment_name: str) -> list[str]:
+        """Names of the named secrets in the environment (never values)."""
+        ...
+
+    def create_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
+        """Create a named secret holding ``values``."""
+        ...
+
+    def update_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
+        """Merge ``values`` into an existing named secret."""
+        ...
+
+    def app_status(self, app_name: str, *, environment_name: str) -> AppStatus:
+        """Lifecycle state and functions of a deployed app."""
+        ...
+
+    def app_stop(self, app_name: str, *, environment_name: str) -> None:
+        """Stop the app permanently."""
+        ...
+
+    def app_logs(self, app_name: str, *, environment_name: str, entries: int) -> list[dict[str, Any]]:
+        """The most recent ``entries`` log lines of the app."""
+        ...
+
+
+class SdkBoundary:
+    """The production boundary: the installed ``modal`` SDK (imported lazily, per call).
+
+    ``client`` is the ``modal.Client`` every call uses; ``None`` (production) means the
+    SDK's own ``Client.from_env()``. The fake transport
+    (:mod:`runtime.testing.fake_server`) passes a client connected to its unix socket.
+    """
+
+    kind = "sdk"
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
+               plan: dict[str, Any] | None = None) -> str:
+        """``App.deploy``: builds the image remotely, creates functions, publishes."""
+        deployed = app.deploy(name=name, environment_name=environment_name, tag=tag,
+                              client=self._client)
+        return str(deployed.app_id)
+
+    def lookup_function(self, app_name: str, function_name: str, *, environment_name: str) -> Any:
+        """``Function.from_name`` is lazy; ``hydrate()`` makes the lookup happen here."""
+        import modal
+
+        return modal.Function.from_name(app_name, function_name, environment_name=environment_name,
+                                        client=self._client).hydrate()
+
+    def call_function(self, handle: Any, payload: dict[str, Any], *, timeout_s: float) -> Any:
+        """``spawn`` + ``FunctionCall.get(timeout=)``: ``.remote()`` has no client timeout.
+
+        The built-in ``TimeoutError`` from ``get`` propagates after a best-effort cancel, so a
+        retried attempt never races the abandoned one.
+        """
+        call = handle.spawn(payload)
+        try:
+            return call.get(timeout=timeout_s)
+        except TimeoutError:
+            with contextlib.suppress(Exception):  # the timeout is what the caller must see
+                call.cancel()
+            raise
+
+    def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
+                     local_dir: Path) -> int:
+        """``Volume.listdir(recursive=True)`` + ``read_file`` for each regular file."""
+        import modal
+        from modal.types import FileEntryType
+
+        from runtime.kit.files import atomic_write
+
+        volume = modal.Volume.from_name(volume_name, environment_name=environment_name,
+                                        client=self._client)
+        count = 0
+        for entry in volume.listdir(remote_dir, recursive=True):
+            if entry.type != FileEntryType.FILE:
+                continue
+            relative = Path(entry.path).relative_to(remote_dir)
+            data = b"".join(volume.read_file(entry.path))
+            target = local_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, data, confine_to=local_dir)
+            count += 1
+        return count
+
+    def list_secret_names(self, *, environment_name: str) -> list[str]:
+        """``Secret.objects.list``: hydrated handles carry names, never values."""
+        import modal
+
+        return sorted(str(secret.name) for secret in
+                      modal.Secret.objects.list(environment_name=environment_name,
+                                                client=self._client))
+
+    def create_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
+        """``Secret.objects.create`` (fails if the name exists; callers list first)."""
+        import modal
+
+        modal.Secret.objects.create(name, values, environment_name=environment_name,
+                                    client=self._client)
+
+    def update_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
+        """``Secret.update`` merges keys into the existing secret."""
+        import modal
+
+        modal.Secret.from_name(name, environment_name=environment_name,
+                               client=self._client).update(values)
+
+    def _app(self, app_name: str, environment_name: str) -> Any:
+        import modal
+
+        return modal.App.lookup(app_name, environment_name=environment_name, client=self._client)
+
+    def app_status(self, app_name: str, *, environment_name: str) -> AppStatus:
+        """``App.lookup(...).info(refresh=True)``."""
+        info = self._app(app_name, environment_name).info(refresh=True)
+        lifecycle = info.lifecycle
+        deployed_at = lifecycle.deployed_at.isoformat() if lifecycle.deployed_at else None
+        return AppStatus(app_id=info.app_id, state=str(lifecycle.state.value),
+                         functions=dict(info.functions), deployed_at=deployed_at,
+                         version=lifecycle.version)
+
+    def app_stop(self, app_name: str, *, environment_name: str) -> None:
+        """``App.lookup(...).stop()``: permanent."""
+        self._app(app_name, environment_name).stop()
+
+    def app_logs(self, app_name: str, *, environment_name: str, entries: int) -> list[dict[str, Any]]:
+        """``App.lookup(...).logs.tail(entries)``."""
+        records = self._app(app_name, environment_name).logs.tail(entries)
+        return [_log_record(entry) for entry in _iterate(records)]
+
+
+def _iterate(records: Any) -> Iterator[Any]:
+    yield from records
+
+
+def _log_record(entry: Any) -> dict[str, Any]:
+    return {"timestamp": entry.timestamp.isoformat(), "source": str(getattr(entry.source, "value",
+                                                                            entry.source)),
+            "message": str(entry.message).rstrip("\n")}
+
+
+def get_boundary() -> ModalBoundary:
+    """The SDK boundary, or the in-repo fake when the allow-listed test switch names it.
+
+    Raises ``ERR_INPUTS`` when ``PROCESSOR_RUNTIME_MODAL_BOUNDARY`` names anything but the fake.
+    """
+    target = os.environ.get(BOUNDARY_ENV, "").strip()
+    if not target:
+        return SdkBoundary()
+    if target not in FAKE_TARGETS:
+        raise InputsError(f"{BOUNDARY_ENV} may only name one of {', '.join(FAKE_TARGETS)} (the "
+                          f"in-repo fakes), got {target[:120]!r}; unset it to talk to Modal")
+    from runtime.logging import get_logger
+
+    get_logger().warning("modal.boundary.fake", target=target,
+                         note="Modal is NOT contacted; the in-repo fake answers every call")
+    module_name, _, factory = target.partition(":")
+    boundary: ModalBoundary = getattr(importlib.import_module(module_name), factory)()
+    return boundary

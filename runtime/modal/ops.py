@@ -1,0 +1,250 @@
+"""Modal operations over the boundary: deploy from pins, secrets sync, status, logs, destroy.
+
+Each public function is what one ``inv`` task calls. SDK exceptions are translated into the canon
+here and in the adapter through :func:`translate_sdk_error`, so no ``modal.*`` exception escapes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import (
+    InputsError,
+    MissingSecretError,
+    ModalInvocationError,
+    ModalLookupError,
+    ModalTimeoutError,
+    ProcessorRuntimeError,
+    bound_message,
+)
+from runtime.logging import get_logger
+from runtime.modal.app import AppPlan, build_app, plan_app
+from runtime.modal.boundary import ModalBoundary, get_boundary
+from runtime.modal.naming import dev_fallback_used, modal_app_name_from_ref, modal_function_name
+from runtime.paths import project_root
+from runtime.redaction import redact_text, register_secret_values
+from runtime.registry.load import Registry
+
+SECRET_ENVS = ("staging", "main")
+
+
+def lookup_causes(*, ref: str, app_name: str, function_name: str | None, env: str,
+                  modal_environment: str, branch: str | None, user: str | None) -> str:
+    """The SPEC debug drill for a failed lookup, spelled out with the computed names."""
+    what = f"app {app_name!r}" + (f", function {function_name!r}" if function_name else "")
+    causes = [
+        f"not deployed: run `inv deploy-modal --ref {ref} --env {env}"
+        + (f" --branch {branch} --user {user}" if branch and user else "") + "`",
+        f"wrong Modal environment: looked in {modal_environment!r} (set --modal-environment "
+        "to match the deploy)",
+    ]
+    if env == "dev":
+        causes.append(f"branch/user mismatch: dev names embed them (got branch={branch!r}, "
+                      f"user={user!r}); deploy and run must pass the same values")
+    causes.append("name sanitised: names are lower-cased, cut to 64 characters with a hash tail "
+                  "— compare the logged `app`/`function` of deploy and run")
+    return f"{what} not found in Modal environment {modal_environment!r} (env={env}). " \
+           f"Likely causes: " + "; ".join(f"({i}) {c}" for i, c in enumerate(causes, 1))
+
+
+def translate_sdk_error(exc: BaseException, *, stage: str, lookup_message: str = "",
+                        meta: Mapping[str, Any] | None = None) -> ProcessorRuntimeError:
+    """Map an SDK (or remote) exception to the canon.
+
+    ``stage="lookup"``: ``NotFoundError``/``InvalidError`` → ``ERR_MODAL_LOOKUP``. Any stage:
+    ``FunctionTimeoutError`` or the built-in ``TimeoutError`` → ``ERR_MODAL_TIMEOUT`` (retryable);
+    everything else (other ``modal.exception.*``, remote user exceptions) → ``ERR_MODAL_INVOCATION``.
+    """
+    import modal.exception as mexc
+
+    info = dict(meta or {})
+    info["sdk_error"] = type(exc).__name__
+    detail = redact_text(bound_message(str(exc) or type(exc).__name__, 600))
+    if stage == "lookup" and isinstance(exc, mexc.NotFoundError | mexc.InvalidError):
+        return ModalLookupError(f"{lookup_message} [{type(exc).__name__}: {detail}]", meta=info)
+    if isinstance(exc, mexc.FunctionTimeoutError):
+        return ModalTimeoutError(f"the Modal function ran past its own timeout during {stage} "
+                                 f"({detail})", meta=info)
+    if isinstance(exc, TimeoutError) and not isinstance(exc, mexc.Error):
+        return ModalTimeoutError(f"no result from Modal within the client timeout during {stage}",
+                                 meta=info)
+    return ModalInvocationError(f"Modal {stage} failed: {type(exc).__name__}: {detail}", meta=info)
+
+
+def _load_registry(root: str | Path | None) -> Registry:
+    return Registry.load(Path(root).resolve() if root else project_root())
+
+
+def _boundary_kind(boundary: ModalBoundary) -> str:
+    return boundary.kind
+
+
+def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
+                 branch: str | None = None, user: str | None = None,
+                 modal_environment: str | None = None, root: str | Path | None = None,
+                 boundary: ModalBoundary | None = None) -> dict[str, Any]:
+    """Deploy ``ref``'s app to Modal from its registry pin; returns names, image and app id.
+
+    Raises ``ERR_INPUTS`` (unknown ref/env, override outside dev), ``ERR_IMAGE_UNPINNED``
+    (no pin), ``ERR_MODAL_INVOCATION`` (the SDK refused or failed).
+    """
+    registry = _load_registry(root)
+    register_secret_values(v for k, v in os.environ.items() if k in registry.all_secret_names())
+    plan = plan_app(registry, ref, env=env, modal_environment=modal_environment, branch=branch,
+                    user=user, image_override=image_override)
+    log = get_logger(env=env, modal_environment=plan.modal_environment, processor_ref=ref)
+    if plan.dev_fallback:
+        log.warning("modal.naming.dev_fallback", app=plan.app_name,
+                    reason="env=dev without --branch and --user: using the canonical name")
+    functions = [fn.function_name for fn in plan.functions]
+    for fn in plan.functions:
+        log.info("modal.deploy.start", app=plan.app_name, function=fn.function_name,
+                 image=fn.image, timeout_s=fn.timeout_s, secrets=list(fn.secrets))
+    app = build_app(plan)
+    active = boundary or get_boundary()
+    try:
+        app_id = active.deploy(app, name=plan.app_name, environment_name=plan.modal_environment,
+                               tag=_deploy_tag(plan), plan=plan.to_dict())
+    except Exception as exc:
+        err = translate_sdk_error(exc, stage="deploy", meta={"app": plan.app_name})
+        log.error("modal.deploy.error", app=plan.app_name, code=err.code,
+                  sdk_error=type(exc).__name__)
+        raise err from exc
+    log.info("modal.deploy.complete", app=plan.app_name, app_id=app_id, functions=functions)
+    return {"status": "deployed", "app": plan.app_name, "functions": functions, "app_id": app_id,
+            "env": env, "modal_environment": plan.modal_environment,
+            "image": plan.functions[0].image, "dev_fallback": plan.dev_fallback,
+            "modal_boundary": _boundary_kind(active), "plan": plan.to_dict()}
+
+
+def _deploy_tag(plan: AppPlan) -> str:
+    """A deployment tag from the image digest (``[a-zA-Z0-9._-]{1,50}``) for Modal's history."""
+    digest = plan.functions[0].image.rsplit("@sha256:", 1)[-1]
+    return f"sha256-{digest[:12]}"
+
+
+def sync_modal_secrets(*, env: str, fail_on_missing: bool = True, ref: str | None = None,
+                       modal_environment: str | None = None, environ: Mapping[str, str] | None = None,
+                       root: str | Path | None = None,
+                       boundary: ModalBoundary | None = None) -> dict[str, Any]:
+    """Create or update the Modal secrets the registry requires, from the caller's environment.
+
+    Logs names and presence only. Raises ``ERR_INPUTS`` (env not staging/main),
+    ``ERR_MISSING_SECRET`` listing every missing name at once (with ``fail_on_missing``),
+    ``ERR_MODAL_INVOCATION`` (the SDK failed).
+    """
+    if env not in SECRET_ENVS:
+        raise InputsError(f"sync-modal-secrets runs for env staging or main, got {env!r}")
+    registry = _load_registry(root)
+    source = os.environ if environ is None else environ
+    names = list(registry.resolve(ref).version.secrets) if ref else registry.all_secret_names()
+    register_secret_values(source[name] for name in names if source.get(name))
+    target_env = modal_environment or env
+    log = get_logger(env=env, modal_environment=target_env)
+    presence = {name: bool(source.get(name)) for name in names}
+    log.info("modal.secrets.presence", required=names, present=presence)
+    missing = [name for name, ok in presence.items() if not ok]
+    if missing and fail_on_missing:
+        raise MissingSecretError(f"missing secret(s) for env={env}: {', '.join(missing)} "
+                                 "(set them in the caller's environment; names come from the registry)",
+                                 meta={"missing": missing})
+    active = boundary or get_boundary()
+    rows: list[dict[str, Any]] = [{"name": name, "present": False, "action": "missing"}
+                                  for name in missing]
+    try:
+        existing = set(active.list_secret_names(environment_name=target_env))
+        for name in names:
+            if name in missing:
+                continue
+            values = {name: source[name]}
+            if name in existing:
+                active.update_secret(name, values, environment_name=target_env)
+                action = "updated"
+            else:
+                active.create_secret(name, values, environment_name=target_env)
+                action = "created"
+            log.info("modal.secrets.synced", secret_name=name, action=action)
+            rows.append({"name": name, "present": True, "action": action})
+    except Exception as exc:
+        err = translate_sdk_error(exc, stage="secrets sync")
+        log.error("modal.secrets.error", code=err.code, sdk_error=type(exc).__name__)
+        raise err from exc
+    return {"status": "synced" if not missing else "incomplete", "env": env,
+            "modal_environment": target_env, "secrets": sorted(rows, key=lambda r: r["name"]),
+            "modal_boundary": _boundary_kind(active)}
+
+
+def _ops_target(ref: str, env: str, branch: str | None, user: str | None,
+                modal_environment: str | None, root: str | Path | None) -> tuple[str, str]:
+    from runtime.guards import check_env
+
+    check_env(env)
+    resolved = _load_registry(root).resolve(ref)
+    app_name = modal_app_name_from_ref(resolved.ref, env, branch, user)
+    if dev_fallback_used(env, branch, user):
+        get_logger(env=env).warning("modal.naming.dev_fallback", app=app_name,
+                                    reason="env=dev without --branch and --user")
+    return app_name, modal_environment or env
+
+
+def _run_op(op: str, ref: str, env: str, branch: str | None, user: str | None,
+            modal_environment: str | None, root: str | Path | None,
+            boundary: ModalBoundary | None, call: Any) -> tuple[str, str, Any, str]:
+    app_name, target_env = _ops_target(ref, env, branch, user, modal_environment, root)
+    log = get_logger(env=env, modal_environment=target_env, app=app_name)
+    log.info(f"modal.{op}.start")
+    active = boundary or get_boundary()
+    try:
+        result = call(active, app_name, target_env)
+    except Exception as exc:
+        message = lookup_causes(ref=ref, app_name=app_name, function_name=modal_function_name(ref), env=env,
+                                modal_environment=target_env, branch=branch, user=user)
+        err = translate_sdk_error(exc, stage="lookup", lookup_message=message,
+                                  meta={"app": app_name, "modal_environment": target_env})
+        log.error(f"modal.{op}.error", code=err.code, sdk_error=type(exc).__name__)
+        raise err from exc
+    log.info(f"modal.{op}.complete")
+    return app_name, target_env, result, _boundary_kind(active)
+
+
+def modal_status(ref: str, *, env: str, branch: str | None = None, user: str | None = None,
+                 modal_environment: str | None = None, root: str | Path | None = None,
+                 boundary: ModalBoundary | None = None) -> dict[str, Any]:
+    """Lifecycle state of ``ref``'s app. Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_INVOCATION``."""
+    app, target, status, kind = _run_op(
+        "status", ref, env, branch, user, modal_environment, root, boundary,
+        lambda b, a, e: b.app_status(a, environment_name=e))
+    return {"app": app, "modal_environment": target, "app_id": status.app_id,
+            "state": status.state, "functions": status.functions,
+            "deployed_at": status.deployed_at, "version": status.version, "modal_boundary": kind}
+
+
+def modal_logs(ref: str, *, env: str, entries: int = 100, branch: str | None = None,
+               user: str | None = None, modal_environment: str | None = None,
+               root: str | Path | None = None,
+               boundary: ModalBoundary | None = None) -> dict[str, Any]:
+    """The most recent log lines of ``ref``'s app, redacted.
+
+    Raises ``ERR_INPUTS`` (bad count), ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_INVOCATION``.
+    """
+    if not 0 < entries <= 10000:
+        raise InputsError(f"--entries must be within 1..10000, got {entries}")
+    app, target, records, kind = _run_op(
+        "logs", ref, env, branch, user, modal_environment, root, boundary,
+        lambda b, a, e: b.app_logs(a, environment_name=e, entries=entries))
+    lines = [{**record, "message": redact_text(str(record.get("message", "")))}
+             for record in records]
+    return {"app": app, "modal_environment": target, "entries": lines, "modal_boundary": kind}
+
+
+def destroy_modal(ref: str, *, env: str, branch: str | None = None, user: str | None = None,
+                  modal_environment: str | None = None, root: str | Path | None = None,
+                  boundary: ModalBoundary | None = None) -> dict[str, Any]:
+    """Stop ``ref``'s app permanently. Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_INVOCATION``."""
+    app, target, _, kind = _run_op(
+        "destroy", ref, env, branch, user, modal_environment, root, boundary,
+        lambda b, a, e: b.app_stop(a, environment_name=e))
+    return {"status": "stopped", "app": app, "modal_environment": target, "modal_boundary": kind}

@@ -1,0 +1,118 @@
+"""Load and validate ``registry/processors.yaml``; resolve refs to processors on disk.
+
+Validation errors name the file and the field path (``processors.demo/echo.versions.1.timeout_s``)
+and are raised as ``ERR_INPUTS``: the registry is configuration the user supplied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from runtime.contract.wire import ProcessorEntry, RegistryFile, VersionEntry
+from runtime.errors import InputsError
+from runtime.paths import REGISTRY_RELATIVE
+from runtime.registry.refs import ProcessorRef, parse_ref
+
+MAX_REGISTRY_BYTES = 4 * 1024 * 1024
+# libyaml's safe loader when PyYAML was built with it: ~9x faster than the pure-Python one, and the
+# registry is parsed on every run.
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class ResolvedProcessor:
+    """A ref resolved against the registry: its entry, version settings and files on disk."""
+
+    ref: ProcessorRef
+    entry: ProcessorEntry
+    version: VersionEntry
+    directory: Path
+    entrypoint: Path
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def load_registry(path: Path) -> RegistryFile:
+    """Parse and validate the registry YAML at ``path``; ``ERR_INPUTS`` names file and field."""
+    try:
+        raw_bytes = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputsError(f"{path}: registry file not found") from exc
+    return validate_document(raw_bytes, str(path))
+
+
+def validate_document(raw_bytes: bytes, source: str) -> RegistryFile:
+    """Validate registry YAML bytes (also used before an edit is written); ``ERR_INPUTS``."""
+    if len(raw_bytes) > MAX_REGISTRY_BYTES:
+        raise InputsError(f"{source}: registry file exceeds {MAX_REGISTRY_BYTES} bytes")
+    try:
+        document: Any = yaml.load(raw_bytes.decode("utf-8"), Loader=_SAFE_LOADER)  # noqa: S506 - safe
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputsError(f"{source}: not valid YAML: {exc}") from exc
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise InputsError(f"{source}: <root>: must be a mapping, got {type(document).__name__}")
+    try:
+        return RegistryFile.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InputsError(f"{source}: {_field_path(first['loc'])}: {first['msg']}{more}") from exc
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it (entry paths may also be absolute)."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+class Registry:
+    """The validated registry of one project root."""
+
+    def __init__(self, root: Path, document: RegistryFile, path: Path) -> None:
+        self.root = root
+        self.document = document
+        self.path = path
+
+    @classmethod
+    def load(cls, root: Path) -> Registry:
+        """Load ``<root>/registry/processors.yaml``."""
+        path = root / REGISTRY_RELATIVE
+        return cls(root, load_registry(path), path)
+
+    def refs(self) -> list[ProcessorRef]:
+        """Every registered ``ns/name@ver``, sorted."""
+        found: list[ProcessorRef] = []
+        for key, entry in self.document.processors.items():
+            ns, _, name = key.partition("/")
+            found.extend(ProcessorRef(ns, name, ver) for ver in entry.versions)
+        return sorted(found)
+
+    def resolve(self, ref: ProcessorRef | str) -> ResolvedProcessor:
+        """Resolve a ref to its entry and entrypoint; ``ERR_INPUTS`` for an unknown one."""
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        entry = self.document.processors.get(parsed.key)
+        version = entry.versions.get(parsed.version) if entry else None
+        if entry is None or version is None:
+            known = ", ".join(str(r) for r in self.refs()) or "none"
+            raise InputsError(f"unknown ref {str(parsed)!r} (known: {known})")
+        directory = (self.root / entry.path).resolve()
+        entrypoint = directory / version.entrypoint
+        if not entrypoint.is_file():
+            raise InputsError(
+                f"{self.path}: processors.{parsed.key}.versions.{parsed.version}.entrypoint: "
+                f"{_shown(entrypoint, self.root)} does not exist"
+            )
+        return ResolvedProcessor(parsed, entry, version, directory, entrypoint)
+
+    def all_secret_names(self) -> list[str]:
+        """Every secret name any processor version declares (for redaction and sync)."""
+        return sorted({name for entry in self.document.processors.values()
+                       for version in entry.versions.values() for name in version.secrets})
