@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import uuid
 from collections.abc import Mapping
 
-from runtime.contract.wire import ENVS, MODES
+from runtime.contract.wire import ENVS, EXECUTION_ID_RE, MODES
 from runtime.errors import CISafetyError, ImageUnpinnedError, InputsError
+
+
+def new_execution_id() -> str:
+    """A fresh, path-safe execution id (``ex-<32 hex>``)."""
+    return f"ex-{uuid.uuid4().hex}"
+
+
+def check_execution_id(execution_id: str) -> str:
+    """The one check of an execution id: it names folders, so it must match the whole pattern
+    (``fullmatch``: a trailing newline is refused too). ``ERR_INPUTS`` otherwise."""
+    if not EXECUTION_ID_RE.fullmatch(execution_id):
+        raise InputsError(f"execution id {execution_id[:80]!r} must match {EXECUTION_ID_RE.pattern}")
+    return execution_id
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """The one loopback check: ``localhost``, ``127.0.0.0/8`` or ``::1`` (brackets allowed).
+
+    The network rule of this project (tests and local services talk to loopback only) and the
+    refusal of loopback pins where Modal must pull both ask this question.
+    """
+    if not host:
+        return False
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def ci_enabled(environ: Mapping[str, str] | None = None) -> bool:

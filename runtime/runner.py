@@ -1,42 +1,54 @@
 """``run_processor``: the one execution surface for every adapter.
 
-It validates the request (mode, env, ref, inputs, paths, CI guard), builds the adapter request,
-applies the one retry policy, and settles with a complete envelope — or raises the canon error
-carrying the same context for the error envelope.
+One straight path: the request is validated once, here (execution id, mode, env, adapter, ref,
+inputs, timeout, paths, CI guard); the adapter makes one attempt and returns the finished child
+plus its meta; the runner judges it once (:func:`runtime.adapters.outcome.judge_attempt`), applies
+the one retry policy, validates the outputs once and merges meta once. It settles with a complete
+envelope — or raises the canon error carrying the same context for the error envelope.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from runtime.adapters import RunRequest, adapter_names, get_adapter
+from runtime.adapters import Adapter, RunRequest, get_adapter
+from runtime.adapters.outcome import judge_attempt
 from runtime.contract.schemas import validate_inputs, validate_outputs
-from runtime.contract.wire import EXECUTION_ID_RE, Envelope
+from runtime.contract.wire import Envelope
 from runtime.errors import InputsError, ProcessorRuntimeError
-from runtime.guards import check_env, check_image_override, check_mode, check_pinned_env
+from runtime.guards import (
+    check_env,
+    check_execution_id,
+    check_image_override,
+    check_mode,
+    check_pinned_env,
+    new_execution_id,
+)
 from runtime.kit.files import remove_partial_writes
+from runtime.kit.message import INPUTS_LIMIT_BYTES
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
 from runtime.redaction import register_secret_names, register_sensitive_environ
 from runtime.registry.load import Registry
 from runtime.retry import call_with_retry
 
-INPUTS_LIMIT_BYTES = 1024 * 1024
+MAX_TIMEOUT_S = 86400
 
-
-def new_execution_id() -> str:
-    """A fresh, path-safe execution id."""
-    return f"ex-{uuid.uuid4().hex}"
+__all__ = ["load_inputs_file", "new_execution_id", "parse_inputs_json", "run_processor"]
 
 
 def parse_inputs_json(text: str) -> dict[str, Any]:
-    """Parse ``--inputs-json`` text: a JSON object within the size bound, else ``ERR_INPUTS``."""
-    if len(text.encode("utf-8")) > INPUTS_LIMIT_BYTES:
+    """Parse ``--inputs-json`` text into an object (``ERR_INPUTS`` when it is not one JSON object).
+
+    The size bound here is a read bound (untrusted text is not parsed past the limit); the content
+    of the parsed object is checked once, by :func:`run_processor`.
+    """
+    if len(text) > INPUTS_LIMIT_BYTES or len(text.encode("utf-8")) > INPUTS_LIMIT_BYTES:
         raise InputsError(f"inputs JSON exceeds {INPUTS_LIMIT_BYTES} bytes")
     try:
         value = json.loads(text)
@@ -62,6 +74,14 @@ def load_inputs_file(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputsError(f"inputs file {file} is not readable UTF-8 text: {exc}") from exc
     return parse_inputs_json(text)
+
+
+def _check_timeout(timeout_s: float | None, default_s: float) -> float:
+    limit = float(timeout_s) if timeout_s is not None else default_s
+    if not (math.isfinite(limit) and 0 < limit <= MAX_TIMEOUT_S):
+        raise InputsError(f"timeout must be within (0, {MAX_TIMEOUT_S}] seconds (--timeout-s, "
+                          f"else the registry's timeout_s), got {limit:g}")
+    return limit
 
 
 def _check_inputs(inputs: Any) -> dict[str, Any]:
@@ -129,7 +149,7 @@ def run_processor(
     adapter-specific image/Modal codes. The raised error carries ``execution_id`` and ``meta``.
     """
     started = time.monotonic()
-    eid = execution_id or new_execution_id()
+    eid = new_execution_id() if execution_id is None else execution_id
     context: dict[str, Any] = {"adapter": adapter, "mode": mode, "env": env,
                                "processor_ref": str(ref)}
     log = get_logger(execution_id=eid, **context)
@@ -137,19 +157,19 @@ def run_processor(
     attempts = 0
     prefix: Path | None = None
     artifacts: Path | None = None
+    runner: Adapter | None = None
     try:
-        if not EXECUTION_ID_RE.match(eid):
-            raise InputsError(f"execution id {eid[:80]!r} must match {EXECUTION_ID_RE.pattern}")
+        check_execution_id(eid)
         check_mode(mode)
         check_env(env)
         check_image_override(env, image_override)
         check_pinned_env(env, adapter)
-        if adapter not in adapter_names():  # before any folder is created
-            raise InputsError(f"unknown adapter {adapter!r} (choose from {', '.join(adapter_names())})")
+        runner = get_adapter(adapter)  # an unknown name is refused before any folder is created
         project = Path(root).resolve() if root else project_root()
         registry = Registry.load(project)
         resolved = registry.resolve(ref)
         context["processor_ref"] = str(resolved.ref)
+        limit = _check_timeout(timeout_s, resolved.version.timeout_s)
         register_secret_names(registry.all_secret_names())
         register_sensitive_environ()
         checked_inputs = _check_inputs({} if inputs is None else inputs)
@@ -162,32 +182,32 @@ def run_processor(
             # A reused id would overwrite an earlier run's receipt: lose nothing, refuse instead.
             raise InputsError(f"execution id {eid} was already used under {artifacts}")
         prefix = _prepare_prefix(Path(write_prefix) if write_prefix else artifacts / "runs" / eid)
-        limit = float(timeout_s) if timeout_s is not None else resolved.version.timeout_s
-        if not 0 < limit <= 86400:
-            raise InputsError(f"timeout must be within (0, 86400] seconds, got {limit}")
         request = RunRequest(
             execution_id=eid, processor=resolved, mode=mode, env=env, inputs=checked_inputs,
             write_prefix=prefix, artifacts_root=artifacts, timeout_s=limit, root=project,
             image_override=image_override, options=dict(adapter_options or {}),
         )
-        runner = get_adapter(adapter)
+        invoke_log = log.bind(adapter=adapter)
 
-        def attempt() -> Envelope:
+        def attempt() -> tuple[Envelope, dict[str, Any]]:
             nonlocal attempts
             attempts += 1
             if attempts > 1:
                 _reset_prefix(prefix)
                 if execution_dir.is_dir():
                     _reset_prefix(execution_dir)
-            return runner.run(request)
+            try:
+                result = runner.run(request)
+            except ProcessorRuntimeError as exc:
+                invoke_log.error("adapter.invoke.error", code=exc.code,
+                                 elapsed_ms=exc.meta.get("elapsed_ms"))
+                raise
+            return judge_attempt(result, request, invoke_log), result.meta
 
         def on_retry(number: int, exc: BaseException) -> None:
             log.warning("execution.retry", attempt=number, code=getattr(exc, "code", None))
 
-        try:
-            envelope = call_with_retry(attempt, on_retry=on_retry)
-        finally:
-            runner.close()
+        envelope, adapter_meta = call_with_retry(attempt, on_retry=on_retry)
         validate_outputs(resolved, envelope, prefix)
     except ProcessorRuntimeError as err:
         if prefix is not None and artifacts is not None and attempts:
@@ -198,8 +218,12 @@ def run_processor(
         log.error("execution.settle", status="error", code=err.code, elapsed_ms=elapsed,
                   attempts=attempts)
         raise
+    finally:
+        if runner is not None:
+            runner.close()
     elapsed = int((time.monotonic() - started) * 1000)
-    meta = {**envelope.meta, **context, "elapsed_ms": elapsed, "attempts": attempts}
+    meta = {**envelope.meta, **adapter_meta, **context, "elapsed_ms": elapsed,
+            "attempts": attempts}
     settled = envelope.model_copy(update={"meta": meta})
     log.info("execution.settle", status="success", elapsed_ms=elapsed, attempts=attempts,
              outputs=len(settled.outputs))

@@ -1,17 +1,21 @@
-"""The adapter contract: one work method, ``run(request) -> Envelope``, plus ``close()``.
+"""The adapter contract: one work method, ``run(request) -> Attempt``, plus ``close()``.
 
-Adapters make one attempt; the caller applies the retry policy. They translate every SDK
-exception into the canon at their boundary.
+Adapters make one attempt and return the finished child plus their own meta; the runner judges
+it (:func:`runtime.adapters.outcome.judge_attempt`) and applies the retry policy. Adapters
+translate every SDK exception into the canon at their boundary.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime.contract.wire import Envelope
 from runtime.registry.load import ResolvedProcessor
+
+if TYPE_CHECKING:
+    from runtime.adapters.outcome import Attempt
 
 
 @dataclass(frozen=True)
@@ -42,14 +46,25 @@ class RunRequest:
             "artifacts_root": artifacts_root or str(self.artifacts_root),
         }
 
+    def payload_bytes(self, write_prefix: str | None = None, artifacts_root: str | None = None
+                      ) -> bytes:
+        """The payload serialised once, as the child reads it (UTF-8, not ASCII-escaped, so its
+        size stays within the kit's payload limit whenever the inputs are within theirs)."""
+        return json.dumps(self.payload(write_prefix, artifacts_root), ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+
 
 class Adapter(Protocol):
     """What ``run_processor`` drives; see :mod:`runtime.adapters` for the name registry."""
 
     name: str
 
-    def run(self, request: RunRequest) -> Envelope:
-        """Execute one attempt and return the validated success envelope (or raise the canon)."""
+    def run(self, request: RunRequest) -> Attempt:
+        """Execute one attempt and return the finished child with the adapter's meta.
+
+        Raises the canon for what stops the attempt before a child finishes (an image that is
+        not available, a Modal lookup that fails); the child's own outcome is judged by the runner.
+        """
         ...
 
     def close(self) -> None:

@@ -21,7 +21,6 @@ nothing was left behind.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import time
@@ -30,10 +29,10 @@ from typing import Any
 
 from runtime.adapters.base import RunRequest
 from runtime.adapters.childlog import StderrForwarder
-from runtime.adapters.outcome import TIMEOUT_RC, ChildOutcome, judge_and_log
+from runtime.adapters.outcome import TIMEOUT_RC, Attempt
 from runtime.child.env import build_child_env
-from runtime.child.spawn import collect_stdout, forward_stderr
-from runtime.contract.wire import DIGEST_RE, Envelope
+from runtime.child.spawn import SpawnResult, collect_stdout, forward_stderr
+from runtime.contract.wire import is_digest
 from runtime.errors import (
     AdapterInvocationError,
     ImageUnavailableError,
@@ -97,14 +96,14 @@ def select_image(request: RunRequest) -> _Image:
     ref = request.processor.ref
     override = request.image_override
     if override:
-        if DIGEST_RE.match(override):
+        if is_digest(override):
             if not pin.repository:
                 raise ImageUnpinnedError(
                     f"--image-override {override} is a bare digest but {ref} records no "
                     "image.repository; pass repository@digest")
             return _Image(f"{pin.repository}@{override}", override, None, "override")
         digest = override.rsplit("@", 1)[1] if "@" in override else None
-        if digest is not None and not DIGEST_RE.match(digest):
+        if digest is not None and not is_digest(digest):
             raise ImageUnavailableError(f"--image-override {override!r}: malformed digest")
         return _Image(override, digest, None, "override")
     if not pin.repository or not pin.digest:
@@ -179,7 +178,7 @@ class DockerAdapter:
             self._client = engine_client()
         return self._client
 
-    def run(self, request: RunRequest) -> Envelope:
+    def run(self, request: RunRequest) -> Attempt:
         """One container run; raises ``ERR_IMAGE_UNPINNED``, ``ERR_IMAGE_UNAVAILABLE``,
         ``ERR_REGISTRY_MISMATCH``, ``ERR_MISSING_SECRET`` or ``ERR_ADAPTER_INVOCATION``."""
         processor = request.processor
@@ -198,11 +197,10 @@ class DockerAdapter:
         log.info("adapter.invoke.start", image=image.reference, image_digest=image_digest,
                  image_id=image_id, image_source=image.source, timeout_s=request.timeout_s)
         outcome, oom = self._run_container(client, request, image, environment, log)
-        envelope = judge_and_log(outcome, request, log,
-                                 error_meta={"image_digest": image_digest, "oom_killed": oom})
-        meta = {**envelope.meta, "adapter": self.name, "image_digest": image_digest,
-                "image": image.reference}
-        return envelope.model_copy(update={"meta": meta})
+        meta: dict[str, Any] = {"image_digest": image_digest, "image": image.reference}
+        if oom:
+            meta["oom_killed"] = True
+        return Attempt(outcome, meta)
 
     def _environment(self, request: RunRequest, image: _Image) -> dict[str, str]:
         """Plumbing plus, in ``real`` mode only, the declared secrets (via the childenv rules)."""
@@ -227,7 +225,7 @@ class DockerAdapter:
         return command
 
     def _run_container(self, client: Any, request: RunRequest, image: _Image,
-                       environment: dict[str, str], log: Any) -> tuple[ChildOutcome, bool]:
+                       environment: dict[str, str], log: Any) -> tuple[SpawnResult, bool]:
         import docker.types
 
         execution_dir = request.artifacts_root / "execution" / request.execution_id
@@ -248,7 +246,7 @@ class DockerAdapter:
         )
         labels = {MANAGED_LABEL: "1", EXECUTION_LABEL: request.execution_id,
                   REF_LABEL: str(request.processor.ref)}
-        payload = json.dumps(request.payload()).encode("utf-8")
+        payload = request.payload_bytes()
         deadline = container_deadline(request.timeout_s)
         container_id: str | None = None
         if as_root:
@@ -264,10 +262,10 @@ class DockerAdapter:
             self._start_with_stdin(client, container_id, payload)
             rc, timed_out = self._wait(client, container_id, deadline, log)
             elapsed_ms = int((time.monotonic() - started) * 1000)
-            stdout, _ring, stdout_len, overflow = call_engine("read stdout", lambda: collect_stdout(
+            stdout, ring, stdout_len, overflow = call_engine("read stdout", lambda: collect_stdout(
                 client.api.logs(container_id, stdout=True, stderr=False, stream=True,
                                 follow=False)))
-            stderr_tail, _size = call_engine("read stderr", lambda: forward_stderr(
+            stderr_tail, stderr_len = call_engine("read stderr", lambda: forward_stderr(
                 client.api.logs(container_id, stdout=False, stderr=True, stream=True,
                                 follow=False), StderrForwarder()))
             state = call_engine("inspect container",
@@ -286,9 +284,10 @@ class DockerAdapter:
                         _chown_tree(folder, *host_ids)
         if timed_out:
             rc = TIMEOUT_RC
-        outcome = ChildOutcome(rc=rc, stdout=stdout, stdout_len=stdout_len,
-                               stdout_overflow=overflow, stderr_tail=stderr_tail,
-                               elapsed_ms=elapsed_ms, timed_out=timed_out or rc == TIMEOUT_RC)
+        outcome = SpawnResult(rc=rc, stdout=stdout, stdout_tail=ring, stdout_len=stdout_len,
+                              stdout_overflow=overflow, stderr_tail=stderr_tail,
+                              stderr_len=stderr_len, elapsed_ms=elapsed_ms,
+                              timed_out=timed_out or rc == TIMEOUT_RC)
         return outcome, oom
 
     def _start_with_stdin(self, client: Any, container_id: str, payload: bytes) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from runtime.adapters.base import RunRequest
 from runtime.adapters.childlog import StderrForwarder
-from runtime.adapters.outcome import ChildOutcome, judge_and_log
+from runtime.adapters.outcome import Attempt
 from runtime.child.env import build_child_env
 from runtime.child.spawn import spawn
-from runtime.contract.wire import Envelope
 from runtime.logging import get_logger
 from runtime.paths import runtime_import_root
 
@@ -24,8 +22,8 @@ class LocalAdapter:
     def __init__(self, python: str | None = None) -> None:
         self._python = python or sys.executable
 
-    def run(self, request: RunRequest) -> Envelope:
-        """One attempt: spawn, stream stderr, judge stdout and files (see ``outcome.judge``)."""
+    def run(self, request: RunRequest) -> Attempt:
+        """One attempt: spawn the entrypoint and stream its stderr into the log."""
         processor = request.processor
         pythonpath = str(runtime_import_root())
         child_env = build_child_env(
@@ -41,23 +39,14 @@ class LocalAdapter:
                  timeout_s=request.timeout_s)
         result = spawn(
             [self._python, "-B", str(processor.entrypoint)],
-            stdin=json.dumps(request.payload()).encode("utf-8"),
+            stdin=request.payload_bytes(),
             env=child_env,
             cwd=str(request.write_prefix),
             timeout_s=request.timeout_s,
             on_stderr_line=StderrForwarder(execution_id=request.execution_id,
                                            processor_ref=str(processor.ref)),
         )
-        outcome = ChildOutcome(
-            rc=result.rc,
-            stdout=result.stdout,
-            stdout_len=result.stdout_len,
-            stdout_overflow=result.stdout_overflow,
-            stderr_tail=result.stderr_tail,
-            elapsed_ms=result.elapsed_ms,
-            timed_out=result.timed_out,
-        )
-        return judge_and_log(outcome, request, log)
+        return Attempt(result)
 
     def close(self) -> None:
         """Nothing to release for a local subprocess."""

@@ -9,14 +9,12 @@ runner retries ``ERR_MODAL_TIMEOUT`` once through :mod:`runtime.retry`.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 from runtime.adapters.base import RunRequest
-from runtime.adapters.outcome import ChildOutcome, judge_and_log
-from runtime.contract.wire import Envelope
+from runtime.adapters.outcome import Attempt
+from runtime.child.spawn import SpawnResult
 from runtime.errors import InputsError, ModalInvocationError
 from runtime.logging import get_logger
 from runtime.modal.app import ARTIFACTS_MOUNT, client_timeout_s, function_timeout_s
@@ -45,11 +43,11 @@ class ModalAdapter:
             self._boundary = get_boundary()
         return self._boundary
 
-    def run(self, request: RunRequest) -> Envelope:
-        """One attempt: lookup, call with a client timeout ≥ 1.2 x function timeout, fetch, judge.
+    def run(self, request: RunRequest) -> Attempt:
+        """One attempt: lookup, call with a client timeout ≥ 1.2 x function timeout, fetch.
 
-        Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_TIMEOUT`` (retryable), ``ERR_MODAL_INVOCATION``
-        and whatever :func:`judge` raises for the processor's own outcome.
+        Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_TIMEOUT`` (retryable) and
+        ``ERR_MODAL_INVOCATION``; the runner judges the processor's own outcome.
         """
         options = request.options
         branch, user = options.get("branch") or None, options.get("user") or None
@@ -83,11 +81,10 @@ class ModalAdapter:
             self._fetch(boundary, modal_env, remote_prefix, request)
         except Exception as exc:
             raise self._fail(log, exc, "invocation", started, "", app_name, modal_env) from exc
-        outcome = self._outcome(result, remote_prefix, request, started)
-        envelope = judge_and_log(outcome, request, log)
-        meta = {**envelope.meta, "app": app_name, "function": function_name,
-                "modal_environment": modal_env, "modal_boundary": boundary.kind}
-        return envelope.model_copy(update={"meta": meta})
+        meta = {"app": app_name, "function": function_name, "modal_environment": modal_env,
+                "modal_boundary": boundary.kind}
+        return Attempt(self._outcome(result, started), meta,
+                       reported_prefix=f"{ARTIFACTS_MOUNT}/{remote_prefix}")
 
     @staticmethod
     def _remote_prefix(request: RunRequest) -> str:
@@ -112,27 +109,20 @@ class ModalAdapter:
                               local_dir=request.artifacts_root / execution)
 
     @staticmethod
-    def _outcome(result: Any, remote_prefix: str, request: RunRequest,
-                 started: float) -> ChildOutcome:
-        """Validate the function's return shape and map container paths to host paths."""
-        if not isinstance(result, dict) or any(key not in result for key in _RESULT_KEYS):
+    def _outcome(result: Any, started: float) -> SpawnResult:
+        """The function's return value as the one child-result shape; a malformed one is
+        ``ERR_MODAL_INVOCATION`` (it is not what the deployed in-container entry returns)."""
+        meta = {"elapsed_ms": int((time.monotonic() - started) * 1000)}
+        if not isinstance(result, dict):
             raise ModalInvocationError(
-                f"the Modal function returned {type(result).__name__}, expected the in-container "
-                "entry's result (a dict with rc and stdout)",
-                meta={"elapsed_ms": int((time.monotonic() - started) * 1000)})
-        stdout = str(result["stdout"])
-        container_prefix = f"{ARTIFACTS_MOUNT}/{remote_prefix}"
-        stdout = _map_index_path(stdout, container_prefix, request.write_prefix)
-        raw = stdout.encode("utf-8", "surrogateescape")
-        return ChildOutcome(
-            rc=int(result["rc"]),
-            stdout=raw,
-            stdout_len=int(result.get("stdout_len", len(raw))),
-            stdout_overflow=bool(result.get("stdout_overflow", False)),
-            stderr_tail=str(result.get("stderr_tail", "")).encode("utf-8", "replace"),
-            elapsed_ms=int(result.get("elapsed_ms", (time.monotonic() - started) * 1000)),
-            timed_out=bool(result.get("timed_out", False)),
-        )
+                f"the Modal function returned {type(result).__name__}, not the in-container "
+                "entry's result", meta=meta)
+        try:
+            return SpawnResult.from_wire(result)
+        except ValueError as exc:
+            raise ModalInvocationError(
+                f"the Modal function's result is not the in-container entry's ({exc})",
+                meta=meta) from exc
 
     def _fail(self, log: Any, exc: BaseException, stage: str, started: float, message: str,
               app_name: str, modal_env: str) -> Exception:
@@ -140,31 +130,9 @@ class ModalAdapter:
         err = translate_sdk_error(exc, stage=stage, lookup_message=message,
                                   meta={"elapsed_ms": elapsed, "app": app_name,
                                         "modal_environment": modal_env})
-        log.error("adapter.invoke.error", code=err.code, sdk_error=type(exc).__name__,
-                  elapsed_ms=elapsed, stage=stage)
+        log.warning("modal.call.failed", code=err.code, sdk_error=type(exc).__name__,
+                    elapsed_ms=elapsed, stage=stage)
         return err
 
     def close(self) -> None:
         """The SDK client is process-wide; nothing to release per adapter."""
-
-
-def _map_index_path(stdout: str, container_prefix: str, host_prefix: Path) -> str:
-    """Rewrite the envelope's ``index_path`` from the container mount to the host prefix.
-
-    Only the location changes (outputs are prefix-relative); anything that is not one JSON
-    envelope line is left for :func:`judge` to reject.
-    """
-    lines = stdout.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if len(lines) != 1:
-        return stdout
-    try:
-        envelope = json.loads(lines[0])
-    except (ValueError, RecursionError):
-        return stdout
-    index = envelope.get("index_path") if isinstance(envelope, dict) else None
-    if not isinstance(index, str) or not index.startswith(container_prefix + "/"):
-        return stdout
-    envelope["index_path"] = str(host_prefix) + index[len(container_prefix):]
-    return json.dumps(envelope, separators=(",", ":")) + "\n"

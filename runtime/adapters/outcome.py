@@ -1,11 +1,19 @@
-"""Judge a finished child (local process, container or Modal call) the same way everywhere."""
+"""Judge one adapter attempt the same way for every adapter: the runner calls this, once.
+
+An adapter returns an :class:`Attempt`: the finished child as the one
+:class:`~runtime.child.spawn.SpawnResult` shape (a local process, a container and a Modal call all
+end as one), plus the adapter's own meta. :func:`judge_attempt` turns it into the validated
+success envelope, or raises the canon error that explains the run, and logs the
+``adapter.invoke.complete|error`` breadcrumb.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runtime.child.spawn import TIMEOUT_RC, SpawnResult
 from runtime.contract.envelope import (
     check_receipts,
     check_success_files,
@@ -20,23 +28,24 @@ from runtime.redaction import redact_text
 if TYPE_CHECKING:
     from runtime.adapters.base import RunRequest
 
-TIMEOUT_RC = 124
+__all__ = ["TIMEOUT_RC", "Attempt", "container_failed", "failure_meta", "judge", "judge_attempt"]
 
 
 @dataclass(frozen=True)
-class ChildOutcome:
-    """The adapter-neutral facts of a finished child."""
+class Attempt:
+    """What one adapter attempt hands the runner.
 
-    rc: int
-    stdout: bytes
-    stdout_len: int
-    stdout_overflow: bool
-    stderr_tail: bytes
-    elapsed_ms: int
-    timed_out: bool = False
+    ``reported_prefix`` is the write prefix as the child saw it when that differs from the host's
+    (a Modal container writes under its volume mount); the envelope's ``index_path`` is judged
+    against it and reported under the host prefix.
+    """
+
+    outcome: SpawnResult
+    meta: dict[str, Any] = field(default_factory=dict)
+    reported_prefix: str | None = None
 
 
-def failure_meta(outcome: ChildOutcome) -> dict[str, object]:
+def failure_meta(outcome: SpawnResult) -> dict[str, object]:
     """Diagnostics attached to every failed child: timing, stderr digest, stdout length."""
     return {
         "rc": outcome.rc,
@@ -47,7 +56,7 @@ def failure_meta(outcome: ChildOutcome) -> dict[str, object]:
     }
 
 
-def container_failed(outcome: ChildOutcome) -> AdapterInvocationError:
+def container_failed(outcome: SpawnResult) -> AdapterInvocationError:
     """The SPEC §7 failure: ``Container failed with exit code <rc>. STDERR:\\n<tail>``."""
     tail = redact_text(outcome.stderr_tail.decode("utf-8", "replace"))
     return AdapterInvocationError(
@@ -57,17 +66,24 @@ def container_failed(outcome: ChildOutcome) -> AdapterInvocationError:
     )
 
 
-def judge(outcome: ChildOutcome, write_prefix: Path, artifacts_root: Path,
-          execution_id: str) -> Envelope:
+def _host_index(envelope: Envelope, reported_prefix: str | None, write_prefix: Path) -> Envelope:
+    """Move ``index_path`` from the child's view of the prefix to the host's (the one rewrite)."""
+    if not reported_prefix or not envelope.index_path.startswith(reported_prefix.rstrip("/") + "/"):
+        return envelope
+    relative = envelope.index_path[len(reported_prefix.rstrip("/")) + 1:]
+    return envelope.model_copy(update={"index_path": str(write_prefix / relative)})
+
+
+def judge(outcome: SpawnResult, write_prefix: Path, artifacts_root: Path, execution_id: str,
+          reported_prefix: str | None = None) -> Envelope:
     """Return the validated success envelope or raise the canon error that explains the run."""
     if outcome.timed_out or outcome.rc == TIMEOUT_RC:
         raise container_failed(outcome)
     if outcome.stdout_overflow:
-        err = AdapterInvocationError(
+        raise AdapterInvocationError(
             f"processor printed {outcome.stdout_len} bytes on stdout (expected one envelope line)",
             meta=failure_meta(outcome),
         )
-        raise err
     try:
         envelope = parse_envelope(outcome.stdout)
     except AdapterInvocationError as exc:
@@ -82,6 +98,7 @@ def judge(outcome: ChildOutcome, write_prefix: Path, artifacts_root: Path,
         raise
     if outcome.rc != 0:
         raise container_failed(outcome)
+    envelope = _host_index(envelope, reported_prefix, write_prefix)
     try:
         check_success_files(envelope, write_prefix, execution_id)
         check_receipts(write_prefix, artifacts_root, execution_id)
@@ -91,23 +108,26 @@ def judge(outcome: ChildOutcome, write_prefix: Path, artifacts_root: Path,
     return envelope
 
 
-def judge_and_log(outcome: ChildOutcome, request: RunRequest, log: Any,
-                  error_meta: dict[str, Any] | None = None) -> Envelope:
-    """:func:`judge` plus the ``adapter.invoke.error|complete`` breadcrumb every adapter logs.
+def judge_attempt(attempt: Attempt, request: RunRequest, log: Any) -> Envelope:
+    """:func:`judge` plus the ``adapter.invoke.complete|error`` breadcrumb.
 
-    ``error_meta`` (e.g. the docker image digest) is logged with either event and added to the
-    meta of an ``ERR_ADAPTER_INVOCATION`` raised by the judge.
+    The adapter's meta (e.g. the docker image digest) is logged with either event and added to
+    the meta of an error the judge raises; on success the runner merges it, once, when it settles.
     """
-    extra = dict(error_meta or {})
+    outcome, extra = attempt.outcome, dict(attempt.meta)
     try:
         envelope = judge(outcome, request.write_prefix, request.artifacts_root,
-                         request.execution_id)
-    except Exception as exc:
-        if extra and isinstance(exc, AdapterInvocationError):
-            exc.meta.update(extra)
+                         request.execution_id, attempt.reported_prefix)
+    except ProcessorRuntimeError as exc:
+        exc.meta.update({key: value for key, value in extra.items() if key not in exc.meta})
         log.error("adapter.invoke.error", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
-                  code=getattr(exc, "code", type(exc).__name__), **extra)
+                  code=exc.code, **_loggable(extra))
         raise
     log.info("adapter.invoke.complete", rc=outcome.rc, elapsed_ms=outcome.elapsed_ms,
-             outputs=len(envelope.outputs), **extra)
+             outputs=len(envelope.outputs), **_loggable(extra))
     return envelope
+
+
+def _loggable(meta: dict[str, Any]) -> dict[str, Any]:
+    """Adapter meta minus the keys every breadcrumb already binds."""
+    return {key: value for key, value in meta.items() if key not in ("adapter", "elapsed_ms", "rc")}

@@ -24,11 +24,11 @@ import yaml
 from pydantic import ValidationError
 
 from runtime.authoring.golden import GoldenReport, run_golden
-from runtime.contract.wire import RegistryFile, VersionEntry
 from runtime.errors import InputsError
 from runtime.kit.files import atomic_write
 from runtime.paths import REGISTRY_RELATIVE
 from runtime.registry.load import Registry
+from runtime.registry.models import RegistryFile, VersionEntry
 from runtime.registry.refs import ProcessorRef, parse_ref
 
 FIXTURE_NAME = "basic.json"

@@ -17,7 +17,9 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from runtime.child.env import build_child_env
-from runtime.child.spawn import spawn
+from runtime.child.spawn import SpawnResult, spawn
+from runtime.errors import ProcessorRuntimeError
+from runtime.kit.message import PAYLOAD_LIMIT_BYTES, envelope_line, error_envelope
 
 # Standard library only, and only what a run needs: this module starts a second interpreter in
 # every docker run, so typing/pathlib/dataclasses stay out of its imports (~10 ms in the image).
@@ -25,7 +27,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-PAYLOAD_LIMIT = 8 * 1024 * 1024
 IMAGE_DIGEST_KEY = "PROCESSOR_IMAGE_DIGEST"
 
 
@@ -44,48 +45,43 @@ def run_entry(
     python: str | None = None,
     environ: Mapping[str, str] | None = None,
     stream_stderr: bool = True,
-) -> dict[str, Any]:
-    """Spawn the processor for ``payload``; returns ``rc``, ``stdout`` (text) and diagnostics.
+    payload_bytes: bytes | None = None,
+) -> SpawnResult:
+    """Spawn the processor for ``payload``; returns the child's :class:`SpawnResult` untouched.
 
-    The result is plain JSON-able data so a Modal function can return it as is.
+    ``payload_bytes`` (the payload as received) is handed to the child as it is, so the payload
+    is serialised once on the host and parsed once by the kit. A request the entry itself must
+    refuse (a declared secret missing in ``real`` mode) yields a result whose stdout is that
+    error envelope, exactly as if the processor had reported it.
     """
     source = os.environ if environ is None else environ
     mode = str(payload.get("mode", "mock"))
     try:
         child_env = build_child_env(mode=mode, env=env_name, secrets=secrets, parent=source)
-    except Exception as exc:  # noqa: BLE001 - report a missing secret as an envelope, not a crash
-        code = getattr(exc, "code", "ERR_ADAPTER_INVOCATION")
-        message = getattr(exc, "message", str(exc))
-        envelope = {"status": "error", "execution_id": str(payload.get("execution_id", "unknown")),
-                    "outputs": [], "index_path": "",
-                    "error": {"code": code, "message": message, "retryable": False}, "meta": {}}
-        line = json.dumps(envelope, separators=(",", ":")) + "\n"
-        return {"rc": 2, "stdout": line, "stderr_tail": message, "stdout_len": len(line),
-                "stdout_overflow": False, "elapsed_ms": 0, "timed_out": False,
-                "entry_error": code}
-    kit_root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # noqa: PTH120 - no pathlib here
+    except ProcessorRuntimeError as exc:  # a missing secret: an envelope, not a crash
+        line = envelope_line(error_envelope(str(payload.get("execution_id", "")), exc.code,
+                                            exc.message)).encode("utf-8")
+        tail = exc.message.encode("utf-8", "replace")
+        if stream_stderr:
+            sys.stderr.write(f"container_entry: {exc.message}\n")
+        return SpawnResult(rc=2, stdout=line, stdout_tail=line, stdout_len=len(line),
+                           stdout_overflow=False, stderr_tail=tail, stderr_len=len(tail),
+                           elapsed_ms=0, timed_out=False)
+    kit_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # noqa: PTH120
     child_env["PYTHONPATH"] = kit_root
     # The image identity the container runtime hands us goes into the determinism receipt.
     if source.get(IMAGE_DIGEST_KEY):
         child_env[IMAGE_DIGEST_KEY] = source[IMAGE_DIGEST_KEY]
     cwd = str(payload.get("write_prefix") or "/tmp")
-    result = spawn(
+    stdin = payload_bytes if payload_bytes is not None else json.dumps(dict(payload)).encode("utf-8")
+    return spawn(
         [python or sys.executable, "-B", entrypoint],
-        stdin=json.dumps(dict(payload)).encode("utf-8"),
+        stdin=stdin,
         env=child_env,
         cwd=cwd if os.path.isdir(cwd) else None,  # noqa: PTH112 - no pathlib here
         timeout_s=timeout_s,
         on_stderr_line=_passthrough if stream_stderr else None,
     )
-    return {
-        "rc": result.rc,
-        "stdout": result.stdout.decode("utf-8", "surrogateescape"),
-        "stderr_tail": result.stderr_tail.decode("utf-8", "replace"),
-        "stdout_len": result.stdout_len,
-        "stdout_overflow": result.stdout_overflow,
-        "elapsed_ms": result.elapsed_ms,
-        "timed_out": result.timed_out,
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,21 +92,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--secret", action="append", default=[])
     parser.add_argument("--env-name", default="dev")
     args = parser.parse_args(argv)
-    raw = sys.stdin.buffer.read(PAYLOAD_LIMIT + 1)
+    raw = sys.stdin.buffer.read(PAYLOAD_LIMIT_BYTES + 1)
     try:
         payload = json.loads(raw)
     except ValueError:
         payload = None
-    if len(raw) > PAYLOAD_LIMIT or not isinstance(payload, dict):
-        sys.stderr.write("container_entry: payload must be one JSON object within 8 MiB\n")
+    if len(raw) > PAYLOAD_LIMIT_BYTES or not isinstance(payload, dict):
+        sys.stderr.write("container_entry: payload must be one JSON object within "
+                         f"{PAYLOAD_LIMIT_BYTES} bytes\n")
         return 2
     result = run_entry(payload, entrypoint=args.entrypoint, timeout_s=args.timeout_s,
-                       secrets=args.secret, env_name=args.env_name)
-    if result.get("entry_error"):
-        sys.stderr.write(f"container_entry: {result['stderr_tail']}\n")
-    sys.stdout.buffer.write(result["stdout"].encode("utf-8", "surrogateescape"))
+                       secrets=args.secret, env_name=args.env_name, payload_bytes=raw)
+    sys.stdout.buffer.write(result.stdout)
     sys.stdout.buffer.flush()
-    return int(result["rc"])
+    return result.rc
 
 
 if __name__ == "__main__":

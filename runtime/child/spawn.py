@@ -75,6 +75,37 @@ class SpawnResult:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
         return f"SpawnResult({fields})"
 
+    def to_wire(self) -> dict[str, object]:
+        """This result as JSON-able data: what a Modal function returns across the wire."""
+        return {name: (value.decode("utf-8", "surrogateescape") if isinstance(value, bytes)
+                       else value) for name, value in zip(self._FIELDS, self._values(), strict=True)}
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, object]) -> SpawnResult:
+        """The inverse of :meth:`to_wire`; ``ValueError`` when a field is missing or mistyped."""
+        values: dict[str, object] = {}
+        for name in cls._FIELDS:
+            if name not in data:
+                raise ValueError(f"child result misses {name!r}")
+            value = data[name]
+            kind = _WIRE_TYPES[name]
+            if kind is bytes:
+                if not isinstance(value, str):
+                    raise ValueError(f"child result field {name!r} must be text")
+                value = value.encode("utf-8", "surrogateescape")
+            elif kind is bool:
+                if not isinstance(value, bool):
+                    raise ValueError(f"child result field {name!r} must be a boolean")
+            elif isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"child result field {name!r} must be an integer")
+            values[name] = value
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_WIRE_TYPES: dict[str, type] = {
+    "rc": int, "stdout": bytes, "stdout_tail": bytes, "stdout_len": int, "stdout_overflow": bool,
+    "stderr_tail": bytes, "stderr_len": int, "elapsed_ms": int, "timed_out": bool}
+
 
 class _Tail:
     """A bounded byte ring: keeps only the last ``limit`` bytes written."""

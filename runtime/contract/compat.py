@@ -18,23 +18,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
+from runtime import _git as git
 from runtime.contract.schemas import parse_schema_text
-from runtime.contract.wire import RegistryFile, VersionEntry
 from runtime.errors import InputsError
 from runtime.paths import REGISTRY_RELATIVE
-from runtime.registry.load import Registry
+from runtime.registry.load import Registry, registry_at
+from runtime.registry.models import VersionEntry
 
 ITEMS = -1  # path marker: "every item of this array"
-GIT_TIMEOUT_S = 60
 _LOWER = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
 _UPPER = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
 _HANDLED = {"type", "enum", "const", "required", "properties", "additionalProperties", "items",
@@ -232,18 +228,6 @@ def render_output_path(parts: FieldPath) -> str:
 
 
 # -- the gate ------------------------------------------------------------------------------------
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True,
-                              timeout=GIT_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InputsError(f"git is not usable in {root}: {exc}") from exc
-
-
-def _at_base(root: Path, base: str, relative: str) -> str | None:
-    """The text of ``relative`` at ``base``, or ``None`` when it did not exist there."""
-    proc = _git(root, "show", f"{base}:./{relative}")
-    return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
 
 
 Reader = Callable[[str], "str | None"]
@@ -264,16 +248,6 @@ def _version_schemas(read: Reader, entry_path: str, version: VersionEntry, label
     return found[0], found[1]
 
 
-def _base_registry(root: Path, base: str) -> RegistryFile | None:
-    text = _at_base(root, base, REGISTRY_RELATIVE.as_posix())
-    if text is None:
-        return None
-    try:
-        return RegistryFile.model_validate(yaml.safe_load(text) or {})
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise InputsError(f"{REGISTRY_RELATIVE} at {base} is not a valid registry: {exc}") from exc
-
-
 def _read_now(root: Path) -> Reader:
     def read(relative: str) -> str | None:
         path = root / relative
@@ -290,13 +264,13 @@ def default_base(root: Path) -> str:
     chosen = os.environ.get("CONTRACTS_BASE", "").strip()
     if chosen:
         return chosen
-    head = _git(root, "rev-parse", "--verify", "--quiet", "HEAD").stdout.decode().strip()
+    head = git.git(root, "rev-parse", "--verify", "--quiet", "HEAD").stdout.decode().strip()
     for branch in ("main", "origin/main"):
-        proc = _git(root, "merge-base", "HEAD", branch)
+        proc = git.git(root, "merge-base", "HEAD", branch)
         merge_base = proc.stdout.decode().strip()
         if proc.returncode == 0 and merge_base and merge_base != head:
             return merge_base
-    if _git(root, "rev-parse", "--verify", "--quiet", "HEAD~1").returncode == 0:
+    if git.git(root, "rev-parse", "--verify", "--quiet", "HEAD~1").returncode == 0:
         return "HEAD~1"
     return "HEAD"
 
@@ -311,10 +285,10 @@ def check_contracts(base: str, root: Path) -> ContractReport:
     when ``base`` is not a commit, git is unusable, or a schema/registry does not parse.
     """
     base = base or default_base(root)
-    if _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
+    if not git.commit_exists(root, base):
         raise InputsError(f"--base {base!r} is not a commit in the git repository at {root}")
     report = ContractReport(base=base)
-    old_registry = _base_registry(root, base)
+    old_registry = registry_at(root, base)
     if old_registry is None:
         report.notes.append(f"{REGISTRY_RELATIVE} did not exist at {base}: nothing to compare")
         return report
@@ -322,7 +296,7 @@ def check_contracts(base: str, root: Path) -> ContractReport:
     read_now = _read_now(root)
 
     def read_then(relative: str) -> str | None:
-        return _at_base(root, base, relative)
+        return git.text_at(root, base, relative)
 
     for key, entry in sorted(registry.document.processors.items()):
         old_entry = old_registry.processors.get(key)

@@ -1,5 +1,8 @@
 """Host-side envelope handling: parse a child's stdout, prove the contract, build error envelopes.
 
+The envelope's shape is defined once, in :mod:`runtime.kit.message` (the child side builds it
+there too); :class:`~runtime.contract.wire.Envelope` validates it.
+
 Every adapter funnels the processor's stdout through :func:`parse_envelope` and
 :func:`check_success_files`, so a local, docker or Modal run is judged identically.
 """
@@ -13,13 +16,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runtime.contract.wire import Envelope, ErrorInfo
+from runtime.contract.wire import Envelope
 from runtime.errors import (
     AdapterInvocationError,
     ProcessorRuntimeError,
     bound_message,
     error_class,
 )
+from runtime.kit import message
 from runtime.kit.hashing import canonical_json
 from runtime.redaction import redact, redact_text
 
@@ -144,12 +148,6 @@ def error_envelope(err: ProcessorRuntimeError, execution_id: str | None = None,
                    meta: dict[str, Any] | None = None) -> Envelope:
     """The canonical error envelope for a canon exception (message bounded and redacted)."""
     merged = {**err.meta, **(meta or {})}
-    return Envelope(
-        status="error",
-        execution_id=execution_id or err.execution_id or "unassigned",
-        outputs=[],
-        index_path="",
-        error=ErrorInfo(code=err.code, message=bound_message(redact_text(err.message)),
-                        retryable=err.retryable),
-        meta=redact(merged),
-    )
+    return Envelope.model_validate(message.error_envelope(
+        execution_id or err.execution_id or "unassigned", err.code,
+        bound_message(redact_text(err.message)), retryable=err.retryable, meta=redact(merged)))

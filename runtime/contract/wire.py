@@ -1,4 +1,4 @@
-"""Pydantic models of the wire contracts: payload, envelope, receipt and registry entries.
+"""Pydantic models of the wire contracts: payload, envelope, receipt, and the ``Digest`` type.
 
 These are the host-side validators; the processor kit produces the same shapes with the standard
 library only. :func:`json_schemas` exports them as JSON Schema for processor authors and CI.
@@ -7,18 +7,33 @@ library only. :func:`json_schemas` exports them as JSON Schema for processor aut
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Mode = Literal["mock", "real"]
 Env = Literal["dev", "staging", "main"]
 MODES: tuple[str, ...] = ("mock", "real")
 ENVS: tuple[str, ...] = ("dev", "staging", "main")
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 EXECUTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # A processor controls its envelope's meta; the host walks it recursively (redaction, dumps).
 META_MAX_DEPTH = 32
+
+
+def is_digest(value: object) -> bool:
+    """Whether ``value`` is a manifest/config digest, ``sha256:<64 lowercase hex>`` (whole string)."""
+    return isinstance(value, str) and DIGEST_RE.fullmatch(value) is not None
+
+
+def _digest(value: str) -> str:
+    if not is_digest(value):
+        raise ValueError("must look like 'sha256:<64 lowercase hex>'")
+    return value
+
+
+#: The one digest type: every model field that holds a digest is a ``Digest``.
+Digest = Annotated[str, AfterValidator(_digest)]
 
 
 def nesting_depth(value: Any, limit: int) -> int:
@@ -40,11 +55,13 @@ def nesting_depth(value: Any, limit: int) -> int:
     return deepest
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """A frozen model that refuses unknown keys: every wire and registry document is one."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Payload(_Strict):
+class Payload(StrictModel):
     """What a processor reads on stdin: one JSON object."""
 
     execution_id: str = Field(pattern=EXECUTION_ID_RE.pattern)
@@ -55,7 +72,7 @@ class Payload(_Strict):
     artifacts_root: str
 
 
-class OutputItem(_Strict):
+class OutputItem(StrictModel):
     """One artifact under ``<write_prefix>/outputs/``; ``path`` is relative to the prefix."""
 
     path: str = Field(min_length=1)
@@ -72,7 +89,7 @@ class OutputItem(_Strict):
         return value
 
 
-class ErrorInfo(_Strict):
+class ErrorInfo(StrictModel):
     """The error block of an error envelope; ``code`` comes from the canon."""
 
     code: str = Field(pattern=r"^ERR_[A-Z_]+$")
@@ -115,7 +132,7 @@ class Envelope(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
 
-class Receipt(_Strict):
+class Receipt(StrictModel):
     """The determinism receipt, written byte-identically twice by the processor side."""
 
     schema_version: Literal["determinism/1"] = "determinism/1"
@@ -130,101 +147,10 @@ class Receipt(_Strict):
     env_fingerprint: str
 
 
-class ImagePin(_Strict):
-    """Where a version's image lives and the digest it is pinned to (``None`` = unpinned)."""
+def _registry_schema() -> dict[str, Any]:
+    from runtime.registry.models import RegistryFile
 
-    repository: str | None = None
-    digest: str | None = None
-    config_digest: str | None = None
-    verified_at: str | None = None
-
-    @field_validator("digest", "config_digest")
-    @classmethod
-    def _digest_shape(cls, value: str | None) -> str | None:
-        if value is not None and not DIGEST_RE.match(value):
-            raise ValueError("must look like 'sha256:<64 lowercase hex>'")
-        return value
-
-
-class VersionEntry(_Strict):
-    """One processor version in the registry YAML."""
-
-    entrypoint: str = "main.py"
-    timeout_s: float = Field(default=60, gt=0, le=86400)
-    memory_mb: int = Field(default=512, ge=64, le=65536)
-    gpu: str | None = None
-    secrets: list[str] = Field(default_factory=list)
-    deterministic: bool = True
-    description: str = ""
-    image: ImagePin = Field(default_factory=ImagePin)
-    # JSON Schema files (draft 2020-12), relative to the processor folder; see runtime/contract/schemas.py.
-    input_schema: str | None = None
-    output_schema: str | None = None
-
-    @field_validator("entrypoint")
-    @classmethod
-    def _entrypoint_inside(cls, value: str) -> str:
-        # Inside the processor folder: the image runs it as /opt/processor/<entrypoint>.
-        parts = value.split("/")
-        if value.startswith("/") or "\0" in value or any(p in ("", ".", "..") for p in parts):
-            raise ValueError("must be a relative path inside the processor folder "
-                             "(no '/', '.', '..' or empty parts, no NUL)")
-        return value
-
-    @field_validator("input_schema", "output_schema")
-    @classmethod
-    def _schema_file(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        parts = value.split("/")
-        if value.startswith("/") or "\0" in value or any(p in ("", ".", "..") for p in parts) \
-                or not value.endswith(".json"):
-            raise ValueError("must be a relative '.json' path inside the processor folder")
-        return value
-
-    @field_validator("secrets")
-    @classmethod
-    def _secret_names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,127}", name):
-                raise ValueError(f"secret name {name!r} must be UPPER_SNAKE_CASE")
-        return value
-
-
-class ProcessorEntry(_Strict):
-    """A processor (``ns/name``) and its versions."""
-
-    path: str = Field(min_length=1)
-    versions: dict[str, VersionEntry] = Field(min_length=1)
-
-    @field_validator("path")
-    @classmethod
-    def _no_nul(cls, value: str) -> str:
-        if "\0" in value:
-            raise ValueError("may not contain a NUL byte")
-        return value
-
-
-class BaseImage(_Strict):
-    """The Debian + python3 base every processor image builds FROM, by digest."""
-
-    repository: str | None = None
-    digest: str | None = None
-
-    @field_validator("digest")
-    @classmethod
-    def _digest_shape(cls, value: str | None) -> str | None:
-        if value is not None and not DIGEST_RE.match(value):
-            raise ValueError("must look like 'sha256:<64 lowercase hex>'")
-        return value
-
-
-class RegistryFile(_Strict):
-    """The whole ``registry/processors.yaml`` document."""
-
-    schema_version: Literal[1] = 1
-    base_image: BaseImage = Field(default_factory=BaseImage)
-    processors: dict[str, ProcessorEntry] = Field(default_factory=dict)
+    return RegistryFile.model_json_schema()
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
@@ -233,5 +159,5 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "payload.schema.json": Payload.model_json_schema(),
         "envelope.schema.json": Envelope.model_json_schema(),
         "receipt.schema.json": Receipt.model_json_schema(),
-        "registry.schema.json": RegistryFile.model_json_schema(),
+        "registry.schema.json": _registry_schema(),
     }

@@ -20,7 +20,6 @@ The ``docker`` SDK is imported lazily inside functions, never at module import.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -30,11 +29,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from runtime._files import file_lock, write_atomic
+from runtime.guards import is_loopback_host
 
 __all__ = [
     "STATE_DIRNAME",
@@ -155,12 +157,6 @@ def _paths(sd: Path) -> dict[str, Path]:
     }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def read_infra(repo_root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Return the contents of ``.state/infra.json`` (``{}`` if absent or unreadable)."""
     p = _paths(state_dir(repo_root))["infra"]
@@ -172,18 +168,12 @@ def read_infra(repo_root: str | os.PathLike[str] | None = None) -> dict[str, Any
 
 
 def _write_infra(sd: Path, st: InfraStatus) -> None:
-    _atomic_write(_paths(sd)["infra"], json.dumps(st.to_dict(), indent=2, sort_keys=True) + "\n")
+    write_atomic(_paths(sd)["infra"], json.dumps(st.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
-@contextlib.contextmanager
-def _locked(sd: Path) -> Iterator[None]:
+def _locked(sd: Path) -> contextlib.AbstractContextManager[None]:
     """Serialise up/down across processes (pytest-xdist workers, parallel tasks)."""
-    with _paths(sd)["lock"].open("a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(_paths(sd)["lock"])
 
 
 # --------------------------------------------------------------------------- binaries
@@ -213,7 +203,7 @@ def _is_local_host(host: str) -> bool:
     if u.scheme in ("unix", "npipe"):
         return True
     if u.scheme in ("tcp", "http", "https"):
-        return u.hostname in ("127.0.0.1", "localhost", "::1")
+        return is_loopback_host(u.hostname)
     return False
 
 
@@ -482,7 +472,7 @@ def _start_engine(sd: Path, deadline: float) -> tuple[str, int]:
         d.mkdir(parents=True, exist_ok=True)
     p["docker_data"].chmod(0o711)
     if not p["docker_config"].exists():
-        _atomic_write(p["docker_config"], "{}\n")
+        write_atomic(p["docker_config"], "{}\n")
     host = _private_host(sd)
     log = p["logs"] / "dockerd.log"
     proc = _spawn(_dockerd_argv(sd), log)
@@ -497,8 +487,7 @@ def _registry_config(sd: Path, port: int) -> str:
     p = _paths(sd)
     sec = p["registry_secret"]
     if not sec.exists():
-        _atomic_write(sec, secrets.token_hex(24) + "\n")
-        sec.chmod(0o600)
+        write_atomic(sec, secrets.token_hex(24) + "\n", mode=0o600)
     secret = sec.read_text().strip()
     # JSON is valid YAML; avoids quoting issues with paths.
     cfg = {
@@ -520,7 +509,7 @@ def _start_registry(sd: Path, port: int, deadline: float) -> int:
     binary = require_binary("docker-registry")
     p["registry_data"].mkdir(parents=True, exist_ok=True)
     p["logs"].mkdir(parents=True, exist_ok=True)
-    _atomic_write(p["registry_config"], _registry_config(sd, port))
+    write_atomic(p["registry_config"], _registry_config(sd, port))
     log = p["logs"] / "registry.log"
     proc = _spawn([binary, "serve", str(p["registry_config"])], log)
     url = f"http://{LOOPBACK}:{port}"

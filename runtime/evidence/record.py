@@ -26,8 +26,9 @@ from typing import IO, Any
 
 import structlog
 
-from runtime.contract.wire import EXECUTION_ID_RE, Envelope
+from runtime.contract.wire import Envelope
 from runtime.errors import AdapterInvocationError, InputsError, ProcessorRuntimeError
+from runtime.guards import check_execution_id
 from runtime.kit.files import atomic_write
 from runtime.logging import configure_logging, get_logger
 from runtime.redaction import REDACTED, redact, redact_text
@@ -53,8 +54,7 @@ def run_folder(evidence_root: str | Path | None, execution_id: str, root: Path) 
 
     ``ERR_INPUTS`` for an execution id that is not path-safe (it names the folder).
     """
-    if not EXECUTION_ID_RE.match(execution_id):
-        raise InputsError(f"execution id {execution_id[:80]!r} must match {EXECUTION_ID_RE.pattern}")
+    check_execution_id(execution_id)
     base = Path(evidence_root) if evidence_root else default_evidence_root(root)
     return base / execution_id
 

@@ -21,8 +21,6 @@ digest, and skips mmdebstrap when the tarball is already there.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -35,9 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runtime._files import file_lock, write_atomic
+from runtime.contract.wire import is_digest
 from runtime.devinfra.services import InfraError, read_infra, require_binary, state_dir
+from runtime.guards import is_loopback_host
 from runtime.images.oci import read_push_stream, verify_digest
-from runtime.kit.files import atomic_write
 from runtime.kit.hashing import canonical_json, sha256_file
 
 __all__ = [
@@ -66,7 +66,6 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _CUSTOMIZE_HOOK = 'rm -f "$1"/etc/resolv.conf "$1"/etc/hostname'
 _CHUNK = 1 << 20
 
@@ -176,26 +175,12 @@ def _canonical(obj: Any) -> bytes:
     return canonical_json(obj).encode()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    atomic_write(path, data, confine_to=path.parent)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _registry_hostport(registry: str) -> str:
     """Accept ``127.0.0.1:5000`` or ``http://127.0.0.1:5000``; return ``host:port``."""
     r = registry.strip().rstrip("/")
     r = re.sub(r"^https?://", "", r)
     host = r.rsplit(":", 1)[0].strip("[]")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback_host(host):
         raise InfraError(f"refusing non-loopback registry {registry!r} (loopback only)")
     return r
 
@@ -328,7 +313,7 @@ def push_image(client: Any, repository: str, tag: str) -> tuple[str, int]:
         client.api.push(repository, tag=tag, stream=True, decode=True), tag)
     if errors:
         raise InfraError(f"push of {repository}:{tag} failed: {'; '.join(errors)}")
-    if not digest or not _DIGEST_RE.match(digest):
+    if not digest or not is_digest(digest):
         raise InfraError(
             f"push of {repository}:{tag} ended without a valid aux Digest ({digest!r})"
         )
@@ -410,7 +395,7 @@ def build_base_image(
     full_repo = f"{reg}/{repository}"
     timings: dict[str, float] = {}
 
-    with _locked(cdir / "build.lock"):
+    with file_lock(cdir / "build.lock"):
         # ---- fast path: recorded result still served by this registry
         if not rebuild and result_path.exists():
             try:
@@ -446,7 +431,7 @@ def build_base_image(
             },
         )
         image_id = "sha256:" + hashlib.sha256(config).hexdigest()
-        _atomic_write(cfg_path, config)
+        write_atomic(cfg_path, config)
 
         if client is None:
             from runtime.devinfra.services import docker_client
@@ -491,7 +476,7 @@ def build_base_image(
             "cached": False,
             "timings_s": timings,
         }
-        _atomic_write(result_path, (json.dumps(result, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(result_path, (json.dumps(result, indent=2, sort_keys=True) + "\n").encode())
         return result
 
 

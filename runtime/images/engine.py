@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from runtime.errors import ImageUnavailableError, ProcessorRuntimeError, bound_message
+from runtime.guards import is_loopback_host
 from runtime.logging import get_logger
 from runtime.retry import retry_transient
 
@@ -96,7 +97,7 @@ def engine_client(timeout_s: float = 120.0) -> Any:
 
     host = engine_host()
     parsed = urlparse(host)
-    if parsed.scheme != "unix" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+    if parsed.scheme != "unix" and not is_loopback_host(parsed.hostname):
         raise engine_unreachable(host, "refusing a non-loopback engine address")
     client = None
     try:

@@ -19,13 +19,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.contract.wire import DIGEST_RE
+from runtime.contract.wire import is_digest
 from runtime.errors import (
     ImageUnavailableError,
     InputsError,
     RegistryMismatchError,
     bound_message,
 )
+from runtime.guards import is_loopback_host
 from runtime.images.engine import with_registry_retry
 
 MANIFEST_ACCEPT = ", ".join(
@@ -39,7 +40,6 @@ MANIFEST_ACCEPT = ", ".join(
 INDEX_TYPES = frozenset({"application/vnd.oci.image.index.v1+json",
                          "application/vnd.docker.distribution.manifest.list.v2+json"})
 _NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 TIMEOUT_S = 15.0
 
@@ -60,6 +60,13 @@ class VerifiedImage:
     def reference(self) -> str:
         """The pull reference ``repository@digest``."""
         return f"{self.repository}@{self.digest}"
+
+
+def _hostname(hostport: str) -> str:
+    """``host`` of ``host[:port]`` (``[::1]:5000`` included)."""
+    if hostport.startswith("["):
+        return hostport[1:].split("]", 1)[0]
+    return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
 
 
 def split_repository(repository: str) -> tuple[str, str]:
@@ -95,7 +102,7 @@ def read_push_stream(events: Any, tag: str) -> tuple[str | None, int, list[str]]
 
 def check_digest(digest: str) -> str:
     """Validate ``sha256:<64 hex>`` locally (registry 2.8 answers 500 for malformed digests)."""
-    if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+    if not isinstance(digest, str) or not is_digest(digest):
         raise InputsError(f"digest {str(digest)[:80]!r} must look like 'sha256:<64 lowercase hex>'")
     return digest
 
@@ -110,7 +117,7 @@ class RegistryHTTP:
     def __init__(self, host: str, timeout_s: float = TIMEOUT_S) -> None:
         import requests  # lazy: a docker-py dependency
 
-        scheme = "http" if host.rsplit(":", 1)[0] in _LOOPBACK else "https"
+        scheme = "http" if is_loopback_host(_hostname(host)) else "https"
         self.base = f"{scheme}://{host}/v2"
         self.timeout_s = timeout_s
         self._session = requests.Session()

@@ -14,8 +14,8 @@ from typing import IO, Any
 
 from runtime.kit.files import UnsafePathError, atomic_write, safe_join
 from runtime.kit.hashing import canonical_json, sha256_hex, tree_sha256
+from runtime.kit.message import PAYLOAD_LIMIT_BYTES, envelope_line, error_envelope, success_envelope
 
-PAYLOAD_LIMIT = 8 * 1024 * 1024
 _REQUIRED = ("execution_id", "ref", "mode", "inputs", "write_prefix", "artifacts_root")
 KIT_VERSION = "1"
 
@@ -144,19 +144,15 @@ class Context:
         execution_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(execution_dir / "determinism.json", receipt_bytes, self.artifacts_root)
         self.log("processor.receipt", receipt_sha256=sha256_hex(receipt_bytes))
-        return {
-            "status": "success",
-            "execution_id": self.execution_id,
-            "outputs": outputs,
-            "index_path": index_path.as_posix(),
-            "meta": {"env_fingerprint": fingerprint, "processor_ref": self.ref, "mode": self.mode},
-        }
+        return success_envelope(self.execution_id, outputs, index_path.as_posix(),
+                                {"env_fingerprint": fingerprint, "processor_ref": self.ref,
+                                 "mode": self.mode})
 
 
 def _read_payload(stdin: IO[bytes]) -> dict[str, Any]:
-    raw = stdin.read(PAYLOAD_LIMIT + 1)
-    if len(raw) > PAYLOAD_LIMIT:
-        raise KitError("ERR_INPUTS", f"payload exceeds {PAYLOAD_LIMIT} bytes")
+    raw = stdin.read(PAYLOAD_LIMIT_BYTES + 1)
+    if len(raw) > PAYLOAD_LIMIT_BYTES:
+        raise KitError("ERR_INPUTS", f"payload exceeds {PAYLOAD_LIMIT_BYTES} bytes")
     try:
         payload = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -171,17 +167,6 @@ def _read_payload(stdin: IO[bytes]) -> dict[str, Any]:
     if not isinstance(payload["inputs"], dict):
         raise KitError("ERR_INPUTS", "payload.inputs must be a JSON object")
     return payload
-
-
-def _error_envelope(execution_id: str, err: KitError) -> dict[str, Any]:
-    return {
-        "status": "error",
-        "execution_id": execution_id or "unknown",
-        "outputs": [],
-        "index_path": "",
-        "error": {"code": err.code, "message": err.message[:2000], "retryable": err.retryable},
-        "meta": {},
-    }
 
 
 def serve(handle: Callable[[Context], None], *, code_root: str | Path | None = None) -> int:
@@ -204,7 +189,8 @@ def serve(handle: Callable[[Context], None], *, code_root: str | Path | None = N
         envelope = ctx.finish()
         code = 0
     except KitError as err:
-        envelope = _error_envelope(execution_id, err)
+        envelope = error_envelope(execution_id, err.code, err.message[:2000],
+                                  retryable=err.retryable)
         stderr.write(json.dumps({"event": "processor.error", "level": "error", "code": err.code,
                                  "message": err.message[:2000]}) + "\n")
         code = 2
@@ -215,6 +201,6 @@ def serve(handle: Callable[[Context], None], *, code_root: str | Path | None = N
         return 1
     finally:
         sys.stdout = stdout
-    stdout.write(json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) + "\n")
+    stdout.write(envelope_line(envelope))
     stdout.flush()
     return code

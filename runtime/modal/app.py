@@ -98,7 +98,7 @@ def image_reference(resolved: ResolvedProcessor, env: str, image_override: str |
     Raises ``ERR_IMAGE_UNPINNED`` when there is no pin to deploy, ``ERR_INPUTS`` for an override
     outside dev or of the wrong shape.
     """
-    from runtime.contract.wire import DIGEST_RE
+    from runtime.contract.wire import is_digest
     from runtime.guards import check_image_override
 
     check_image_override(env, image_override)
@@ -106,7 +106,7 @@ def image_reference(resolved: ResolvedProcessor, env: str, image_override: str |
     if image_override:
         if "@sha256:" in image_override:
             return image_override
-        if not DIGEST_RE.match(image_override):
+        if not is_digest(image_override):
             raise InputsError(f"--image-override must be 'sha256:<64 hex>' or "
                               f"'<repository>@sha256:<64 hex>', got {image_override[:100]!r}")
         if not pin.repository:
@@ -179,8 +179,8 @@ def build_app(plan: AppPlan) -> Any:
 def modal_function(payload: dict[str, Any]) -> dict[str, Any]:
     """The Modal function body: the in-container entry with the deploy-time configuration.
 
-    Returns :func:`runtime.child.entry.run_entry`'s dict (rc, stdout, diagnostics); the host
-    judges it exactly like a local run.
+    Returns :func:`runtime.child.entry.run_entry`'s result in its wire form
+    (:meth:`~runtime.child.spawn.SpawnResult.to_wire`); the host judges it like a local run.
     """
     from runtime.child.entry import run_entry
 
@@ -189,7 +189,7 @@ def modal_function(payload: dict[str, Any]) -> dict[str, Any]:
                        timeout_s=float(entry["timeout_s"]), secrets=list(entry["secrets"]),
                        env_name=str(entry["env_name"]))
     _commit_artifacts_volume()
-    return result
+    return result.to_wire()
 
 
 def _commit_artifacts_volume() -> None:

@@ -9,15 +9,13 @@ old document or the whole new one, never half-written.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import io
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runtime.contract.wire import DIGEST_RE
+from runtime._files import file_lock
+from runtime.contract.wire import is_digest
 from runtime.errors import InputsError
 from runtime.kit.files import atomic_write
 from runtime.registry.load import MAX_REGISTRY_BYTES, validate_document
@@ -37,18 +35,6 @@ def _yaml() -> Any:
     yaml.representer.add_representer(
         type(None), lambda rep, _value: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
     return yaml
-
-
-@contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """Serialise editors of one registry; the lock is on the folder (the file is replaced)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def render_edit(text: str, mutate: Mutation, *, source: str = "<registry>") -> str:
@@ -77,7 +63,7 @@ def edit_registry(path: Path, mutate: Mutation) -> bool:
     Comments and key order survive; the result is validated before the atomic replace.
     Raises ``ERR_INPUTS`` (missing/invalid file or an edit the schema refuses).
     """
-    with _folder_lock(path.parent):
+    with file_lock(path.parent):
         try:
             raw = path.read_bytes()
         except FileNotFoundError as exc:
@@ -122,7 +108,7 @@ def _version_block(document: Any, ref: ProcessorRef, source: str) -> Any:
 
 
 def _check_digest(value: str, what: str) -> None:
-    if not DIGEST_RE.match(value):
+    if not is_digest(value):
         raise InputsError(f"{what} {value!r} must look like 'sha256:<64 lowercase hex>'")
 
 

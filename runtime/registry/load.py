@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from runtime.contract.wire import ProcessorEntry, RegistryFile, VersionEntry
 from runtime.errors import InputsError
 from runtime.paths import REGISTRY_RELATIVE
+from runtime.registry.models import ProcessorEntry, RegistryFile, VersionEntry
 from runtime.registry.refs import ProcessorRef, parse_ref
 
 MAX_REGISTRY_BYTES = 4 * 1024 * 1024
@@ -66,6 +66,20 @@ def validate_document(raw_bytes: bytes, source: str) -> RegistryFile:
         first = exc.errors()[0]
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise InputsError(f"{source}: {_field_path(first['loc'])}: {first['msg']}{more}") from exc
+
+
+def registry_at(root: Path, rev: str) -> RegistryFile | None:
+    """The registry as committed at ``rev``: ``None`` when the file did not exist there.
+
+    An invalid registry at ``rev`` is ``ERR_INPUTS`` for every reader (change detection and the
+    contract gate alike): a base revision nobody can interpret decides nothing silently.
+    """
+    from runtime import _git
+
+    raw = _git.show(root, rev, REGISTRY_RELATIVE.as_posix())
+    if raw is None:
+        return None
+    return validate_document(raw, f"{REGISTRY_RELATIVE.as_posix()} at {rev}")
 
 
 def _shown(path: Path, root: Path) -> str:

@@ -115,6 +115,6 @@ def test_allow_env_secrets_outside_dev_passes_no_ambient_variable(tmp_path: Path
     result = run_entry(payload, entrypoint=str(FIXTURE_PROCESSORS / "env_leak" / "main.py"),
                        timeout_s=30, secrets=["ACME_API_KEY"], env_name="staging",
                        environ=environ, stream_stderr=False)
-    assert result["rc"] == 0, result["stderr_tail"]
+    assert result.rc == 0, result.stderr_tail
     written = (prefix / "outputs" / "environ.json").read_bytes()
     assert canary_hits(written, ENV_CANARIES) == []

@@ -52,7 +52,7 @@ def test_context_holds_the_processor_and_the_in_container_entry(project):
     with tarfile.open(fileobj=io.BytesIO(context)) as archive:
         names = set(archive.getnames())
     assert {"Dockerfile", "rootfs/opt/processor/main.py", "rootfs/opt/processor/stats.py",
-            "rootfs/opt/runtime/runtime/container_entry.py",
+            "rootfs/opt/runtime/runtime/child/entry.py",
             "rootfs/opt/runtime/runtime/kit/context.py"} <= names
 
 
@@ -75,3 +75,33 @@ def test_missing_base_image_is_unpinned_with_the_task_to_run(tmp_path):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     with pytest.raises(ImageUnpinnedError, match=r"inv infra\.base-image"):
         _context(tmp_path)
+
+
+def test_context_carries_exactly_what_images_carry(project):
+    """The build context and the change detector derive from one definition (images/content.py)."""
+    from runtime.images.content import image_paths
+
+    context, _ = _context(project)
+    with tarfile.open(fileobj=io.BytesIO(context)) as archive:
+        baked = {m.name.removeprefix("rootfs/opt/runtime/") for m in archive.getmembers()
+                 if m.isfile() and m.name.startswith("rootfs/opt/runtime/")}
+    assert baked == set(image_paths(ROOT))
+
+
+def test_what_images_carry_imports_with_nothing_else(tmp_path):
+    """The container entry and the kit import from the carried files alone (standard library)."""
+    import subprocess
+    import sys
+
+    from runtime.images.content import image_files
+
+    for rel, data in image_files(ROOT).items():
+        target = tmp_path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    probe = ("import sys; sys.path[:0] = [sys.argv[1]]; import runtime.child.entry, "
+             "runtime.kit.context; print(sorted(m for m in sys.modules if m.startswith('runtime')))")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(tmp_path)],
+                          capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "runtime.child.entry" in done.stdout

@@ -67,3 +67,29 @@ def test_pinned_adapters_and_dev_pass_the_env_guard(env, adapter):
     from runtime.guards import check_pinned_env
 
     check_pinned_env(env, adapter)
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    ("127.0.0.1", True), ("127.1.2.3", True), ("localhost", True), ("LOCALHOST", True),
+    ("::1", True), ("[::1]", True), ("10.0.0.1", False), ("169.254.1.1", False),
+    ("registry.example.invalid", False), ("", False), (None, False), ("127.0.0.1.nip", False),
+])
+def test_is_loopback_host_is_the_one_loopback_check(host, expected):
+    from runtime.guards import is_loopback_host
+
+    assert is_loopback_host(host) is expected
+
+
+@pytest.mark.parametrize("bad", ["trail\n", "", "-lead", "a/b", "x" * 65, "ex\x00"])
+def test_execution_ids_are_checked_whole(bad):
+    from runtime.guards import check_execution_id
+
+    with pytest.raises(InputsError, match="execution id"):
+        check_execution_id(bad)
+
+
+def test_a_fresh_execution_id_passes_its_own_check():
+    from runtime.guards import check_execution_id, new_execution_id
+
+    eid = new_execution_id()
+    assert check_execution_id(eid) == eid

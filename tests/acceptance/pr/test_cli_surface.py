@@ -86,3 +86,18 @@ def test_help_documents_every_run_processor_flag(run_help, flag):
 
 def test_help_starts_with_the_task_docstring(run_help):
     assert "Run one processor through runtime.run_processor" in run_help
+
+
+def test_help_shows_no_automatic_short_flags(run_help):
+    """Automatic short flags collided into spellings such as ``--=STRING`` (tasks.cli.task)."""
+    options = [ln.split()[0] for ln in run_help.splitlines() if ln.strip().startswith("-")]
+    assert options
+    assert all(opt.startswith("--") and not opt.startswith("--=") for opt in options), options
+
+
+def test_a_nameless_flag_is_refused_and_records_nothing(tmp_path):
+    result = run_cli("run-processor", "--ref", "demo/echo@1", "--json",
+                     f"--={tmp_path / 'elsewhere'}", "--artifacts-root", str(tmp_path))
+    assert result.rc != 0
+    assert result.stdout == ""
+    assert not (tmp_path / "elsewhere").exists()

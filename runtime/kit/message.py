@@ -1,0 +1,46 @@
+"""The child→host message: the one envelope line a processor (or the container entry) prints.
+
+One definition shared by both sides of the process boundary, as cog shares its event types
+between worker and parent: the kit and the container entry build envelopes with these functions
+(standard library only), and the host validates exactly this shape with
+:class:`runtime.contract.wire.Envelope` and builds its own error envelopes through
+:func:`error_envelope` too.
+"""
+
+from __future__ import annotations
+
+import json
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the container entry keeps typing out
+if TYPE_CHECKING:
+    from typing import Any
+
+#: The most bytes of inputs a run accepts (the JSON object, UTF-8): checked once, by the host.
+INPUTS_LIMIT_BYTES = 1024 * 1024
+#: The most bytes of payload a child reads: the inputs plus the few fields around them. The kit and
+#: the container entry refuse more; the host never sends more, because it bounds the inputs.
+PAYLOAD_LIMIT_BYTES = INPUTS_LIMIT_BYTES + 64 * 1024
+#: Upper bound of ``error.message`` on the wire (the host bounds and redacts again).
+MESSAGE_LIMIT = 4000
+STATUSES = ("success", "error")
+
+
+def success_envelope(execution_id: str, outputs: list[dict[str, Any]], index_path: str,
+                     meta: dict[str, Any]) -> dict[str, Any]:
+    """A success envelope: the outputs index items and where the index lies."""
+    return {"status": "success", "execution_id": execution_id, "outputs": outputs,
+            "index_path": index_path, "meta": meta}
+
+
+def error_envelope(execution_id: str, code: str, message: str, *, retryable: bool = False,
+                   meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An error envelope with a canon ``code`` (``ERR_*``), a bounded message and ``retryable``."""
+    return {"status": "error", "execution_id": execution_id or "unknown", "outputs": [],
+            "index_path": "",
+            "error": {"code": code, "message": message[:MESSAGE_LIMIT], "retryable": retryable},
+            "meta": dict(meta or {})}
+
+
+def envelope_line(envelope: dict[str, Any]) -> str:
+    """The envelope as one compact JSON line with its newline (what goes to stdout)."""
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) + "\n"
