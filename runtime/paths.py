@@ -7,6 +7,16 @@ from pathlib import Path
 
 REGISTRY_RELATIVE = Path("registry") / "processors.yaml"
 ARTIFACTS_DIRNAME = ".artifacts"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def checkout_root() -> Path:
+    """The checkout (or installed tree) this package came from: the folder holding ``runtime/``.
+
+    The one place that derives a root from this package's own location; everything that means
+    "this checkout" (state folders, what images carry, a child's import root) asks here.
+    """
+    return _CHECKOUT
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -19,7 +29,7 @@ def project_root(start: Path | None = None) -> Path:
     for candidate in (here, *here.parents):
         if (candidate / REGISTRY_RELATIVE).is_file():
             return candidate
-    return Path(__file__).resolve().parent.parent
+    return checkout_root()
 
 
 def default_artifacts_root(root: Path) -> Path:
@@ -29,4 +39,4 @@ def default_artifacts_root(root: Path) -> Path:
 
 def runtime_import_root() -> Path:
     """The folder that must be on a child's ``PYTHONPATH`` so ``import runtime.kit`` works."""
-    return Path(__file__).resolve().parent.parent
+    return checkout_root()

@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 
 from runtime._files import file_lock, write_atomic
 from runtime.guards import is_loopback_host
+from runtime.paths import checkout_root
 
 __all__ = [
     "STATE_DIRNAME",
@@ -125,7 +126,7 @@ class InfraStatus:
 
 def default_repo_root() -> Path:
     """Return the repository root this module lives in (``runtime/`` is one level below it)."""
-    return Path(__file__).resolve().parent.parent
+    return checkout_root()
 
 
 def state_dir(repo_root: str | os.PathLike[str] | None = None) -> Path:

@@ -39,6 +39,7 @@ from runtime.devinfra.services import InfraError, read_infra, require_binary, st
 from runtime.guards import is_loopback_host
 from runtime.images.oci import read_push_stream, verify_digest
 from runtime.kit.hashing import canonical_json, sha256_file
+from runtime.paths import checkout_root
 
 __all__ = [
     "DEFAULT_SOURCE_DATE_EPOCH",
@@ -371,7 +372,7 @@ def build_base_image(
     use. A second call returns the cached result if the registry still serves that digest
     (``cached=True``); ``rebuild=True`` forces a fresh mmdebstrap.
     """
-    root = Path(repo_root) if repo_root is not None else Path(__file__).resolve().parent.parent
+    root = Path(repo_root) if repo_root is not None else checkout_root()
     sd = state_dir(root)
     reg = _resolve_registry(root, registry)
     tag = tag or suite

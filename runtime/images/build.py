@@ -46,7 +46,7 @@ from runtime.images.oci import (
 )
 from runtime.kit.hashing import SKIP_DIRS, sha256_file, sha256_hex, tree_sha256
 from runtime.logging import get_logger
-from runtime.paths import project_root
+from runtime.paths import checkout_root, project_root
 from runtime.registry.edit import set_image_pin
 from runtime.registry.load import Registry, ResolvedProcessor
 from runtime.registry.refs import ProcessorRef
@@ -284,7 +284,7 @@ class _Context:
 
 def runtime_files() -> dict[str, bytes]:
     """What every image carries of ``runtime`` (:mod:`runtime.images.content`): path → bytes."""
-    return image_files(Path(__file__).resolve().parents[2])
+    return image_files(checkout_root())
 
 
 def git_revision(root: Path) -> str:

@@ -80,8 +80,9 @@ def test_changing_any_file_an_image_carries_selects_every_processor(tmp_path, pr
     from runtime.registry.load import Registry
 
     for folder in ("registry", "processors", "runtime"):
-        shutil.copytree(project_root / folder, tmp_path / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        # only source: never a state folder (a running engine's data root is not a tree to copy)
+        shutil.copytree(project_root / folder, tmp_path / folder, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", ".state", ".artifacts"))
     _git(tmp_path, "init", "-q", "-b", "main")
     _commit(tmp_path, "base")
     every = sorted(str(ref) for ref in Registry.load(tmp_path).refs())

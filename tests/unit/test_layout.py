@@ -21,3 +21,12 @@ def test_no_fake_lives_among_the_adapters():
     assert not [name for name in adapters if "fake" in name], adapters
     for path in (RUNTIME / "adapters").glob("*.py"):
         assert "class Fake" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_the_checkout_root_is_the_folder_holding_runtime():
+    """Modules moved into sub-packages must not derive the root from their own depth."""
+    from runtime.devinfra.services import default_repo_root
+    from runtime.paths import checkout_root
+
+    assert (checkout_root() / "runtime" / "__init__.py").is_file()
+    assert default_repo_root() == checkout_root()

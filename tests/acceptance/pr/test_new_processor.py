@@ -11,7 +11,7 @@ from tests.helpers import ROOT, cli_env, run_cli
 COPIED = ("runtime", "processors", "registry", "tasks", "tasks.py", "pyproject.toml",
           "tests/__init__.py", "tests/conftest.py", "tests/helpers.py",
           "tests/acceptance/__init__.py", "tests/acceptance/pr/__init__.py")
-IGNORED = shutil.ignore_patterns("__pycache__", ".artifacts", ".mypy_cache", ".ruff_cache")
+IGNORED = shutil.ignore_patterns("__pycache__", ".artifacts", ".state", ".mypy_cache", ".ruff_cache")
 
 
 def git(root, *args):
