@@ -95,7 +95,9 @@ def test_a_terminal_gets_rendered_lines_in_colour(monkeypatch):
     text = stream.getvalue()
     assert log_format() == "human"
     assert "\x1b[" in text
-    assert "disk.low" in text and "free_mib=" in text and '"/tmp/a b"' in text
+    assert "disk.low" in text
+    assert "free_mib=" in text
+    assert '"/tmp/a b"' in text
     assert not text.lstrip().startswith("{")
 
 
@@ -105,7 +107,8 @@ def test_no_color_turns_colour_off_on_a_terminal(monkeypatch):
     configure_logging("info", stream=stream)
     get_logger().error("disk.full")
     assert "\x1b[" not in stream.getvalue()
-    assert "error" in stream.getvalue() and "disk.full" in stream.getvalue()
+    assert "error" in stream.getvalue()
+    assert "disk.full" in stream.getvalue()
 
 
 def test_json_is_forced_on_a_terminal_when_asked():
@@ -127,7 +130,8 @@ def test_a_traceback_is_shown_as_text_lines_once():
     second = renderer.render({"event": "processor.crash", "level": "error", "traceback": tb})
     assert "\\n" not in first
     assert "    ValueError: boom" in first.splitlines()
-    assert "ValueError" not in second and "(shown above)" in second
+    assert "ValueError" not in second
+    assert "(shown above)" in second
 
 
 def test_ndjson_lines_inside_an_error_text_are_rendered_for_people():
@@ -136,7 +140,8 @@ def test_ndjson_lines_inside_an_error_text_are_rendered_for_people():
     tail = 'failed. STDERR:\n{"event": "processor.start", "level": "info"}\nplain text\n'
     text = for_people(tail)
     assert "{" not in text
-    assert "processor.start" in text and "plain text" in text
+    assert "processor.start" in text
+    assert "plain text" in text
 
 
 def test_error_text_is_left_alone_when_stderr_is_ndjson():
@@ -156,7 +161,8 @@ def test_progress_reaches_people_below_the_threshold_but_not_ndjson_readers():
     configure_logging("info", stream=machine, fmt="json")
     progress("image.push.progress", pushed_mib=1.5)
     record = json.loads(machine.getvalue())
-    assert record["event"] == "image.push.progress" and "_progress" not in record
+    assert record["event"] == "image.push.progress"
+    assert "_progress" not in record
 
 
 def test_an_expected_failure_is_not_logged_as_an_error():
@@ -186,8 +192,10 @@ def test_standard_logging_warnings_become_one_ndjson_event(capsys):
     assert len(lines) == 1
     record = json.loads(lines[0])
     assert record["event"] == LIBRARY_EVENT
-    assert record["logger"] == "urllib3.connectionpool" and record["level"] == "warning"
-    assert "Retrying GET" in record["message"] and "sk-zzz" not in record["message"]
+    assert record["logger"] == "urllib3.connectionpool"
+    assert record["level"] == "warning"
+    assert "Retrying GET" in record["message"]
+    assert "sk-zzz" not in record["message"]
 
 
 def test_standard_logging_below_warning_stays_quiet(capsys):
@@ -223,5 +231,6 @@ def test_a_forwarded_child_event_is_rendered_for_people_on_a_terminal(monkeypatc
     stream = _Terminal()
     configure_logging("info", stream=stream, fmt="human")
     emit_record({"event": "processor.outputs", "level": "info", "count": 2})
-    assert "processor.outputs" in stream.getvalue() and "count=2" in stream.getvalue()
+    assert "processor.outputs" in stream.getvalue()
+    assert "count=2" in stream.getvalue()
     assert "{" not in stream.getvalue()
