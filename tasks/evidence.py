@@ -45,7 +45,10 @@ def package(c: Context, src: str = "", out: str = "", lane: str = DEFAULT_LANE,
 @task(positional=["path"], help={"path": "the evidence tarball to check",
             "json": "print one JSON result line on stdout"})
 def verify(c: Context, path: str | None = None, json: bool = False) -> None:
-    """Verify an evidence tarball: manifest hashes and the envelope schema gate (SPEC §13)."""
+    """Verify an evidence tarball: manifest hashes and the envelope schema gate (SPEC §13).
+
+    Usage: inv evidence.verify PATH [--json]
+    """
     setup_logging(json)
     outcome: dict[str, Any] = {}
 

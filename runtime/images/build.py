@@ -41,6 +41,7 @@ from runtime.images.oci import (
     check_digest,
     read_push_stream,
     resolve_tag,
+    split_pin_reference,
     split_repository,
     verify_digest,
 )
@@ -518,6 +519,9 @@ def pin_processor(ref: str, oci_digest: str, *, verify: bool = True,
                   repository: str | None = None, root: str | Path | None = None) -> PinResult:
     """Pin ``ref`` to ``oci_digest`` in the registry YAML, after proving it pullable.
 
+    ``oci_digest`` is a bare digest or the full ``repository@digest`` reference that
+    :func:`push_processor` reports (its repository must then agree with ``repository``).
+
     With ``verify`` (the default) the manifest and every blob are checked in the target repository,
     the image's ref label and the version tag must agree, and only then is the YAML edited
     (atomically, comments and order kept). Raises ``ERR_INPUTS``, ``ERR_IMAGE_UNAVAILABLE`` and
@@ -525,8 +529,11 @@ def pin_processor(ref: str, oci_digest: str, *, verify: bool = True,
     """
     registry = _registry(root)
     resolved = registry.resolve(ref)
-    digest = check_digest(oci_digest.strip())
-    repo = repository or resolved.version.image.repository or default_repository(resolved.ref)
+    named, digest = split_pin_reference(oci_digest)
+    if named and repository and named != repository:
+        raise InputsError(f"--oci names repository {named!r} but --repository is {repository!r}")
+    repo = (repository or named or resolved.version.image.repository
+            or default_repository(resolved.ref))
     split_repository(repo)
     log = get_logger(processor_ref=str(resolved.ref))
     log.info("image.pin.start", repository=repo, digest=digest, verify=verify)

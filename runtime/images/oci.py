@@ -100,6 +100,34 @@ def check_digest(digest: str) -> str:
     return digest
 
 
+REFERENCE_SHOWN_CHARS = 200
+
+
+def shown_reference(text: str) -> str:
+    """``text`` bounded for a message without cutting the digest: a long value keeps its head
+    and its last 90 characters (where ``@sha256:<64 hex>`` sits)."""
+    if len(text) <= REFERENCE_SHOWN_CHARS:
+        return text
+    return f"{text[:REFERENCE_SHOWN_CHARS - 90]}…{text[-90:]}"
+
+
+def split_pin_reference(text: str) -> tuple[str | None, str]:
+    """``repository@sha256:…`` (as ``push-processor`` prints it) or a bare digest →
+    ``(repository or None, digest)``. ``ERR_INPUTS`` for anything else; the message shows the
+    whole value (bounded by :func:`shown_reference`, never cut mid-digest)."""
+    value = text.strip()
+    repository, at, digest = value.rpartition("@")
+    if not at:
+        repository, digest = "", value
+    if not DIGEST_RE.match(digest) or (at and not repository):
+        raise InputsError(f"{shown_reference(value)!r} must be a digest 'sha256:<64 lowercase hex>' "
+                          "or a reference 'repository@sha256:<64 lowercase hex>' (as printed by "
+                          "push-processor)")
+    if repository:
+        split_repository(repository)
+    return repository or None, digest
+
+
 def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
