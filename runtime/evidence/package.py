@@ -483,6 +483,7 @@ def verify_evidence(path: str | Path) -> VerifyResult:
     computed: dict[str, str] = {}
     manifest: dict[str, str] | None = None
     envelopes = 0
+    members = 0  # every regular file, the manifest included: what package_evidence counts
     corrupt = False
     try:
         with tarfile.open(archive, mode="r|gz") as tar:
@@ -491,6 +492,7 @@ def verify_evidence(path: str | Path) -> VerifyResult:
                 if not info.isfile():
                     problems.append(f"{name}: not a regular file (type {info.type!r})")
                     continue
+                members += 1
                 if name.startswith("/") or ".." in name.split("/"):
                     problems.append(f"{name}: unsafe member path")
                 if name in computed:
@@ -520,7 +522,7 @@ def verify_evidence(path: str | Path) -> VerifyResult:
         problems.extend(_manifest_problems(manifest, computed))
     if not envelopes and manifest is not None:
         problems.append("no envelope.json in the archive")
-    return VerifyResult(path=str(archive), sha256=_file_sha256(archive), members=len(computed),
+    return VerifyResult(path=str(archive), sha256=_file_sha256(archive), members=members,
                         envelopes=envelopes, problems=problems)
 
 
