@@ -352,10 +352,11 @@ def get_logger(**context: Any) -> Any:
     return structlog.get_logger().bind(**context)
 
 
-def progress(event: str, **fields: Any) -> None:
+def progress(event: str, *, log: Any = None, **fields: Any) -> None:
     """Report progress of long work: shown to people on a terminal whatever the threshold, an
-    ordinary info event in NDJSON. Never on stdout."""
-    get_logger().info(event, **{PROGRESS_KEY: True}, **fields)
+    ordinary info event in NDJSON. Never on stdout. ``log`` is a bound logger to carry its
+    context (default: a fresh one)."""
+    (log if log is not None else get_logger()).info(event, **{PROGRESS_KEY: True}, **fields)
 
 
 def emit_record(record: Mapping[str, Any], *, expected: bool | None = None) -> None:

@@ -46,7 +46,7 @@ from runtime.images.oci import (
     verify_digest,
 )
 from runtime.kit.hashing import SKIP_DIRS, sha256_file, sha256_hex, tree_sha256
-from runtime.logging import get_logger
+from runtime.logging import get_logger, progress
 from runtime.paths import project_root
 from runtime.registry.edit import set_image_pin
 from runtime.registry.load import Registry, ResolvedProcessor
@@ -431,7 +431,7 @@ def _build(client: Any, context: bytes, tag: str, nocache: bool, log: Any
             if text:
                 tail.append(text)
                 if text.startswith("Step "):
-                    log.info("image.build.step", step=text[:200])
+                    progress("image.build.step", log=log, step=text[:200])
             aux = event.get("aux")
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = str(aux["ID"])
@@ -441,9 +441,9 @@ def _build(client: Any, context: bytes, tag: str, nocache: bool, log: Any
     return image_id, errors, tail, before
 
 
-def _push_once(client: Any, repository: str, tag: str) -> str:
+def _push_once(client: Any, repository: str, tag: str, log: Any = None) -> str:
     digest, _size, errors = read_push_stream(
-        client.api.push(repository, tag=tag, stream=True, decode=True), tag)
+        client.api.push(repository, tag=tag, stream=True, decode=True), tag, log=log)
     if errors:
         text = "; ".join(errors)
         raise ImageUnavailableError(bound_message(f"push of {repository}:{tag} failed: {text}"),
@@ -497,7 +497,7 @@ def _tag_and_push(client: Any, ref: ProcessorRef, source: str, repository: str, 
     call_engine(f"tag {source}", lambda: client.api.tag(image_id, repository, tag, force=True))
     digest = with_registry_retry(f"push {repository}:{tag}",
                                  lambda: call_engine(f"push {repository}:{tag}",
-                                                     lambda: _push_once(client, repository, tag)))
+                                                     lambda: _push_once(client, repository, tag, log)))
     return str(image_id), digest
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ from runtime.errors import (
     bound_message,
 )
 from runtime.images.engine import with_registry_retry
+from runtime.logging import progress
 
 MANIFEST_ACCEPT = ", ".join(
     [
@@ -73,18 +76,61 @@ def split_repository(repository: str) -> tuple[str, str]:
     return host, name
 
 
-def read_push_stream(events: Any, tag: str) -> tuple[str | None, int, list[str]]:
-    """Digest, manifest size and errors of a docker-py push stream.
+PUSH_PROGRESS_EVERY_S = 0.5
+_LAYER_DONE = ("Pushed", "Layer already exists", "Mounted from")
+
+
+class PushMeter:
+    """Turns the push stream's per-layer ``progressDetail`` into ``image.push.progress`` events
+    (bytes and layers, at most every :data:`PUSH_PROGRESS_EVERY_S` and when a layer is done)."""
+
+    def __init__(self, log: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._log = log
+        self._clock = clock
+        self._layers: dict[str, list[int]] = {}  # id -> [current, total, done]
+        self._last = clock()
+
+    def update(self, event: Mapping[str, Any]) -> None:
+        """Account one stream event (events without a layer id are ignored)."""
+        layer, status = event.get("id"), str(event.get("status") or "")
+        if not isinstance(layer, str) or not status.startswith(("Preparing", "Waiting", "Pushing",
+                                                                 *_LAYER_DONE)):
+            return
+        state = self._layers.setdefault(layer, [0, 0, 0])
+        detail = event.get("progressDetail") or {}
+        if status == "Pushing" and isinstance(detail, Mapping):
+            state[0] = int(detail.get("current") or state[0])
+            state[1] = int(detail.get("total") or state[1])
+        finished = status.startswith(_LAYER_DONE) and not state[2]
+        if finished:
+            state[0], state[2] = max(state[0], state[1]), 1
+        if finished or self._clock() - self._last >= PUSH_PROGRESS_EVERY_S:
+            self._report()
+
+    def _report(self) -> None:
+        self._last = self._clock()
+        states = self._layers.values()
+        progress("image.push.progress", log=self._log, layers=len(self._layers),
+                 layers_done=sum(s[2] for s in states), pushed_bytes=sum(s[0] for s in states),
+                 total_bytes=sum(s[1] for s in states))
+
+
+def read_push_stream(events: Any, tag: str, *, log: Any = None
+                     ) -> tuple[str | None, int, list[str]]:
+    """Digest, manifest size and errors of a docker-py push stream; reports its progress.
 
     docker-py never raises for registry errors during a push, so every caller parses the stream:
     any ``error``/``errorDetail`` is a failure, and only an aux event for ``tag`` names the digest.
+    Bytes pushed per layer become ``image.push.progress`` events (see :class:`PushMeter`).
     """
     digest: str | None = None
     size = 0
     errors: list[str] = []
+    meter = PushMeter(log)
     for event in events:
         if not isinstance(event, dict):
             continue
+        meter.update(event)
         if event.get("error") or event.get("errorDetail"):
             errors.append(str((event.get("errorDetail") or {}).get("message") or event.get("error")))
         aux = event.get("aux")
