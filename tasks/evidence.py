@@ -19,7 +19,8 @@ DEFAULT_LANE = "local"
     "src": "evidence folder to package (default: evidence/runs)",
     "out": "tarball to write (default: evidence/evidence-<lane>.tar.gz)",
     "lane": f"lane name recorded in summary.md and the default file name (default: {DEFAULT_LANE})",
-    "progress": "force the progress bar on stderr (default: only when stderr is a terminal)",
+    "progress": "force the progress bar on stderr (default: only when stderr is a terminal; "
+                "never with --json)",
     "json": "print one JSON result line on stdout",
 })
 def package(c: Context, src: str = "", out: str = "", lane: str = DEFAULT_LANE,
@@ -35,7 +36,7 @@ def package(c: Context, src: str = "", out: str = "", lane: str = DEFAULT_LANE,
         root = project_root()
         target = out or default_package_path(root, lane)
         return package_evidence(src or default_evidence_root(root), target, lane=lane, root=root,
-                                progress=True if progress else None)
+                                progress=False if json else True if progress else None)
 
     run_cli(action, json_mode=json, to_json=lambda r: {"ok": True, **asdict(r)},
             to_text=lambda r: (f"packaged {r.runs} runs ({r.members} members, "

@@ -35,6 +35,7 @@ from typing import IO, Any, Protocol
 
 from runtime.errors import InputsError
 from runtime.evidence.record import ENVELOPE_NAME, EVENTS_NAME, scrub_line, scrub_record
+from runtime.logging import HUMAN, log_format
 from runtime.redaction import redact_text, redaction_needles, register_secret_names
 
 MANIFEST_NAME = "MANIFEST.sha256"
@@ -128,10 +129,12 @@ class _HashingWriter(io.RawIOBase):
 
 
 class _Progress:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+    """A one-line progress bar on stderr, drawn only for people: stderr is a terminal and the log
+    there is rendered for people (with ``--json`` every stderr line stays NDJSON)."""
 
     def __init__(self, total_files: int, total_bytes: int, enabled: bool | None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.enabled = (sys.stderr.isatty() and log_format() == HUMAN) if enabled is None \
+            else enabled
         self._files = total_files
         self._bytes = max(total_bytes, 1)
         self._done_files = 0

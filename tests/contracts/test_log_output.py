@@ -124,3 +124,25 @@ def test_a_failed_run_with_evidence_still_says_where_it_went(tmp_path):
                      "--artifacts-root", str(tmp_path / "art"), "--evidence-dir", str(tmp_path / "ev"))
     assert result.rc == 2
     assert f"evidence: {tmp_path / 'ev' / 'ex-bad'}" in result.stderr.splitlines()
+
+
+def test_evidence_package_json_on_a_terminal_draws_no_progress_bar(tmp_path):
+    ran = run_cli("run-processor", "--ref", "demo/echo@1", "--artifacts-root", str(tmp_path / "a"),
+                  "--evidence-dir", str(tmp_path / "ev"))
+    assert ran.rc == 0, ran.stderr
+    result = run_cli_on_terminal("evidence.package", "--src", str(tmp_path / "ev"), "--out",
+                                 str(tmp_path / "e.tar.gz"), "--json")
+    assert result.rc == 0, result.stderr
+    assert result.envelope["ok"] is True
+    assert "\r" not in result.stderr
+    _ndjson(result.stderr)
+
+
+def test_evidence_package_for_people_on_a_terminal_draws_its_bar(tmp_path):
+    ran = run_cli("run-processor", "--ref", "demo/echo@1", "--artifacts-root", str(tmp_path / "a"),
+                  "--evidence-dir", str(tmp_path / "ev"))
+    assert ran.rc == 0, ran.stderr
+    result = run_cli_on_terminal("evidence.package", "--src", str(tmp_path / "ev"), "--out",
+                                 str(tmp_path / "e.tar.gz"))
+    assert result.rc == 0, result.stderr
+    assert "evidence.package [" in result.stderr
