@@ -163,6 +163,7 @@ _COLORS = {"debug": "\x1b[2m", "info": "\x1b[36m", "warning": "\x1b[33m", "error
 _BOLD, _DIM, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
 _BLOCK_KEYS = ("traceback", "exception")  # shown once per process: a crash is told once
 _HIDDEN_KEYS = ("event", "level", "timestamp", PROGRESS_KEY)
+SHOWN_LINES_KEPT = 2000
 
 
 class HumanRenderer:
@@ -173,6 +174,7 @@ class HumanRenderer:
     def __init__(self, color: bool = False) -> None:
         self.color = color
         self._shown: set[str] = set()
+        self._shown_lines: dict[str, None] = {}  # a child's text lines already displayed
         self._lock = threading.Lock()
 
     def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> str:
@@ -181,6 +183,8 @@ class HumanRenderer:
     def render(self, record: Mapping[str, Any]) -> str:
         """The text of ``record`` (no trailing newline)."""
         level = str(record.get("level", "info")).lower()
+        if record.get("event") == "processor.stderr" and isinstance(record.get("line"), str):
+            self._remember_line(record["line"])
         stamp = str(record.get("timestamp", ""))
         clock = stamp[11:19] if len(stamp) >= 19 else stamp
         head = [self._paint(_DIM, clock)] if clock else []
@@ -209,12 +213,28 @@ class HumanRenderer:
     def _paint(self, code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if self.color and code else text
 
+    def _remember_line(self, line: str) -> None:
+        with self._lock:
+            self._shown_lines[line] = None
+            if len(self._shown_lines) > SHOWN_LINES_KEPT:
+                del self._shown_lines[next(iter(self._shown_lines))]
+
     def humanize(self, text: str) -> str:
-        """``text`` with every NDJSON event line in it rendered as above (e.g. a stderr tail)."""
-        out = []
+        """``text`` with every NDJSON event line in it rendered as above (e.g. a stderr tail),
+        and runs of a child's text lines already displayed as ``processor.stderr`` folded."""
+        out: list[str] = []
+        folded = 0
         for line in text.splitlines():
+            if line.strip() and line in self._shown_lines:
+                folded += 1
+                continue
+            if folded:
+                out.append(f"  ({folded} stderr line(s) shown above)")
+                folded = 0
             record = _event_of(line)
             out.append(self.render(record) if record is not None else line)
+        if folded:
+            out.append(f"  ({folded} stderr line(s) shown above)")
         return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 

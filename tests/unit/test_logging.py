@@ -234,3 +234,12 @@ def test_a_forwarded_child_event_is_rendered_for_people_on_a_terminal(monkeypatc
     assert "processor.outputs" in stream.getvalue()
     assert "count=2" in stream.getvalue()
     assert "{" not in stream.getvalue()
+
+
+def test_child_text_lines_already_shown_are_folded_in_an_error_tail():
+    renderer = HumanRenderer()
+    for line in ("Traceback (most recent call last):", "KeyError: 'x'"):
+        renderer.render({"event": "processor.stderr", "level": "warning", "line": line})
+    tail = "exit code 1. STDERR:\nTraceback (most recent call last):\nKeyError: 'x'\nnot shown yet"
+    lines = renderer.humanize(tail).splitlines()
+    assert lines == ["exit code 1. STDERR:", "  (2 stderr line(s) shown above)", "not shown yet"]
