@@ -10,7 +10,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from tasks.cli import run_cli, setup_logging, task
+from tasks.cli import note, run_cli, setup_logging, task
 
 DEFAULT_LANE = "local"
 
@@ -71,7 +71,7 @@ def verify(c: Context, path: str | None = None, json: bool = False) -> None:
     run_cli(action, json_mode=json,
             to_json=lambda r: {"ok": r.ok, **asdict(r)}, to_text=text)
     if outcome.get("ok") is False:
-        sys.stderr.write("evidence.verify: the tarball failed verification\n")
+        note("evidence.verify: the tarball failed verification", json)  # --json: ok is false
         raise Exit(code=1)
 
 
