@@ -301,11 +301,51 @@ class _StdlibHandler(logging.Handler):
             self.handleError(record)
 
 
+# Libraries that attach their own stderr handler when imported (modal does, in modal.config and
+# modal._utils.logger): their records must reach stderr through us, once, not as raw text.
+SELF_HANDLING_LOGGERS = ("modal-client", "modal-utils")
+
+
+def _writes_to_stderr(handler: logging.Handler) -> bool:
+    return (type(handler) is logging.StreamHandler
+            and getattr(handler, "stream", None) in (sys.stderr, sys.__stderr__))
+
+
+class _AdoptedLogger(logging.Logger):
+    """A library logger whose own stderr handlers are refused: its records propagate to the
+    root logger and so to :class:`_StdlibHandler`."""
+
+    def addHandler(self, hdlr: logging.Handler) -> None:  # noqa: N802 - logging's own name
+        """Keep every handler but a plain stream handler onto stderr."""
+        if not _writes_to_stderr(hdlr):
+            super().addHandler(hdlr)
+
+
+def _adopt_self_handling_loggers() -> None:
+    """Make :data:`SELF_HANDLING_LOGGERS` propagate to us instead of writing to stderr, whether
+    the library is imported already or later (it is imported lazily, after this runs)."""
+    for name in SELF_HANDLING_LOGGERS:
+        existing = logging.Logger.manager.loggerDict.get(name)
+        if isinstance(existing, logging.Logger):
+            for handler in [h for h in existing.handlers if _writes_to_stderr(h)]:
+                existing.removeHandler(handler)
+            existing.propagate = True
+            existing.__class__ = _AdoptedLogger  # same layout; refuses the next stderr handler
+            continue
+        previous = logging.getLoggerClass()
+        logging.setLoggerClass(_AdoptedLogger)
+        try:
+            logging.getLogger(name)
+        finally:
+            logging.setLoggerClass(previous)
+
+
 def _route_stdlib_logging(capture_warnings: bool) -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:
         root.removeHandler(handler)
     root.addHandler(_StdlibHandler(level=logging.WARNING))
+    _adopt_self_handling_loggers()
     if capture_warnings:  # warnings.warn (urllib3's InsecureRequestWarning …) goes to logging
         logging.captureWarnings(True)
 

@@ -146,3 +146,14 @@ def test_evidence_package_for_people_on_a_terminal_draws_its_bar(tmp_path):
                                  str(tmp_path / "e.tar.gz"))
     assert result.rc == 0, result.stderr
     assert "evidence.package [" in result.stderr
+
+
+def test_the_real_modal_sdk_logger_reaches_stderr_as_one_ndjson_line():
+    # modal attaches its own stderr handler when imported (lazily, after logging is set up)
+    code = ("import logging, runtime.logging as rl; rl.configure_logging('info', fmt='json'); "
+            "import modal; logging.getLogger('modal-client').warning('client is %s', 'old')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), env=cli_env(),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    [record] = _ndjson(proc.stderr)
+    assert (record["logger"], record["message"]) == ("modal-client", "client is old")

@@ -243,3 +243,25 @@ def test_child_text_lines_already_shown_are_folded_in_an_error_tail():
     tail = "exit code 1. STDERR:\nTraceback (most recent call last):\nKeyError: 'x'\nnot shown yet"
     lines = renderer.humanize(tail).splitlines()
     assert lines == ["exit code 1. STDERR:", "  (2 stderr line(s) shown above)", "not shown yet"]
+
+
+def test_a_library_that_attaches_its_own_stderr_handler_still_logs_once_as_ndjson(capsys):
+    configure_logging("info", fmt="json")
+    library = logging.getLogger("modal-client")
+    library.addHandler(logging.StreamHandler())  # what modal does when it is imported
+    library.warning("token expires soon")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["logger"] == "modal-client"
+    assert record["message"] == "token expires soon"
+
+
+def test_a_library_logger_made_before_configuration_is_adopted_too(capsys):
+    early = logging.getLogger("modal-utils")
+    early.addHandler(logging.StreamHandler())
+    configure_logging("info", fmt="json")
+    early.addHandler(logging.StreamHandler())
+    early.warning("retrying")
+    lines = capsys.readouterr().err.splitlines()
+    assert [json.loads(line)["message"] for line in lines] == ["retrying"]
