@@ -72,6 +72,8 @@ _DEFAULTS = _State()
 def _current() -> _State:
     """The configured choices; the defaults once structlog is reset (tests reset it)."""
     return _state if structlog.is_configured() else _DEFAULTS
+
+
 _sinks: list[EventSink] = []
 _sinks_lock = threading.Lock()
 _write_lock = threading.Lock()
@@ -105,10 +107,13 @@ def _demote_expected(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Inside :func:`expecting_failure`, an error is an expected outcome: logged at info."""
-    if _expected.get() and _rank(event_dict.get("level")) >= logging.ERROR:
-        event_dict["level"] = "info"
-        event_dict["expected"] = True
+    _demote(event_dict, _expected.get())
     return event_dict
+
+
+def _demote(event: MutableMapping[str, Any], expected: bool) -> None:
+    if expected and _rank(event.get("level")) >= logging.ERROR:
+        event["level"], event["expected"] = "info", True
 
 
 @contextlib.contextmanager
@@ -177,9 +182,6 @@ class HumanRenderer:
         self._shown_lines: dict[str, None] = {}  # a child's text lines already displayed
         self._lock = threading.Lock()
 
-    def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> str:
-        return self.render(event_dict)
-
     def render(self, record: Mapping[str, Any]) -> str:
         """The text of ``record`` (no trailing newline)."""
         level = str(record.get("level", "info")).lower()
@@ -189,7 +191,7 @@ class HumanRenderer:
         clock = stamp[11:19] if len(stamp) >= 19 else stamp
         head = [self._paint(_DIM, clock)] if clock else []
         head.append(self._paint(_COLORS.get(level, ""), f"{level:<7}"))
-        head.append(self._paint(_BOLD, str(record.get("event", "?"))))
+        head.append(self._paint(_BOLD, _printable(str(record.get("event", "?")))))
         blocks: list[str] = []
         for key, value in record.items():
             if key in _HIDDEN_KEYS:
@@ -197,7 +199,7 @@ class HumanRenderer:
             if isinstance(value, str) and "\n" in value.rstrip("\n"):
                 blocks.append(self._block(key, value))
             else:
-                head.append(f"{self._paint(_DIM, key + '=')}{_scalar(value)}")
+                head.append(f"{self._paint(_DIM, _printable(str(key)) + '=')}{_scalar(value)}")
         return "\n".join([" ".join(head), *blocks])
 
     def _block(self, key: str, text: str) -> str:
@@ -207,8 +209,8 @@ class HumanRenderer:
                 if digest in self._shown:
                     return f"  {key}: (shown above)"
                 self._shown.add(digest)
-        body = "\n".join(f"    {line}" for line in text.rstrip("\n").splitlines())
-        return f"  {key}:\n{body}"
+        body = "\n".join(f"    {_printable(line)}" for line in text.rstrip("\n").splitlines())
+        return f"  {_printable(key)}:\n{body}"
 
     def _paint(self, code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if self.color and code else text
@@ -232,7 +234,7 @@ class HumanRenderer:
                 out.append(f"  ({folded} stderr line(s) shown above)")
                 folded = 0
             record = _event_of(line)
-            out.append(self.render(record) if record is not None else line)
+            out.append(self.render(record) if record is not None else _printable(line))
         if folded:
             out.append(f"  ({folded} stderr line(s) shown above)")
         return "\n".join(out) + ("\n" if text.endswith("\n") else "")
@@ -248,9 +250,17 @@ def _event_of(line: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and "event" in record else None
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: a child's bytes never drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == "\t" else ascii(ch)[1:-1] for ch in text)
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, str):
-        simple = value and not any(ch.isspace() or ch in "\"'=" for ch in value)
+        simple = value and all(ch.isprintable() and not ch.isspace() and ch not in "\"'="
+                               for ch in value)
         return value if simple else json.dumps(value, ensure_ascii=False)
     return _dumps(value)
 
@@ -429,9 +439,7 @@ def emit_record(record: Mapping[str, Any], *, expected: bool | None = None) -> N
     if not structlog.is_configured():
         configure_logging()
     event = dict(record)
-    if (failure_expected() if expected is None else expected) \
-            and _rank(event.get("level")) >= logging.ERROR:
-        event["level"], event["expected"] = "info", True
+    _demote(event, failure_expected() if expected is None else expected)
     _to_sinks(event)
     if not _displayed(event.get("level", "info")):
         return

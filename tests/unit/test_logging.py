@@ -265,3 +265,13 @@ def test_a_library_logger_made_before_configuration_is_adopted_too(capsys):
     early.warning("retrying")
     lines = capsys.readouterr().err.splitlines()
     assert [json.loads(line)["message"] for line in lines] == ["retrying"]
+
+
+def test_a_childs_control_characters_never_reach_the_terminal_raw():
+    renderer = HumanRenderer()
+    text = renderer.render({"event": "processor.stderr", "level": "warning",
+                            "line": "\x1b[2Jgone", "tb": "a\x1b]0;title\x07\nb",
+                            "k\x1b[1m": 1})
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "\x1b" not in renderer.humanize("tail\n\x1b[31mred")
