@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.measure import ROOT
 from bench.scenarios import FULL, QUICK, SCENARIOS, Row, run_scenario
+from runtime.logging import progress
 
 OUT_DIR = ROOT / "evidence" / "bench"
 
@@ -66,11 +67,14 @@ def run_bench(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
     started = time.monotonic()
     load_before = os.getloadavg()
     rows: list[Row] = []
-    for name in only or list(SCENARIOS):
-        print(f"bench: {name} …", file=sys.stderr, flush=True)
+    names = list(only or SCENARIOS)
+    for index, name in enumerate(names, 1):
+        # Progress is a log event: rendered on a terminal, NDJSON with --json (never stdout).
+        progress("bench.scenario.start", scenario=name, index=index, total=len(names))
         t0 = time.monotonic()
         rows.extend(run_scenario(name, sizes))
-        print(f"bench: {name} done in {time.monotonic() - t0:.1f}s", file=sys.stderr, flush=True)
+        progress("bench.scenario.complete", scenario=name, index=index, total=len(names),
+                 elapsed_s=round(time.monotonic() - t0, 1))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     report = {
         "started_utc": stamp, "quick": quick, "machine": _machine(),

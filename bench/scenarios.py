@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -416,5 +415,7 @@ def run_scenario(name: str, sizes: Sizes) -> list[Row]:
     try:
         return SCENARIOS[name](sizes)
     except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
-        print(f"bench: scenario {name} failed: {exc}", file=sys.stderr)
+        from runtime.logging import get_logger
+
+        get_logger().warning("bench.scenario.failed", scenario=name, error=str(exc)[:500])
         return [Row(name, "-", "", status=f"failed: {type(exc).__name__}: {str(exc)[:200]}")]

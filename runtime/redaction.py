@@ -91,7 +91,9 @@ def redact(value: Any, key: str = "", extra: Collection[str] = ()) -> Any:
 
     ``extra`` adds values to scrub for this call only (evidence passes the run's input values).
     """
-    if key and is_sensitive_key(key) and isinstance(value, str | int | float) and value != "":
+    # A boolean under a secret's name is its presence, not its value (True/False stay readable).
+    if (key and is_sensitive_key(key) and isinstance(value, str | int | float)
+            and not isinstance(value, bool) and value != ""):
         return REDACTED
     if isinstance(value, str):
         return redact_text(value, extra)

@@ -30,12 +30,23 @@ def task(*args: Any, **kwargs: Any) -> Callable:  # type: ignore[type-arg]  # as
 
 
 def setup_logging(json_mode: bool, verbose: bool = False) -> None:
-    """NDJSON on stderr: info for machines (``--json``/``--verbose``), warnings for people."""
+    """Logs on stderr: info for machines (``--json``/``--verbose``), warnings (and progress) for
+    people; NDJSON with ``--json`` or off a terminal, rendered lines (colour unless ``NO_COLOR``)
+    on one. Standard ``logging`` and ``warnings`` go the same way, so ``--json`` keeps every
+    stderr line NDJSON."""
     # Imported here, not at module level: every task module imports this one, so structlog
     # would otherwise load for `inv --list` and for tasks that never log.
     from runtime.logging import configure_logging
 
-    configure_logging("info" if json_mode or verbose else "warning", stream=sys.stderr)
+    configure_logging("info" if json_mode or verbose else "warning", stream=sys.stderr,
+                      fmt="json" if json_mode else None, capture_warnings=True)
+
+
+def note(text: str, json_mode: bool) -> None:
+    """Tell a person something on stderr (never in ``--json`` mode, where a log event says it)."""
+    if not json_mode:
+        sys.stderr.write(text.rstrip("\n") + "\n")
+        sys.stderr.flush()
 
 
 def emit_line(payload: dict[str, Any]) -> None:
@@ -88,7 +99,7 @@ def run_cli(
 
 def _fail(err: ProcessorRuntimeError, json_mode: bool,
           on_error_envelope: Callable[[ProcessorRuntimeError], dict[str, Any]]) -> None:
-    from runtime.logging import get_logger
+    from runtime.logging import for_people, get_logger
     from runtime.redaction import redact_text
 
     if json_mode:
@@ -98,5 +109,7 @@ def _fail(err: ProcessorRuntimeError, json_mode: bool,
                            message=err.message)
         emit_line(on_error_envelope(err))
     else:
-        sys.stderr.write(f"error: {err.code}: {redact_text(err.message)}\n")
+        # A child's NDJSON tail in the message is rendered like the log (a traceback once).
+        text = for_people(redact_text(err.message)).rstrip("\n")
+        sys.stderr.write(f"error: {err.code}: {text}\n")
     raise Exit(code=err.exit_code)

@@ -97,13 +97,17 @@ def check_contracts(c: Context, base: str = "", json: bool = False) -> None:
 
 
 @task(positional=["name"], iterable=["secret"],
-      help={"name": "the new processor, ns/name (lowercase letters, digits, '-', '_')",
+      help={"name": "the new processor, ns/name (lowercase letters, digits, '-', '_'); "
+                    "given positionally: inv new-processor acme/translate",
             "with_provider": "also write provider.py (the vendor call, imported lazily in real)",
             "secret": "a secret name the processor needs in real mode (repeatable)",
             "json": "print exactly one JSON line on stdout"})
 def new_processor(c: Context, name: str | None = None, with_provider: bool = False,
                   secret: list[str] | None = None, json: bool = False) -> None:
-    """Scaffold a processor (main.py, schemas, fixture, registry entry, test) that passes the suite."""
+    """Scaffold a processor (main.py, schemas, fixture, registry entry, test) that passes the suite.
+
+    Usage: inv new-processor ns/name [--with-provider] [--secret NAME ...]
+    """
     setup_logging(json)
 
     def action() -> Any:

@@ -10,7 +10,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from tasks.cli import run_cli, setup_logging, task
+from tasks.cli import note, run_cli, setup_logging, task
 
 DEFAULT_LANE = "local"
 
@@ -19,7 +19,8 @@ DEFAULT_LANE = "local"
     "src": "evidence folder to package (default: evidence/runs)",
     "out": "tarball to write (default: evidence/evidence-<lane>.tar.gz)",
     "lane": f"lane name recorded in summary.md and the default file name (default: {DEFAULT_LANE})",
-    "progress": "force the progress bar on stderr (default: only when stderr is a terminal)",
+    "progress": "force the progress bar on stderr (default: only when stderr is a terminal; "
+                "never with --json)",
     "json": "print one JSON result line on stdout",
 })
 def package(c: Context, src: str = "", out: str = "", lane: str = DEFAULT_LANE,
@@ -35,7 +36,7 @@ def package(c: Context, src: str = "", out: str = "", lane: str = DEFAULT_LANE,
         root = project_root()
         target = out or default_package_path(root, lane)
         return package_evidence(src or default_evidence_root(root), target, lane=lane, root=root,
-                                progress=True if progress else None)
+                                progress=False if json else True if progress else None)
 
     run_cli(action, json_mode=json, to_json=lambda r: {"ok": True, **asdict(r)},
             to_text=lambda r: (f"packaged {r.runs} runs ({r.members} members, "
@@ -45,7 +46,10 @@ def package(c: Context, src: str = "", out: str = "", lane: str = DEFAULT_LANE,
 @task(positional=["path"], help={"path": "the evidence tarball to check",
             "json": "print one JSON result line on stdout"})
 def verify(c: Context, path: str | None = None, json: bool = False) -> None:
-    """Verify an evidence tarball: manifest hashes and the envelope schema gate (SPEC §13)."""
+    """Verify an evidence tarball: manifest hashes and the envelope schema gate (SPEC §13).
+
+    Usage: inv evidence.verify PATH [--json]
+    """
     setup_logging(json)
     outcome: dict[str, Any] = {}
 
@@ -67,7 +71,7 @@ def verify(c: Context, path: str | None = None, json: bool = False) -> None:
     run_cli(action, json_mode=json,
             to_json=lambda r: {"ok": r.ok, **asdict(r)}, to_text=text)
     if outcome.get("ok") is False:
-        sys.stderr.write("evidence.verify: the tarball failed verification\n")
+        note("evidence.verify: the tarball failed verification", json)  # --json: ok is false
         raise Exit(code=1)
 
 

@@ -67,7 +67,8 @@ def push_processor(c: Context, ref: str = "", image: str = "", target: str = "",
 
 
 @task(help={**COMMON_HELP,
-            "oci": "the manifest digest to pin (sha256:<64 hex>, as printed by push-processor)",
+            "oci": "the image to pin: the reference push-processor prints (repo@sha256:<64 hex>) "
+                   "or a bare manifest digest (sha256:<64 hex>)",
             "verify_digest": "prove the digest pullable (manifest + every blob) before writing "
                              "(default on; --no-verify-digest skips it)",
             "repository": "registry repository holding the digest (default: the pin's, else "
@@ -82,7 +83,7 @@ def pin_processor(c: Context, ref: str = "", oci: str = "", verify_digest: bool 
 
         _need_ref(ref)
         if not oci:
-            raise InputsError("--oci is required (the digest printed by push-processor)")
+            raise InputsError("--oci is required (the reference or digest printed by push-processor)")
         return pin(ref, oci, verify=verify_digest, repository=repository or None)
 
     run_cli(action, json_mode=json, to_json=_success,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from invoke.context import Context
 
 from runtime.errors import InputsError
-from tasks.cli import run_cli, setup_logging, task
+from tasks.cli import note, run_cli, setup_logging, task
 
 if TYPE_CHECKING:  # the model (pydantic) loads with the runner, not with `inv --list`
     from runtime.contract.wire import Envelope
@@ -92,7 +92,12 @@ def run_processor(
     setup_logging(json, verbose)
 
     def action() -> Envelope:
-        from runtime.evidence.record import EvidenceRecorder, evidence_from_env, run_folder
+        from runtime.evidence.record import (
+            ENVELOPE_NAME,
+            EvidenceRecorder,
+            evidence_from_env,
+            run_folder,
+        )
         from runtime.guards import new_execution_id
         from runtime.paths import project_root
 
@@ -101,10 +106,13 @@ def run_processor(
             return run(None)
         eid = execution_id or new_execution_id()
         folder = run_folder(evidence_dir or from_env, eid, project_root())
-        with EvidenceRecorder(folder, execution_id=eid,
-                              display_level="info" if json or verbose else "warning") as recorder:
-            envelope = run(recorder, eid)
-            recorder.record(envelope)
+        try:
+            with EvidenceRecorder(folder, execution_id=eid) as recorder:
+                envelope = run(recorder, eid)
+                recorder.record(envelope)
+        finally:
+            if (folder / ENVELOPE_NAME).is_file():
+                note(f"evidence: {folder}", json)  # with --json the evidence.recorded event says it
         return envelope
 
     def run(recorder: Any, eid: str = "") -> Envelope:

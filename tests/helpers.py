@@ -98,3 +98,46 @@ def copy_project(dest: Path, source: Path = ROOT) -> Path:
         shutil.copytree(source / folder, dest / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest
+
+
+def run_cli_on_terminal(*args: str, env: dict[str, str] | None = None,
+                        timeout: float = 120) -> CliResult:
+    """Like :func:`run_cli`, but stderr is a pseudo-terminal, as when a person runs the task.
+
+    The terminal's line discipline turns ``\\n`` into ``\\r\\n``; the returned stderr has it back.
+    """
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=str(ROOT),
+                            env=env if env is not None else cli_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.1)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every writer of the terminal has gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        stdout = proc.stdout.read() if proc.stdout else b""
+        rc = proc.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        os.close(leader)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    stderr = b"".join(chunks).replace(b"\r\n", b"\n")
+    return CliResult(rc, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))

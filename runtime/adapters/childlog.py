@@ -9,11 +9,10 @@ tail kept by the spawn helper still carries the end of its output.
 from __future__ import annotations
 
 import json
-import sys
 import time
-from typing import IO
+from typing import IO, Any
 
-from runtime.logging import level_enabled
+from runtime.logging import emit_record, failure_expected, level_enabled
 from runtime.redaction import redact
 
 FORWARD_BUDGET_BYTES = 1024 * 1024
@@ -24,7 +23,8 @@ def _now() -> str:
 
 
 class StderrForwarder:
-    """A line sink for :func:`runtime.child.spawn.spawn` that writes to ``stream`` (default stderr)."""
+    """A line sink for :func:`runtime.child.spawn.spawn`: into the host log (its event sinks and
+    stderr, see :func:`runtime.logging.emit_record`), or as NDJSON to ``stream`` when given."""
 
     def __init__(self, stream: IO[str] | None = None, budget: int = FORWARD_BUDGET_BYTES,
                  **context: str) -> None:
@@ -33,6 +33,8 @@ class StderrForwarder:
         self._sent = 0
         self._suppressed = 0
         self._context = context
+        # spawn calls us from its stderr thread, where the caller's context does not follow
+        self._expected = failure_expected()
 
     def __call__(self, line: bytes) -> bool:
         """Forward one line; returns False once the budget is spent (spawn stops calling)."""
@@ -53,19 +55,19 @@ class StderrForwarder:
             record = {"event": "processor.stderr", "level": "warning", "timestamp": _now(),
                       "line": text,
                       **self._context}
-        if level_enabled(str(record.get("level", "info"))):
-            self._write(json.dumps(redact(record), ensure_ascii=False, separators=(",", ":")))
+        self._write(redact(record))
         if self._sent >= self._budget:
-            self._write(json.dumps({"event": "processor.stderr.suppressed", "timestamp": _now(),
-                                    "level": "warning", "budget_bytes": self._budget,
-                                    **self._context}))
+            self._write({"event": "processor.stderr.suppressed", "timestamp": _now(),
+                         "level": "warning", "budget_bytes": self._budget, **self._context})
             return False
         return True
 
-    def _write(self, text: str) -> None:
-        stream = self._stream if self._stream is not None else sys.stderr
-        stream.write(text + "\n")
-        stream.flush()
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._stream is None:
+            emit_record(record, expected=self._expected)
+        elif level_enabled(str(record.get("level", "info"))):
+            self._stream.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self._stream.flush()
 
     @property
     def suppressed_lines(self) -> int:

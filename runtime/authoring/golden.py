@@ -22,6 +22,7 @@ from typing import Any
 
 from runtime.errors import InputsError, ProcessorRuntimeError
 from runtime.kit.files import atomic_write
+from runtime.logging import expecting_failure
 from runtime.registry.load import Registry
 from runtime.runner import run_processor
 
@@ -128,8 +129,10 @@ def discover_fixtures(root: Path, processor: str | None = None) -> list[Fixture]
 def _replay(fixture: Fixture, adapter: str, root: Path, work: Path
             ) -> tuple[dict[str, str] | None, str | None]:
     try:
-        envelope = run_processor(fixture.ref, inputs=fixture.inputs, mode="mock", adapter=adapter,
-                                 artifacts_root=work, root=root)
+        # A fixture meant to fail logs its failure as an expected outcome, not as an error.
+        with expecting_failure(fixture.kind == "error"):
+            envelope = run_processor(fixture.ref, inputs=fixture.inputs, mode="mock",
+                                     adapter=adapter, artifacts_root=work, root=root)
     except ProcessorRuntimeError as err:
         return None, f"{err.code}: {err.message}"
     return {item.path: item.sha256 for item in envelope.outputs}, None

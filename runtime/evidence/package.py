@@ -35,6 +35,7 @@ from typing import IO, Any, Protocol
 
 from runtime.errors import InputsError
 from runtime.evidence.record import ENVELOPE_NAME, EVENTS_NAME, scrub_line, scrub_record
+from runtime.logging import HUMAN, log_format
 from runtime.redaction import redact_text, redaction_needles, register_secret_names
 
 MANIFEST_NAME = "MANIFEST.sha256"
@@ -128,10 +129,12 @@ class _HashingWriter(io.RawIOBase):
 
 
 class _Progress:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+    """A one-line progress bar on stderr, drawn only for people: stderr is a terminal and the log
+    there is rendered for people (with ``--json`` every stderr line stays NDJSON)."""
 
     def __init__(self, total_files: int, total_bytes: int, enabled: bool | None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.enabled = (sys.stderr.isatty() and log_format() == HUMAN) if enabled is None \
+            else enabled
         self._files = total_files
         self._bytes = max(total_bytes, 1)
         self._done_files = 0
@@ -483,6 +486,7 @@ def verify_evidence(path: str | Path) -> VerifyResult:
     computed: dict[str, str] = {}
     manifest: dict[str, str] | None = None
     envelopes = 0
+    members = 0  # every regular file, the manifest included: what package_evidence counts
     corrupt = False
     try:
         with tarfile.open(archive, mode="r|gz") as tar:
@@ -491,6 +495,7 @@ def verify_evidence(path: str | Path) -> VerifyResult:
                 if not info.isfile():
                     problems.append(f"{name}: not a regular file (type {info.type!r})")
                     continue
+                members += 1
                 if name.startswith("/") or ".." in name.split("/"):
                     problems.append(f"{name}: unsafe member path")
                 if name in computed:
@@ -520,7 +525,7 @@ def verify_evidence(path: str | Path) -> VerifyResult:
         problems.extend(_manifest_problems(manifest, computed))
     if not envelopes and manifest is not None:
         problems.append("no envelope.json in the archive")
-    return VerifyResult(path=str(archive), sha256=_file_sha256(archive), members=len(computed),
+    return VerifyResult(path=str(archive), sha256=_file_sha256(archive), members=members,
                         envelopes=envelopes, problems=problems)
 
 

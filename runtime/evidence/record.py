@@ -1,9 +1,10 @@
 """Evidence of one run: its envelope and NDJSON event stream under ``evidence/runs/<execution_id>/``.
 
-:class:`EvidenceRecorder` wraps one ``run_processor`` call. While it is open, every NDJSON line
-that would reach stderr (our structlog events and the child's forwarded lines) is teed into
-``events.ndjson``; on exit the envelope — the success envelope or the canonical error envelope —
-is written to ``envelope.json``. Both files are written atomically and scrubbed on the way in:
+:class:`EvidenceRecorder` wraps one ``run_processor`` call. While it is open it is an event
+sink of :mod:`runtime.logging`: every event at info or above (our structlog events and the
+child's forwarded lines) is appended to ``events.ndjson``, whatever the display threshold; on
+exit the envelope — the success envelope or the canonical error envelope — is written to
+``envelope.json``. Both files are written atomically and scrubbed on the way in:
 secrets and token shapes (``runtime.redaction``), every ``inputs`` object, and the run's own
 input values. Packaging (``runtime.evidence.package``) filters again; this is the first line.
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import threading
 from collections.abc import Collection, Mapping
@@ -24,13 +24,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-import structlog
-
 from runtime.contract.wire import Envelope
 from runtime.errors import AdapterInvocationError, InputsError, ProcessorRuntimeError
 from runtime.guards import check_execution_id
 from runtime.kit.files import atomic_write
-from runtime.logging import configure_logging, get_logger
+from runtime.logging import add_event_sink, get_logger, remove_event_sink
 from runtime.redaction import REDACTED, redact, redact_text
 
 EVIDENCE_ENV = "PROCESSOR_EVIDENCE"
@@ -40,8 +38,6 @@ ENVELOPE_NAME = "envelope.json"
 EVENTS_NAME = "events.ndjson"
 INPUTS_KEY = "inputs"
 MIN_INPUT_VALUE_LEN = 6
-LINE_LIMIT_CHARS = 1024 * 1024
-_LEVEL_RANK = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50}
 
 
 def default_evidence_root(root: Path) -> Path:
@@ -113,99 +109,28 @@ def scrub_line(text: str, extra: Collection[str] = ()) -> str:
     return redact_text(text, extra)
 
 
-def _level_of(line: str) -> int:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return _LEVEL_RANK["warning"]
-    level = record.get("level", "info") if isinstance(record, dict) else "info"
-    return _LEVEL_RANK.get(str(level).lower(), _LEVEL_RANK["info"])
-
-
-class EventTee:
-    """A text stream standing in for stderr: each complete line goes, scrubbed, to ``sink``
-    and, when its ``level`` reaches ``display_level``, unchanged to ``display``."""
-
-    def __init__(self, display: IO[str], sink: IO[str], *, extra: Collection[str] = (),
-                 display_level: str = "info") -> None:
-        self._display = display
-        self._sink = sink
-        self._extra = extra
-        self._threshold = _LEVEL_RANK.get(display_level, _LEVEL_RANK["info"])
-        self._pending = ""
-        self._lock = threading.Lock()
-        self.lines = 0
-
-    def write(self, text: str) -> int:
-        """Buffer ``text`` and dispatch every complete line (overlong lines are cut)."""
-        with self._lock:
-            self._pending += text
-            while True:
-                cut = self._pending.find("\n")
-                if cut < 0 and len(self._pending) < LINE_LIMIT_CHARS:
-                    break
-                if cut < 0:
-                    cut = LINE_LIMIT_CHARS
-                    line, self._pending = self._pending[:cut], self._pending[cut:]
-                else:
-                    line, self._pending = self._pending[:cut], self._pending[cut + 1 :]
-                self._dispatch(line)
-        return len(text)
-
-    def _dispatch(self, line: str) -> None:
-        if not line.strip():
-            return
-        self._sink.write(scrub_line(line, self._extra) + "\n")
-        self.lines += 1
-        if _level_of(line) >= self._threshold:
-            self._display.write(line + "\n")
-            self._display.flush()
-
-    def flush(self) -> None:
-        """Flush the display (partial lines wait for their newline or :meth:`close`)."""
-        self._display.flush()
-
-    def close(self) -> None:
-        """Dispatch a trailing partial line; the wrapped streams stay open."""
-        with self._lock:
-            if self._pending:
-                line, self._pending = self._pending, ""
-                self._dispatch(line)
-
-    def isatty(self) -> bool:
-        """Progress bars and colours ask the real terminal."""
-        return bool(self._display.isatty())
-
-    def fileno(self) -> int:
-        """The display's descriptor (bytes written there bypass the evidence)."""
-        return self._display.fileno()
-
-    @property
-    def encoding(self) -> str:
-        """The display's encoding."""
-        return str(getattr(self._display, "encoding", "utf-8"))
-
-
 class EvidenceRecorder:
     """Context manager recording one run into ``folder`` (``envelope.json`` + ``events.ndjson``).
 
-    Use around ``run_processor``; call :meth:`record` with the success envelope. A canon error
-    escaping the block is recorded as its error envelope (anything else as an internal
-    ``ERR_ADAPTER_INVOCATION``) and re-raised. ``ERR_INPUTS`` if ``folder`` already holds files.
+    While open it is an event sink of :mod:`runtime.logging`: it receives each redacted event
+    dict (ours and the child's forwarded lines, info and above, whatever people see on stderr)
+    and appends it, scrubbed, to ``events.ndjson`` — no global configuration is swapped and no
+    rendered line is parsed back. Use around ``run_processor``; call :meth:`record` with the
+    success envelope. A canon error escaping the block is recorded as its error envelope
+    (anything else as an internal ``ERR_ADAPTER_INVOCATION``) and re-raised. ``ERR_INPUTS`` if
+    ``folder`` already holds files.
     """
 
-    def __init__(self, folder: str | Path, *, inputs: Any = None, display_level: str = "info",
+    def __init__(self, folder: str | Path, *, inputs: Any = None,
                  execution_id: str | None = None) -> None:
         self.folder = Path(folder)
         self.execution_id = execution_id
         self._extra: set[str] = set(input_values(inputs))
-        self._display_level = display_level
         self._envelope: Envelope | None = None
         self._events: IO[str] | None = None
         self._events_tmp: Path | None = None
-        self._tee: EventTee | None = None
-        self._saved_stderr: Any = None
-        self._saved_config: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self.lines = 0
 
     def __enter__(self) -> EvidenceRecorder:
         if self.folder.is_symlink() or (self.folder.exists() and any(self.folder.iterdir())):
@@ -214,13 +139,18 @@ class EvidenceRecorder:
         fd, tmp = tempfile.mkstemp(prefix=f".{EVENTS_NAME}.", suffix=".tmp", dir=self.folder)
         self._events_tmp = Path(tmp)
         self._events = os.fdopen(fd, "w", encoding="utf-8")
-        self._saved_stderr = sys.stderr
-        self._saved_config = dict(structlog.get_config()) if structlog.is_configured() else None
-        self._tee = EventTee(sys.stderr, self._events, extra=self._extra,
-                             display_level=self._display_level)
-        sys.stderr = self._tee  # child lines are forwarded here
-        configure_logging("info", stream=self._tee)  # type: ignore[arg-type]
+        add_event_sink(self)
         return self
+
+    def __call__(self, event: Mapping[str, Any]) -> None:
+        """The event sink: append one event, inputs stripped and secrets redacted."""
+        line = json.dumps(scrub_record(dict(event), self._extra), default=str,
+                          ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            if self._events is None:
+                return
+            self._events.write(line + "\n")
+            self.lines += 1
 
     def protect_inputs(self, inputs: Any) -> None:
         """Also scrub the string values of ``inputs`` from what is recorded from now on."""
@@ -234,27 +164,24 @@ class EvidenceRecorder:
                  tb: TracebackType | None) -> None:
         if exc is not None:
             self._envelope = _error_envelope_for(exc, self.execution_id)
-        self._restore()
+        self._close_events()
         envelope = self._envelope or _error_envelope_for(
             AdapterInvocationError("the run settled without an envelope"), self.execution_id)
         document = scrub_record(envelope.model_dump(mode="json", exclude_none=True), self._extra)
         data = (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         atomic_write(self.folder / ENVELOPE_NAME, data, confine_to=self.folder)
-        get_logger().info("evidence.recorded", folder=str(self.folder),
-                          events=self._tee.lines if self._tee else 0, status=envelope.status)
+        # Where the evidence went: a log event (stderr), so --json keeps stdout to one line.
+        get_logger().info("evidence.recorded", folder=str(self.folder), events=self.lines,
+                 status=envelope.status)
 
-    def _restore(self) -> None:
-        if self._tee is not None:
-            self._tee.close()
-        sys.stderr = self._saved_stderr
-        if self._saved_config is not None:
-            structlog.configure(**self._saved_config)
-        else:
-            structlog.reset_defaults()
-        if self._events is not None and self._events_tmp is not None:
-            self._events.flush()
-            os.fsync(self._events.fileno())
-            self._events.close()
+    def _close_events(self) -> None:
+        remove_event_sink(self)
+        with self._lock:
+            events, self._events = self._events, None
+        if events is not None and self._events_tmp is not None:
+            events.flush()
+            os.fsync(events.fileno())
+            events.close()
             self._events_tmp.replace(self.folder / EVENTS_NAME)
 
 
@@ -267,6 +194,6 @@ def _error_envelope_for(exc: BaseException, execution_id: str | None) -> Envelop
 
 
 __all__ = [
-    "EVIDENCE_ENV", "EventTee", "EvidenceRecorder", "default_evidence_root", "evidence_from_env",
+    "EVIDENCE_ENV", "EvidenceRecorder", "default_evidence_root", "evidence_from_env",
     "input_values", "run_folder", "scrub_line", "scrub_record", "strip_inputs",
 ]

@@ -39,6 +39,7 @@ from runtime.devinfra.services import InfraError, read_infra, require_binary, st
 from runtime.guards import is_loopback_host
 from runtime.images.oci import read_push_stream, verify_digest
 from runtime.kit.hashing import canonical_json, sha256_file
+from runtime.logging import progress
 from runtime.paths import checkout_root
 
 __all__ = [
@@ -342,6 +343,11 @@ def verify_pullable(
 # --------------------------------------------------------------------------- entry point
 
 
+def _stage(stage: str, **fields: Any) -> None:
+    """One progress event per base-image stage (mmdebstrap, hash, load, push, verify)."""
+    progress("image.base.stage", stage=stage, **fields)
+
+
 def _resolve_registry(repo_root: Path, registry: str | None) -> str:
     if registry:
         return _registry_hostport(registry)
@@ -402,6 +408,7 @@ def build_base_image(
             try:
                 prev = json.loads(result_path.read_text())
                 if prev.get("repository") == full_repo and prev.get("tag") == tag:
+                    _stage("reuse", digest=prev.get("digest"))
                     t0 = time.monotonic()
                     verify_pullable(reg, repository, prev["digest"], prev["image_id"])
                     prev["cached"] = True
@@ -413,12 +420,12 @@ def build_base_image(
         if rebuild:
             rootfs.unlink(missing_ok=True)
         if not rootfs.exists():
+            log_path = sd / "logs" / "mmdebstrap.log"
+            # The cold build is long and silent; say what runs and where its log is.
+            _stage("mmdebstrap", suite=suite, packages=pkgs, log_path=str(log_path))
             timings["mmdebstrap"] = round(
-                build_rootfs(
-                    rootfs, suite, pkgs, mirrors, source_date_epoch, sd / "logs" / "mmdebstrap.log"
-                ),
-                3,
-            )
+                build_rootfs(rootfs, suite, pkgs, mirrors, source_date_epoch, log_path), 3)
+        _stage("hash", rootfs=str(rootfs))
         t0 = time.monotonic()
         diff_id = _sha256_file(rootfs)
         timings["hash"] = round(time.monotonic() - t0, 3)
@@ -447,14 +454,17 @@ def build_base_image(
         except docker.errors.ImageNotFound:
             present = False
         if not present:
+            _stage("load", image_id=image_id)
             load_image_archive(client, config, image_id, rootfs, f"{full_repo}:{tag}")
             timings["load"] = round(time.monotonic() - t0, 3)
         client.api.tag(image_id, full_repo, tag, force=True)
 
+        _stage("push", repository=full_repo, tag=tag)
         t0 = time.monotonic()
         digest, msize = push_image(client, full_repo, tag)
         timings["push"] = round(time.monotonic() - t0, 3)
 
+        _stage("verify", digest=digest)
         t0 = time.monotonic()
         ver = verify_pullable(reg, repository, digest, image_id)
         timings["verify"] = round(time.monotonic() - t0, 3)

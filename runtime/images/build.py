@@ -41,11 +41,12 @@ from runtime.images.oci import (
     check_digest,
     read_push_stream,
     resolve_tag,
+    split_pin_reference,
     split_repository,
     verify_digest,
 )
 from runtime.kit.hashing import SKIP_DIRS, sha256_file, sha256_hex, tree_sha256
-from runtime.logging import get_logger
+from runtime.logging import get_logger, progress
 from runtime.paths import checkout_root, project_root
 from runtime.registry.edit import set_image_pin
 from runtime.registry.load import Registry, ResolvedProcessor
@@ -430,7 +431,7 @@ def _build(client: Any, context: bytes, tag: str, nocache: bool, log: Any
             if text:
                 tail.append(text)
                 if text.startswith("Step "):
-                    log.info("image.build.step", step=text[:200])
+                    progress("image.build.step", log=log, step=text[:200])
             aux = event.get("aux")
             if isinstance(aux, dict) and aux.get("ID"):
                 image_id = str(aux["ID"])
@@ -440,9 +441,9 @@ def _build(client: Any, context: bytes, tag: str, nocache: bool, log: Any
     return image_id, errors, tail, before
 
 
-def _push_once(client: Any, repository: str, tag: str) -> str:
+def _push_once(client: Any, repository: str, tag: str, log: Any = None) -> str:
     digest, _size, errors = read_push_stream(
-        client.api.push(repository, tag=tag, stream=True, decode=True), tag)
+        client.api.push(repository, tag=tag, stream=True, decode=True), tag, log=log)
     if errors:
         text = "; ".join(errors)
         raise ImageUnavailableError(bound_message(f"push of {repository}:{tag} failed: {text}"),
@@ -496,7 +497,7 @@ def _tag_and_push(client: Any, ref: ProcessorRef, source: str, repository: str, 
     call_engine(f"tag {source}", lambda: client.api.tag(image_id, repository, tag, force=True))
     digest = with_registry_retry(f"push {repository}:{tag}",
                                  lambda: call_engine(f"push {repository}:{tag}",
-                                                     lambda: _push_once(client, repository, tag)))
+                                                     lambda: _push_once(client, repository, tag, log)))
     return str(image_id), digest
 
 
@@ -518,6 +519,9 @@ def pin_processor(ref: str, oci_digest: str, *, verify: bool = True,
                   repository: str | None = None, root: str | Path | None = None) -> PinResult:
     """Pin ``ref`` to ``oci_digest`` in the registry YAML, after proving it pullable.
 
+    ``oci_digest`` is a bare digest or the full ``repository@digest`` reference that
+    :func:`push_processor` reports (its repository must then agree with ``repository``).
+
     With ``verify`` (the default) the manifest and every blob are checked in the target repository,
     the image's ref label and the version tag must agree, and only then is the YAML edited
     (atomically, comments and order kept). Raises ``ERR_INPUTS``, ``ERR_IMAGE_UNAVAILABLE`` and
@@ -525,8 +529,11 @@ def pin_processor(ref: str, oci_digest: str, *, verify: bool = True,
     """
     registry = _registry(root)
     resolved = registry.resolve(ref)
-    digest = check_digest(oci_digest.strip())
-    repo = repository or resolved.version.image.repository or default_repository(resolved.ref)
+    named, digest = split_pin_reference(oci_digest)
+    if named and repository and named != repository:
+        raise InputsError(f"--oci names repository {named!r} but --repository is {repository!r}")
+    repo = (repository or named or resolved.version.image.repository
+            or default_repository(resolved.ref))
     split_repository(repo)
     log = get_logger(processor_ref=str(resolved.ref))
     log.info("image.pin.start", repository=repo, digest=digest, verify=verify)

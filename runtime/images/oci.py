@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ from runtime.errors import (
 )
 from runtime.guards import is_loopback_host
 from runtime.images.engine import with_registry_retry
+from runtime.logging import progress
 
 MANIFEST_ACCEPT = ", ".join(
     [
@@ -80,18 +83,61 @@ def split_repository(repository: str) -> tuple[str, str]:
     return host, name
 
 
-def read_push_stream(events: Any, tag: str) -> tuple[str | None, int, list[str]]:
-    """Digest, manifest size and errors of a docker-py push stream.
+PUSH_PROGRESS_EVERY_S = 0.5
+_LAYER_DONE = ("Pushed", "Layer already exists", "Mounted from")
+
+
+class PushMeter:
+    """Turns the push stream's per-layer ``progressDetail`` into ``image.push.progress`` events
+    (bytes and layers, at most every :data:`PUSH_PROGRESS_EVERY_S` and when a layer is done)."""
+
+    def __init__(self, log: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._log = log
+        self._clock = clock
+        self._layers: dict[str, list[int]] = {}  # id -> [current, total, done]
+        self._last = clock()
+
+    def update(self, event: Mapping[str, Any]) -> None:
+        """Account one stream event (events without a layer id are ignored)."""
+        layer, status = event.get("id"), str(event.get("status") or "")
+        if not isinstance(layer, str) or not status.startswith(("Preparing", "Waiting", "Pushing",
+                                                                 *_LAYER_DONE)):
+            return
+        state = self._layers.setdefault(layer, [0, 0, 0])
+        detail = event.get("progressDetail") or {}
+        if status == "Pushing" and isinstance(detail, Mapping):
+            state[0] = int(detail.get("current") or state[0])
+            state[1] = int(detail.get("total") or state[1])
+        finished = status.startswith(_LAYER_DONE) and not state[2]
+        if finished:
+            state[0], state[2] = max(state[0], state[1]), 1
+        if finished or self._clock() - self._last >= PUSH_PROGRESS_EVERY_S:
+            self._report()
+
+    def _report(self) -> None:
+        self._last = self._clock()
+        states = self._layers.values()
+        progress("image.push.progress", log=self._log, layers=len(self._layers),
+                 layers_done=sum(s[2] for s in states), pushed_bytes=sum(s[0] for s in states),
+                 total_bytes=sum(s[1] for s in states))
+
+
+def read_push_stream(events: Any, tag: str, *, log: Any = None
+                     ) -> tuple[str | None, int, list[str]]:
+    """Digest, manifest size and errors of a docker-py push stream; reports its progress.
 
     docker-py never raises for registry errors during a push, so every caller parses the stream:
     any ``error``/``errorDetail`` is a failure, and only an aux event for ``tag`` names the digest.
+    Bytes pushed per layer become ``image.push.progress`` events (see :class:`PushMeter`).
     """
     digest: str | None = None
     size = 0
     errors: list[str] = []
+    meter = PushMeter(log)
     for event in events:
         if not isinstance(event, dict):
             continue
+        meter.update(event)
         if event.get("error") or event.get("errorDetail"):
             errors.append(str((event.get("errorDetail") or {}).get("message") or event.get("error")))
         aux = event.get("aux")
@@ -105,6 +151,34 @@ def check_digest(digest: str) -> str:
     if not isinstance(digest, str) or not is_digest(digest):
         raise InputsError(f"digest {str(digest)[:80]!r} must look like 'sha256:<64 lowercase hex>'")
     return digest
+
+
+REFERENCE_SHOWN_CHARS = 200
+
+
+def shown_reference(text: str) -> str:
+    """``text`` bounded for a message without cutting the digest: a long value keeps its head
+    and its last 90 characters (where ``@sha256:<64 hex>`` sits)."""
+    if len(text) <= REFERENCE_SHOWN_CHARS:
+        return text
+    return f"{text[:REFERENCE_SHOWN_CHARS - 90]}…{text[-90:]}"
+
+
+def split_pin_reference(text: str) -> tuple[str | None, str]:
+    """``repository@sha256:…`` (as ``push-processor`` prints it) or a bare digest →
+    ``(repository or None, digest)``. ``ERR_INPUTS`` for anything else; the message shows the
+    whole value (bounded by :func:`shown_reference`, never cut mid-digest)."""
+    value = text.strip()
+    repository, at, digest = value.rpartition("@")
+    if not at:
+        repository, digest = "", value
+    if not is_digest(digest) or (at and not repository):
+        raise InputsError(f"{shown_reference(value)!r} must be a digest 'sha256:<64 lowercase hex>' "
+                          "or a reference 'repository@sha256:<64 lowercase hex>' (as printed by "
+                          "push-processor)")
+    if repository:
+        split_repository(repository)
+    return repository or None, digest
 
 
 def _sha256(data: bytes) -> str:

@@ -38,6 +38,8 @@ def test_evidence_verify_json_prints_one_line_and_fails_on_a_flipped_byte(tmp_pa
     assert result.rc != 0
     assert result.envelope["ok"] is False
     assert result.envelope["problems"]
+    for line in result.stderr.splitlines():  # --json: stderr stays NDJSON even on failure
+        assert isinstance(json.loads(line), dict), line
 
 
 def test_packaging_streams_many_files_and_a_large_one_with_bounded_memory(tmp_path):

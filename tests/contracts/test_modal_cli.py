@@ -108,6 +108,14 @@ def test_sync_secrets_lists_every_missing_name_at_once(world):
     assert not [c for c in world["fake"].calls() if c["op"].endswith("_secret")]
 
 
+def test_sync_secrets_logs_presence_as_true_or_false_never_a_value(world):
+    env = dict(world["env"], ACME_API_KEY=PLANTED)
+    result = run_cli("sync-modal-secrets", "--env", "staging", "--json", env=env)
+    [presence] = [e for e in result.events if e["event"] == "modal.secrets.presence"]
+    assert presence["present"] == {"ACME_API_KEY": True, "ACME_ORG_ID": False}
+    assert PLANTED not in result.stderr
+
+
 def test_sync_secrets_refuses_dev(world):
     result = run_cli("sync-modal-secrets", "--env", "dev", "--json", env=world["env"])
     assert result.rc == 2

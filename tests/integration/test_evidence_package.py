@@ -133,3 +133,40 @@ def test_recorder_refuses_a_folder_that_already_holds_files(tmp_path):
     (tmp_path / "ex-1" / "envelope.json").write_text("{}")
     with pytest.raises(InputsError, match="already holds files"), EvidenceRecorder(tmp_path / "ex-1"):
         pass
+
+
+def test_package_and_verify_report_the_same_member_count(evidence, tmp_path, project_root):
+    packaged = package_evidence(evidence, tmp_path / "e.tar.gz", lane="t", root=project_root)
+    verified = verify_evidence(tmp_path / "e.tar.gz")
+    with tarfile.open(tmp_path / "e.tar.gz", "r:gz") as tar:
+        in_archive = len(tar.getmembers())
+    assert verified.ok, verified.problems
+    assert packaged.members == verified.members == in_archive
+
+
+def test_the_recorder_leaves_the_global_logging_configuration_alone(tmp_path, project_root):
+    import structlog
+
+    before = structlog.get_config()["processors"]
+    with EvidenceRecorder(tmp_path / "runs" / "ex-cfg") as recorder:
+        assert structlog.get_config()["processors"] == before
+        recorder.record(run_processor("demo/echo@1", execution_id="ex-cfg",
+                                      artifacts_root=tmp_path / "art", root=project_root))
+    assert structlog.get_config()["processors"] == before
+    events = (tmp_path / "runs" / "ex-cfg" / "events.ndjson").read_text().splitlines()
+    assert json.loads(events[-1])["event"] == "execution.settle"
+
+
+def test_the_recorder_scrubs_inputs_and_secrets_from_the_events(tmp_path, project_root):
+    from runtime.logging import get_logger
+
+    token = "sk-" + "r" * 30
+    with EvidenceRecorder(tmp_path / "runs" / "ex-scrub", inputs={"text": "my private words"}):
+        get_logger().info("provider.call", note=f"{token} for my private words",
+                          inputs={"text": "x"}, api_key="plain")
+    text = (tmp_path / "runs" / "ex-scrub" / "events.ndjson").read_text()
+    record = json.loads(text)
+    assert token not in text
+    assert "my private words" not in text
+    assert record["inputs"] == "[REDACTED]"
+    assert record["api_key"] == "[REDACTED]"

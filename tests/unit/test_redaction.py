@@ -79,3 +79,13 @@ def test_non_string_values_under_ordinary_keys_are_kept():
 
 def test_empty_sensitive_values_stay_empty():
     assert redact({"token": ""}) == {"token": ""}
+
+
+def test_a_boolean_under_a_secret_name_is_presence_and_stays_readable():
+    presence = {"ACME_API_KEY": True, "GITHUB_TOKEN": False}
+    assert redact({"present": presence}) == {"present": presence}
+
+
+def test_a_number_or_text_under_a_secret_name_is_still_redacted():
+    assert redact({"ACME_API_KEY": 12345, "GITHUB_TOKEN": "abc"}) == {
+        "ACME_API_KEY": REDACTED, "GITHUB_TOKEN": REDACTED}

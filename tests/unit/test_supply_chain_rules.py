@@ -9,7 +9,7 @@ import pytest
 from runtime.errors import InputsError
 from runtime.images.build import parse_lock, select_wheels, split_target
 from runtime.images.engine import is_transient_message
-from runtime.images.oci import check_digest, split_repository
+from runtime.images.oci import check_digest, shown_reference, split_pin_reference, split_repository
 
 
 @pytest.mark.parametrize("text", [
@@ -109,3 +109,36 @@ def test_missing_wheel_is_refused(tmp_path):
     lock.write_text("tinydep==1.0 --hash=sha256:" + "0" * 64 + "\n")
     with pytest.raises(InputsError, match="pre-download"):
         select_wheels(parse_lock(lock), tmp_path / "nowhere")
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_a_bare_digest_pins_without_a_repository():
+    assert split_pin_reference(f" {DIGEST}\n") == (None, DIGEST)
+
+
+def test_the_reference_push_processor_prints_splits_into_repository_and_digest():
+    reference = f"127.0.0.1:5000/processors/demo/echo@{DIGEST}"
+    assert split_pin_reference(reference) == ("127.0.0.1:5000/processors/demo/echo", DIGEST)
+
+
+@pytest.mark.parametrize("value", [f"@{DIGEST}", "127.0.0.1:5000/a/b@sha256:abc",
+                                   f"demo/echo@{DIGEST}", "127.0.0.1:5000/a/b:v1", ""])
+def test_a_malformed_pin_reference_is_refused(value):
+    with pytest.raises(InputsError):
+        split_pin_reference(value)
+
+
+def test_the_refusal_shows_the_whole_reference_never_cut_mid_digest():
+    reference = "127.0.0.1:5000/processors/demo/echo@sha256:" + "0" * 63 + "Z"
+    with pytest.raises(InputsError) as caught:
+        split_pin_reference(reference)
+    assert repr(reference) in str(caught.value)
+
+
+def test_an_overlong_reference_keeps_its_digest_whole_in_the_message():
+    reference = "127.0.0.1:5000/" + "a" * 400 + "@sha256:" + "0" * 63 + "Z"
+    shown = shown_reference(reference)
+    assert len(shown) < len(reference)
+    assert shown.endswith("@sha256:" + "0" * 63 + "Z")
