@@ -60,11 +60,11 @@ class TerminalProgress:
     def __init__(self, stream: IO[str], interval_s: float = 0.2) -> None:
         self._stream = stream
         self._interval = interval_s
-        self._last = 0.0
+        self._last: float | None = None  # the first snapshot is always shown
 
     def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
-        if not progress.final and now - self._last < self._interval:
+        if not progress.final and self._last is not None and now - self._last < self._interval:
             return
         self._last = now
         self._stream.write("\r\x1b[2K" + status_line(progress) + ("\n" if progress.final else ""))
@@ -81,11 +81,11 @@ class NdjsonProgress:
     def __init__(self, stream: IO[str], interval_s: float = 2.0) -> None:
         self._stream = stream
         self._interval = interval_s
-        self._last = 0.0
+        self._last: float | None = None  # the first snapshot is always shown
 
     def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
-        if not progress.final and now - self._last < self._interval:
+        if not progress.final and self._last is not None and now - self._last < self._interval:
             return
         self._last = now
         eta = progress.eta_s
