@@ -40,13 +40,16 @@ def test_json_batch_prints_one_envelope_line_and_exits_zero_when_all_succeed(fix
     result = _batch(fixture_root, source, tmp_path / "art", "--json", "--batch-id", "ok3")
     assert result.rc == 0, result.stderr
     envelope = result.envelope
-    assert envelope["status"] == "success" and envelope["batch_id"] == "ok3"
+    assert envelope["status"] == "success"
+    assert envelope["batch_id"] == "ok3"
     assert envelope["counts"] == {"success": 3, "error": 0, "not_run": 0}
     assert Path(envelope["items_path"]).read_text().count("\n") == 3
     assert envelope["receipt_sha256"]
     _all_ndjson(result.stderr)
     progress = [e for e in result.events if e["event"] == "batch.progress"]
-    assert progress and progress[-1]["final"] and progress[-1]["done"] == 3
+    assert progress
+    assert progress[-1]["final"]
+    assert progress[-1]["done"] == 3
 
 
 def test_json_batch_with_failed_items_exits_one_with_counts_by_code(fixture_root, tmp_path):

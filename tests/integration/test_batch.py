@@ -67,7 +67,8 @@ def test_each_item_has_its_own_prefix_and_both_receipts(fixture_root, tmp_path):
         assert item["index_path"] == str(prefix / "outputs.json")
         receipt = (prefix / "receipt.json").read_bytes()
         assert receipt == (folder.execution_dir(eid) / "determinism.json").read_bytes()
-    assert result.ok and result.receipt_path == folder.receipt_path
+    assert result.ok
+    assert result.receipt_path == folder.receipt_path
 
 
 def test_rerun_of_a_finished_batch_reuses_every_verified_item(fixture_root, tmp_path):
@@ -109,7 +110,8 @@ def test_fail_fast_starts_no_item_after_the_first_failure(fixture_root, tmp_path
     assert result.counts["error"] == 1
     assert result.counts["not_run"] >= 1
     assert result.counts["success"] + result.counts["error"] + result.counts["not_run"] == 31
-    assert result.receipt_path is None and not result.ok
+    assert result.receipt_path is None
+    assert not result.ok
     assert len(_items(result)) == result.counts["success"] + 1
 
 
@@ -127,7 +129,8 @@ def test_a_bad_line_is_refused_up_front_with_its_line_number_and_nothing_runs(fi
     with pytest.raises(InputsError) as caught:
         run_batch(MIXED, source, root=fixture_root, artifacts_root=tmp_path / "art")
     assert "line 3: inputs.case: must be one of" in caught.value.message
-    assert "line 1" not in caught.value.message and "line 4" not in caught.value.message
+    assert "line 1" not in caught.value.message
+    assert "line 4" not in caught.value.message
     assert not (tmp_path / "art").exists()
 
 
@@ -196,4 +199,6 @@ def test_progress_reports_every_item_and_a_final_snapshot(fixture_root, tmp_path
     run_batch(MIXED, source, root=fixture_root, artifacts_root=tmp_path / "art",
               on_progress=seen.append)
     assert [p.done for p in seen if not p.final] == [1, 2, 3]
-    assert seen[-1].final and seen[-1].failed == 1 and seen[-1].total == 3
+    assert seen[-1].final
+    assert seen[-1].failed == 1
+    assert seen[-1].total == 3

@@ -110,5 +110,5 @@ def test_a_file_changed_after_validation_is_refused_at_the_changed_line(tmp_path
 
 
 def test_parse_line_applies_the_given_check():
-    with pytest.raises(InputsError, match="inputs.extra"):
+    with pytest.raises(InputsError, match=r"inputs\.extra"):
         parse_line(b'{"extra": true}', _no_extra)

@@ -193,7 +193,8 @@ def test_terminal_progress_redraws_one_line_and_ends_it():
     sink(Progress("b", 2, 2, 0, 0, 1.0))  # throttled
     sink(Progress("b", 2, 2, 0, 0, 1.0, final=True))
     text = stream.getvalue()
-    assert text.count("\r") == 2 and text.endswith("2/2 done, 0 failed, 2.0/s, ETA 0m00s\n")
+    assert text.count("\r") == 2
+    assert text.endswith("2/2 done, 0 failed, 2.0/s, ETA 0m00s\n")
 
 
 def test_ndjson_progress_is_one_json_object_per_line_and_always_the_last():
