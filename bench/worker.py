@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -65,24 +66,35 @@ def warm(calls: int) -> dict[str, Any]:
     return {"ours": ours, "floor": floor}
 
 
-def fanout(runs: int, concurrency: int, repetitions: int) -> dict[str, Any]:
-    """Wall seconds of ``runs`` runs through a thread pool, per batch, batches alternating."""
+def _pool_rounds(prefix: str, runs: int, concurrency: int, repetitions: int,
+                 ours_round: Callable[[Path, ThreadPoolExecutor, int], None]) -> dict[str, Any]:
+    """Wall seconds per round of ``ours_round`` vs ``runs`` bare runs in the same thread pool,
+    rounds alternating, after one warm-up run of each path."""
     main, env = entrypoint(REF), bare_env()
     ours: list[float] = []
     floor: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp, \
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, \
             ThreadPoolExecutor(max_workers=concurrency) as pool:
         scratch = Path(tmp)
         _ours(scratch)
         _bare(main, scratch, env)
-        for _ in range(repetitions):
+        for number in range(repetitions):
             started = time.perf_counter()
-            list(pool.map(lambda _i: _ours(scratch), range(runs)))
+            ours_round(scratch, pool, number)
             ours.append(time.perf_counter() - started)
             started = time.perf_counter()
             list(pool.map(lambda _i: _bare(main, scratch, env), range(runs)))
             floor.append(time.perf_counter() - started)
     return {"ours": ours, "floor": floor}
+
+
+def fanout(runs: int, concurrency: int, repetitions: int) -> dict[str, Any]:
+    """Wall seconds of ``runs`` runs through a thread pool, per batch, batches alternating."""
+
+    def round_(scratch: Path, pool: ThreadPoolExecutor, _number: int) -> None:
+        list(pool.map(lambda _i: _ours(scratch), range(runs)))
+
+    return _pool_rounds("bench-fanout-", runs, concurrency, repetitions, round_)
 
 
 def _batch_source(scratch: Path, items: int) -> Path:
@@ -103,30 +115,21 @@ def _quiet_logs() -> None:
 
 
 def batch(items: int, concurrency: int, repetitions: int) -> dict[str, Any]:
-    """Wall seconds of one ``run_batch`` of ``items`` vs the same count of bare runs in a pool."""
+    """Wall seconds of one ``run_batch`` of ``items`` vs the same count of bare runs in a pool
+    of ``concurrency`` threads (the batch uses its own pool of that size)."""
     from runtime.batch import run_batch
 
     _quiet_logs()
-    main, env = entrypoint(REF), bare_env()
-    ours: list[float] = []
-    floor: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp, \
-            ThreadPoolExecutor(max_workers=concurrency) as pool:
-        scratch = Path(tmp)
-        source = _batch_source(scratch, items)
-        _ours(scratch)
-        _bare(main, scratch, env)
-        for round_ in range(repetitions):
-            started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-batch-inputs-") as inputs:
+        source = _batch_source(Path(inputs), items)
+
+        def round_(scratch: Path, _pool: ThreadPoolExecutor, number: int) -> None:
             result = run_batch(REF, source, concurrency=concurrency, root=ROOT,
-                               artifacts_root=scratch / f"ours-{round_}")
+                               artifacts_root=scratch / f"ours-{number}")
             if not result.ok:
                 raise RuntimeError(f"run_batch failed: {result.to_envelope()}")
-            ours.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            list(pool.map(lambda _i: _bare(main, scratch, env), range(items)))
-            floor.append(time.perf_counter() - started)
-    return {"ours": ours, "floor": floor}
+
+        return _pool_rounds("bench-batch-", items, concurrency, repetitions, round_)
 
 
 def batch_rss(items: int, concurrency: int) -> dict[str, Any]:

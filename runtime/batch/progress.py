@@ -54,40 +54,49 @@ def status_line(progress: Progress) -> str:
             f"{progress.failed} failed, {progress.rate:.1f}/s, ETA {_eta(progress.eta_s)}")
 
 
-class TerminalProgress:
-    """Redraws one status line with ``\\r`` at most every ``interval_s``; ends it with a newline."""
+class _Throttled:
+    """A progress sink that shows at most one snapshot every ``interval_s`` — the first and the
+    final one always — so a fast batch does not spend its time drawing."""
 
-    def __init__(self, stream: IO[str], interval_s: float = 0.2) -> None:
+    def __init__(self, stream: IO[str], interval_s: float) -> None:
         self._stream = stream
         self._interval = interval_s
-        self._last: float | None = None  # the first snapshot is always shown
+        self._last: float | None = None
 
     def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
         if not progress.final and self._last is not None and now - self._last < self._interval:
             return
         self._last = now
-        self._stream.write("\r\x1b[2K" + status_line(progress) + ("\n" if progress.final else ""))
+        self._stream.write(self.render(progress))
         self._stream.flush()
 
+    def render(self, progress: Progress) -> str:
+        """The text written for one snapshot."""
+        raise NotImplementedError
 
-class NdjsonProgress:
-    """Writes ``batch.progress`` NDJSON events at most every ``interval_s`` and always the last.
+
+class TerminalProgress(_Throttled):
+    """Redraws one status line with ``\\r``; the final snapshot ends it with a newline."""
+
+    def __init__(self, stream: IO[str], interval_s: float = 0.2) -> None:
+        super().__init__(stream, interval_s)
+
+    def render(self, progress: Progress) -> str:
+        return "\r\x1b[2K" + status_line(progress) + ("\n" if progress.final else "")
+
+
+class NdjsonProgress(_Throttled):
+    """Writes ``batch.progress`` NDJSON events (by default at most one every 2 s).
 
     Progress is what the user asked to see, so it is written whatever the log level; it carries
     counts only (no inputs, no outputs), so there is nothing to redact.
     """
 
     def __init__(self, stream: IO[str], interval_s: float = 2.0) -> None:
-        self._stream = stream
-        self._interval = interval_s
-        self._last: float | None = None  # the first snapshot is always shown
+        super().__init__(stream, interval_s)
 
-    def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
-        if not progress.final and self._last is not None and now - self._last < self._interval:
-            return
-        self._last = now
+    def render(self, progress: Progress) -> str:
         eta = progress.eta_s
         record = {
             "event": "batch.progress", "level": "info",
@@ -97,5 +106,4 @@ class NdjsonProgress:
             "rate_per_s": round(progress.rate, 3),
             "eta_s": None if eta is None else round(eta, 1), "final": progress.final,
         }
-        self._stream.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._stream.flush()
+        return json.dumps(record, separators=(",", ":")) + "\n"

@@ -130,6 +130,22 @@ def run_batch(
     """
     started = time.monotonic()
     bid = check_batch_id(batch_id if batch_id is not None else new_batch_id())
+    try:
+        return _run_batch(ref, Path(inputs_ndjson), bid, started, mode=mode, adapter=adapter,
+                          env=env, concurrency=concurrency, fail_fast=fail_fast,
+                          artifacts_root=artifacts_root, timeout_s=timeout_s,
+                          image_override=image_override, root=root,
+                          adapter_options=adapter_options, on_progress=on_progress)
+    except ProcessorRuntimeError as err:
+        err.meta.setdefault("batch_id", bid)  # the error envelope names the batch it refused
+        raise
+
+
+def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, adapter: str,
+               env: str, concurrency: int, fail_fast: bool, artifacts_root: str | Path | None,
+               timeout_s: float | None, image_override: str | None, root: str | Path | None,
+               adapter_options: dict[str, Any] | None,
+               on_progress: ProgressSink | None) -> BatchResult:
     check_mode(mode)
     check_env(env)
     check_image_override(env, image_override)
@@ -140,7 +156,6 @@ def run_batch(
     resolved = Registry.load(project).resolve(ref)
     check_timeout(timeout_s, resolved.version.timeout_s)
     check = inputs_check(resolved)
-    source = Path(inputs_ndjson)
     total, inputs_digest = validate_file(source, check)
     artifacts = Path(artifacts_root) if artifacts_root else default_artifacts_root(project)
     artifacts.mkdir(parents=True, exist_ok=True)

@@ -127,8 +127,15 @@ class BatchFolder:
     # -- items ----------------------------------------------------------------------------------
     def reset_item(self, eid: str) -> None:
         """Remove what an earlier, unfinished or failed attempt of this item left behind, so
-        ``run_processor`` finds a fresh write prefix and an unused execution id."""
-        for folder in (self.item_prefix(eid), self.execution_dir(eid)):
+        ``run_processor`` finds a fresh write prefix and an unused execution id.
+
+        The execution folder is removed only next to this batch's own item prefix (which
+        ``run_processor`` creates before any child runs): one that exists without it belongs to
+        another run that chose this id, and ``run_processor`` then refuses the item instead.
+        """
+        prefix = self.item_prefix(eid)
+        owned = prefix.is_dir() and not prefix.is_symlink()
+        for folder in (prefix, self.execution_dir(eid)) if owned else (prefix,):
             if folder.is_symlink():
                 folder.unlink()
             elif folder.exists():

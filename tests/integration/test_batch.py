@@ -202,3 +202,28 @@ def test_progress_reports_every_item_and_a_final_snapshot(fixture_root, tmp_path
     assert seen[-1].final
     assert seen[-1].failed == 1
     assert seen[-1].total == 3
+
+
+def test_an_execution_id_used_by_another_run_is_kept_and_that_item_refused(fixture_root,
+                                                                          tmp_path):
+    art = tmp_path / "art"
+    foreign = run_processor(MIXED, inputs={"case": "ok"}, artifacts_root=art, root=fixture_root,
+                            execution_id="clash-000001")
+    receipt = art / "execution" / foreign.execution_id / "determinism.json"
+    before = receipt.read_bytes()
+    source = _ndjson(tmp_path / "in.ndjson", [{"case": "ok"}, {"case": "ok"}])
+    result = run_batch(MIXED, source, root=fixture_root, artifacts_root=art, batch_id="clash")
+    items = _items(result)
+    assert items[0]["status"] == "success"
+    assert items[1]["error"]["code"] == "ERR_INPUTS"
+    assert "already used" in items[1]["error"]["message"]
+    assert receipt.read_bytes() == before
+
+
+def test_a_refused_batch_names_its_batch_id(fixture_root, tmp_path):
+    source = tmp_path / "in.ndjson"
+    source.write_text("[]\n")
+    with pytest.raises(InputsError) as caught:
+        run_batch(MIXED, source, root=fixture_root, artifacts_root=tmp_path / "art",
+                  batch_id="named")
+    assert caught.value.meta["batch_id"] == "named"
