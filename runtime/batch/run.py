@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -199,18 +199,10 @@ def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, a
             body["meta"] = {**body.get("meta", {}), "batch_id": bid, "batch_index": index}
             line = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
             folder.record_result(eid, line)
-            return _Item(item.index, eid, item.status, line, item.code, item.receipt_sha256)
+            return replace(item, line=line)
 
         run.drive(iter_items(source, check), execute, workers)
-    receipt_path: Path | None = None
-    receipt_sha: str | None = None
-    if run.counts[NOT_RUN] == 0:
-        document = run.chain.receipt(manifest, dict(run.counts), dict(run.errors))
-        receipt_bytes = canonical_json(document) + "\n"
-        write_atomic(folder.receipt_path, receipt_bytes)
-        receipt_path, receipt_sha = folder.receipt_path, sha256_hex(receipt_bytes)
-    else:
-        folder.receipt_path.unlink(missing_ok=True)  # an incomplete batch has no receipt
+        receipt_path, receipt_sha = run.write_receipt(manifest)
     elapsed = int((time.monotonic() - started) * 1000)
     result = BatchResult(bid, str(resolved.ref), adapter, mode, total, dict(run.counts),
                          dict(run.errors), run.reused, elapsed, folder.items_path, receipt_path,
@@ -267,6 +259,17 @@ class _BatchRun:
             self.stop.set()  # queued items return at once instead of starting
             pool.shutdown(wait=True, cancel_futures=True)
         self._report(final=True)
+
+    def write_receipt(self, manifest: dict[str, Any]) -> tuple[Path | None, str | None]:
+        """Write the batch receipt once every item has run; (path, sha256), else (None, None)
+        and any older receipt removed: an incomplete batch has none."""
+        if self.counts[NOT_RUN]:
+            self.folder.receipt_path.unlink(missing_ok=True)
+            return None, None
+        document = self.chain.receipt(manifest, dict(self.counts), dict(self.errors))
+        receipt = canonical_json(document) + "\n"
+        write_atomic(self.folder.receipt_path, receipt)
+        return self.folder.receipt_path, sha256_hex(receipt)
 
     def _reused(self, index: int, inputs: dict[str, Any]) -> Future[_Item] | None:
         """A finished future for an item an earlier run completed (its receipts verify)."""
