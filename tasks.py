@@ -13,6 +13,7 @@ __path__ = [str(Path(__file__).resolve().parent / "tasks")]
 
 # Needs __path__ first: these are the modules in tasks/.
 from tasks import (
+    batch,
     bench,
     ci,
     contracts,
@@ -28,7 +29,7 @@ from tasks import (
 )
 
 ns = Collection()
-for module in (run, lifecycle, modal_tasks, contracts, test, smoke, faults, bench, meta, ci):
+for module in (run, batch, lifecycle, modal_tasks, contracts, test, smoke, faults, bench, meta, ci):
     for task in module.TASKS:
         ns.add_task(task)
 ns.add_collection(evidence.ns)

@@ -39,14 +39,19 @@ class Sizes:
     evidence_files: int
     evidence_bytes: int
     evidence_reps: int
+    batch_items: int
+    batch_reps: int
+    batch_rss_items: int
 
 
 FULL = Sizes(cold_reps=15, warm_calls=200, flood_bytes=1024 * MIB, flood_reps=3, fanout_runs=200,
              fanout_reps=3, docker_reps=11, rebuild_reps=3, evidence_files=10_000,
-             evidence_bytes=1024 * MIB, evidence_reps=2)
+             evidence_bytes=1024 * MIB, evidence_reps=2, batch_items=1_000, batch_reps=3,
+             batch_rss_items=100_000)
 QUICK = Sizes(cold_reps=5, warm_calls=20, flood_bytes=64 * MIB, flood_reps=3, fanout_runs=20,
               fanout_reps=3, docker_reps=5, rebuild_reps=2, evidence_files=1_000,
-              evidence_bytes=64 * MIB, evidence_reps=2)
+              evidence_bytes=64 * MIB, evidence_reps=2, batch_items=40, batch_reps=1,
+              batch_rss_items=400)
 
 
 @dataclass
@@ -168,6 +173,30 @@ def fan_out(sizes: Sizes) -> list[Row]:
     o, f = result["ours"], result["floor"]
     return [Row("fan-out", f"wall ({sizes.fanout_runs} runs, concurrency 2)", "s", 1.2,
                 ours=median(o), floor=median(f), samples={"ours": o, "floor": f}).settle()]
+
+
+BATCH_RSS_GROWTH_MIB = 16
+
+
+def batch_scenario(sizes: Sizes) -> list[Row]:
+    """run_batch of N items at concurrency 2 vs N bare runs in a 2-thread pool (wall), and the
+    parent's RSS over a batch of many mock items: its peak, and how much it grew after the first
+    twentieth (flat memory: the growth stays small whatever the size)."""
+    timed = _worker("batch", str(sizes.batch_items), "2", str(sizes.batch_reps))
+    o, f = timed["ours"], timed["floor"]
+    rss = _worker("batch-rss", str(sizes.batch_rss_items), str(max(2, os.cpu_count() or 2)))
+    samples = [kib / 1024 for _done, kib in rss["samples"]]
+    growth = max(samples) - samples[0] if samples else None
+    label = f"{sizes.batch_rss_items} mock items"
+    return [
+        Row("batch", f"wall ({sizes.batch_items} items, concurrency 2)", "s", 1.05,
+            ours=median(o), floor=median(f), samples={"ours": o, "floor": f}).settle(),
+        Row("batch", f"parent peak RSS ({label})", "MiB", 128, "max", "ours",
+            ours=rss["maxrss_kib"] / 1024, samples={"rss_mib": samples},
+            note=f"{rss['seconds']:.0f}s for the batch").settle(),
+        Row("batch", f"parent RSS growth after 5% ({label})", "MiB", BATCH_RSS_GROWTH_MIB,
+            "max", "ours", ours=growth, samples={"rss_mib": samples}).settle(),
+    ]
 
 
 def _engine() -> tuple[str | None, str]:
@@ -407,6 +436,7 @@ SCENARIOS = {
     "docker": docker_adapter,
     "rebuild": noop_rebuild,
     "evidence": evidence_package,
+    "batch": batch_scenario,
 }
 
 

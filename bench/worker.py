@@ -4,6 +4,9 @@
 ``fanout N C R`` R interleaved batches of N runs at concurrency C: run_processor vs bare.
 ``flood ours|raw BYTES``  drain a child's BYTES of stderr via runtime.child.spawn or a raw pipe;
                   reports seconds and this process's own peak RSS.
+``batch N C R``  R interleaved rounds: one run_batch of N items at concurrency C vs N bare runs
+                  in a C-thread pool; wall seconds per round.
+``batch-rss N C`` one run_batch of N mock items; this process's RSS sampled as items settle.
 Each prints one JSON object on stdout.
 """
 
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -62,24 +66,97 @@ def warm(calls: int) -> dict[str, Any]:
     return {"ours": ours, "floor": floor}
 
 
-def fanout(runs: int, concurrency: int, repetitions: int) -> dict[str, Any]:
-    """Wall seconds of ``runs`` runs through a thread pool, per batch, batches alternating."""
+def _pool_rounds(prefix: str, runs: int, concurrency: int, repetitions: int,
+                 ours_round: Callable[[Path, ThreadPoolExecutor, int], None]) -> dict[str, Any]:
+    """Wall seconds per round of ``ours_round`` vs ``runs`` bare runs in the same thread pool,
+    rounds alternating, after one warm-up run of each path."""
     main, env = entrypoint(REF), bare_env()
     ours: list[float] = []
     floor: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp, \
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, \
             ThreadPoolExecutor(max_workers=concurrency) as pool:
         scratch = Path(tmp)
         _ours(scratch)
         _bare(main, scratch, env)
-        for _ in range(repetitions):
+        for number in range(repetitions):
             started = time.perf_counter()
-            list(pool.map(lambda _i: _ours(scratch), range(runs)))
+            ours_round(scratch, pool, number)
             ours.append(time.perf_counter() - started)
             started = time.perf_counter()
             list(pool.map(lambda _i: _bare(main, scratch, env), range(runs)))
             floor.append(time.perf_counter() - started)
     return {"ours": ours, "floor": floor}
+
+
+def fanout(runs: int, concurrency: int, repetitions: int) -> dict[str, Any]:
+    """Wall seconds of ``runs`` runs through a thread pool, per batch, batches alternating."""
+
+    def round_(scratch: Path, pool: ThreadPoolExecutor, _number: int) -> None:
+        list(pool.map(lambda _i: _ours(scratch), range(runs)))
+
+    return _pool_rounds("bench-fanout-", runs, concurrency, repetitions, round_)
+
+
+def _batch_source(scratch: Path, items: int) -> Path:
+    """An NDJSON file of ``items`` demo/echo inputs, written line by line (never held whole)."""
+    source = scratch / "inputs.ndjson"
+    with source.open("w", encoding="utf-8") as handle:
+        for index in range(items):
+            handle.write(json.dumps({"message": f"bench {index}"}) + "\n")
+    return source
+
+
+def _quiet_logs() -> None:
+    """Warnings only, as a person's ``inv run-batch`` logs: the harness captures our stderr, and
+    info events of 100,000 items would be its memory, not ours."""
+    from runtime.logging import configure_logging
+
+    configure_logging("warning", stream=sys.stderr)
+
+
+def batch(items: int, concurrency: int, repetitions: int) -> dict[str, Any]:
+    """Wall seconds of one ``run_batch`` of ``items`` vs the same count of bare runs in a pool
+    of ``concurrency`` threads (the batch uses its own pool of that size)."""
+    from runtime.batch import run_batch
+
+    _quiet_logs()
+    with tempfile.TemporaryDirectory(prefix="bench-batch-inputs-") as inputs:
+        source = _batch_source(Path(inputs), items)
+
+        def round_(scratch: Path, _pool: ThreadPoolExecutor, number: int) -> None:
+            result = run_batch(REF, source, concurrency=concurrency, root=ROOT,
+                               artifacts_root=scratch / f"ours-{number}")
+            if not result.ok:
+                raise RuntimeError(f"run_batch failed: {result.to_envelope()}")
+
+        return _pool_rounds("bench-batch-", items, concurrency, repetitions, round_)
+
+
+def batch_rss(items: int, concurrency: int) -> dict[str, Any]:
+    """Peak RSS of a ``run_batch`` of ``items`` mock items, plus (done, RSS KiB) samples at each
+    twentieth of the batch: flat memory shows as samples that stop growing after the start."""
+    from runtime.batch import run_batch
+    from runtime.batch.progress import Progress
+
+    _quiet_logs()
+    step = max(1, items // 20)
+    samples: list[tuple[int, int]] = []
+
+    def sample(progress: Progress) -> None:
+        if progress.final or progress.done % step == 0:
+            samples.append((progress.done, status_kib("VmRSS")))
+
+    with tempfile.TemporaryDirectory(prefix="bench-batch-rss-") as tmp:
+        scratch = Path(tmp)
+        source = _batch_source(scratch, items)
+        started = time.perf_counter()
+        result = run_batch(REF, source, concurrency=concurrency, root=ROOT,
+                           artifacts_root=scratch / "art", on_progress=sample)
+        seconds = time.perf_counter() - started
+    if not result.ok:
+        raise RuntimeError(f"run_batch failed: {result.to_envelope()}")
+    return {"items": items, "seconds": seconds, "maxrss_kib": peak_rss_kib(),
+            "samples": samples}
 
 
 def _drain_raw(argv: list[str]) -> int:
@@ -121,18 +198,24 @@ def flood(path: str, size: int) -> dict[str, Any]:
     return {"seconds": seconds, "bytes": seen, "maxrss_kib": peak_rss_kib()}
 
 
+def status_kib(field: str) -> int:
+    """One KiB figure of ``/proc/self/status`` (``VmRSS``, ``VmHWM``); -1 when unreadable."""
+    try:
+        with open("/proc/self/status") as status:  # noqa: PTH123
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
 def peak_rss_kib() -> int:
     """This process's peak RSS. ``VmHWM`` belongs to the address space exec gave us; ``ru_maxrss``
     would also carry the high-water mark of the process we were forked from (Linux keeps it
     across exec), i.e. the bench harness's own size."""
-    try:
-        with open("/proc/self/status") as status:  # noqa: PTH123
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = status_kib("VmHWM")
+    return peak if peak >= 0 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def main(argv: list[str]) -> None:
@@ -143,6 +226,10 @@ def main(argv: list[str]) -> None:
         result = fanout(int(args[0]), int(args[1]), int(args[2]))
     elif command == "flood":
         result = flood(args[0], int(args[1]))
+    elif command == "batch":
+        result = batch(int(args[0]), int(args[1]), int(args[2]))
+    elif command == "batch-rss":
+        result = batch_rss(int(args[0]), int(args[1]))
     else:
         raise SystemExit(f"unknown worker command {command!r}")
     sys.stdout.write(json.dumps(result) + "\n")

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "run_processor": "runtime.runner",
+    "run_batch": "runtime.batch",
     "parse_inputs_json": "runtime.runner",
     "Envelope": "runtime.contract.wire",
     "Payload": "runtime.contract.wire",
@@ -30,6 +31,7 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from typing import Any
 
+    from runtime.batch import run_batch
     from runtime.contract.envelope import error_envelope
     from runtime.contract.wire import Envelope, Payload, Receipt
     from runtime.errors import ProcessorRuntimeError

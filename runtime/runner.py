@@ -13,12 +13,13 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from runtime.adapters import Adapter, RunRequest, get_adapter
 from runtime.adapters.outcome import judge_attempt
-from runtime.contract.schemas import validate_inputs, validate_outputs
+from runtime.contract.schemas import input_validator, validate_outputs
 from runtime.contract.wire import Envelope
 from runtime.errors import InputsError, ProcessorRuntimeError
 from runtime.guards import (
@@ -34,12 +35,13 @@ from runtime.kit.message import INPUTS_LIMIT_BYTES
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
 from runtime.redaction import register_secret_names, register_sensitive_environ
-from runtime.registry.load import Registry
+from runtime.registry.load import Registry, ResolvedProcessor
 from runtime.retry import call_with_retry
 
 MAX_TIMEOUT_S = 86400
 
-__all__ = ["load_inputs_file", "new_execution_id", "parse_inputs_json", "run_processor"]
+__all__ = ["check_timeout", "inputs_check", "load_inputs_file", "new_execution_id", "parse_inputs_json",
+           "run_processor"]
 
 
 def parse_inputs_json(text: str) -> dict[str, Any]:
@@ -76,7 +78,9 @@ def load_inputs_file(path: str | Path) -> dict[str, Any]:
     return parse_inputs_json(text)
 
 
-def _check_timeout(timeout_s: float | None, default_s: float) -> float:
+def check_timeout(timeout_s: float | None, default_s: float) -> float:
+    """The wall-clock limit of a run: ``timeout_s``, else the registry's; ``ERR_INPUTS`` outside
+    ``(0, MAX_TIMEOUT_S]``."""
     limit = float(timeout_s) if timeout_s is not None else default_s
     if not (math.isfinite(limit) and 0 < limit <= MAX_TIMEOUT_S):
         raise InputsError(f"timeout must be within (0, {MAX_TIMEOUT_S}] seconds (--timeout-s, "
@@ -96,6 +100,20 @@ def _check_inputs(inputs: Any) -> dict[str, Any]:
     if len(encoded) > INPUTS_LIMIT_BYTES:
         raise InputsError(f"inputs exceed {INPUTS_LIMIT_BYTES} bytes")
     return inputs
+
+
+def inputs_check(processor: ResolvedProcessor) -> Callable[[Any], dict[str, Any]]:
+    """The one inputs check of a run (shape, JSON/UTF-8 encodability, size, the input schema),
+    with the version's schema loaded once: ``run_processor`` applies it to its inputs and a batch
+    to every line before any item runs. The returned function raises ``ERR_INPUTS``."""
+    against_schema = input_validator(processor)
+
+    def check(inputs: Any) -> dict[str, Any]:
+        checked = _check_inputs(inputs)
+        against_schema(checked)
+        return checked
+
+    return check
 
 
 def _prepare_prefix(write_prefix: Path) -> Path:
@@ -169,11 +187,10 @@ def run_processor(
         registry = Registry.load(project)
         resolved = registry.resolve(ref)
         context["processor_ref"] = str(resolved.ref)
-        limit = _check_timeout(timeout_s, resolved.version.timeout_s)
+        limit = check_timeout(timeout_s, resolved.version.timeout_s)
         register_secret_names(registry.all_secret_names())
         register_sensitive_environ()
-        checked_inputs = _check_inputs({} if inputs is None else inputs)
-        validate_inputs(resolved, checked_inputs)
+        checked_inputs = inputs_check(resolved)({} if inputs is None else inputs)
         artifacts = Path(artifacts_root) if artifacts_root else default_artifacts_root(project)
         artifacts.mkdir(parents=True, exist_ok=True)
         artifacts = artifacts.resolve()

@@ -12,7 +12,7 @@ from tasks.cli import run_cli, setup_logging, task
 
 @task(help={"quick": "fewer repetitions and smaller sizes (finishes in under a minute)",
             "only": "comma-separated scenarios to run (cold-cli, warm-api, stderr-flood, fan-out, "
-                    "docker, rebuild, evidence); default all",
+                    "docker, rebuild, evidence, batch); default all",
             "json": "print the report as one JSON line instead of the table"})
 def bench(c: Context, quick: bool = False, only: str = "", json: bool = False) -> None:
     """Run the benchmarks; print one table and write the figures to evidence/bench/."""

@@ -55,7 +55,7 @@ def _summary(envelope: Envelope) -> str:
     return "\n".join(lines)
 
 
-def _parse_timeout(text: str) -> float | None:
+def parse_timeout(text: str) -> float | None:
     """``--timeout-s`` is parsed here, not by Invoke, so a bad value gets an ERR_INPUTS envelope;
     its range is checked once, by ``run_processor``."""
     if not text:
@@ -129,7 +129,7 @@ def run_processor(
             inputs = load_inputs_file(inputs_file)
         if recorder is not None:
             recorder.protect_inputs(inputs)
-        limit = _parse_timeout(timeout_s)
+        limit = parse_timeout(timeout_s)
         return run_processor(
             ref,
             inputs=inputs,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,31 @@ def _summarise(lines: list[str]) -> str:
 
 
 # -- enforcement ---------------------------------------------------------------------------------
+def input_validator(processor: ResolvedProcessor) -> Callable[[dict[str, Any]], None]:
+    """The check of :func:`validate_inputs` with the version's input schema loaded once.
+
+    A batch checks every line of its input file before anything runs; reading and checking the
+    schema file once per line would cost more than the validation itself.
+    """
+    version = processor.version
+    if not version.input_schema:
+        return _accept_any
+    schema = load_schema_file(processor.directory, version.input_schema)
+
+    def check(inputs: dict[str, Any]) -> None:
+        problems = schema_violations(schema, inputs)
+        if problems:
+            lines = [f"{field_path('inputs', where)}: {rule}" for where, rule in problems]
+            raise InputsError(f"{_summarise(lines)} (input schema of {processor.ref}: "
+                              f"{version.input_schema})")
+
+    return check
+
+
+def _accept_any(_inputs: dict[str, Any]) -> None:
+    """A version without an input schema accepts any JSON object."""
+
+
 def validate_inputs(processor: ResolvedProcessor, inputs: dict[str, Any]) -> None:
     """Check ``inputs`` against the version's input schema before any spawn.
 
@@ -200,15 +225,7 @@ def validate_inputs(processor: ResolvedProcessor, inputs: dict[str, Any]) -> Non
     ``inputs.top_n: must be integer; inputs.extra: not allowed (input schema of text/stats@1)``.
     A version without an input schema accepts any JSON object.
     """
-    version = processor.version
-    if not version.input_schema:
-        return
-    schema = load_schema_file(processor.directory, version.input_schema)
-    problems = schema_violations(schema, inputs)
-    if problems:
-        lines = [f"{field_path('inputs', where)}: {rule}" for where, rule in problems]
-        raise InputsError(f"{_summarise(lines)} (input schema of {processor.ref}: "
-                          f"{version.input_schema})")
+    input_validator(processor)(inputs)
 
 
 def output_document(envelope: Envelope, write_prefix: Path) -> dict[str, Any]:

@@ -1,0 +1,251 @@
+"""The batch folder: item execution ids, per-item results, receipt checks and the batch receipt.
+
+Layout under ``<artifacts_root>/batches/<batch_id>/``::
+
+    batch.json        what the batch is (ref, mode, env, adapter, item count, inputs hash)
+    items/<id>/       each item's write prefix (outputs/, outputs.json, receipt.json)
+    results/<id>.json each finished item's envelope, written atomically when it settles
+    items.ndjson      every item's envelope in input order (replaced atomically per run)
+    receipt.json      the batch receipt: the item receipts hashed in input order
+
+An item's id derives from the batch id and its index, so a re-run finds what an earlier run
+finished; ``results/`` is the journal that survives a SIGKILL, ``items.ndjson`` is rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from runtime._files import write_atomic
+from runtime.contract.envelope import check_receipts
+from runtime.contract.wire import EXECUTION_ID_RE, Envelope
+from runtime.errors import AdapterInvocationError, InputsError
+from runtime.kit.files import TEMP_PREFIX, TEMP_SUFFIX
+from runtime.kit.hashing import canonical_json, sha256_file, sha256_hex
+
+MANIFEST_SCHEMA = "batch/1"
+RECEIPT_SCHEMA = "batch-receipt/1"
+# An item id is "<batch id>-<index, 6+ digits>" and must stay a valid execution id (64 chars).
+BATCH_ID_MAX = 48
+_BATCH_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
+
+
+def new_batch_id() -> str:
+    """A fresh, path-safe batch id (``b-<24 hex>``)."""
+    return f"b-{uuid.uuid4().hex[:24]}"
+
+
+def check_batch_id(batch_id: str) -> str:
+    """A batch id names a folder and prefixes every item id; ``ERR_INPUTS`` unless it matches
+    ``[A-Za-z0-9][A-Za-z0-9._-]`` and is at most 48 characters."""
+    if not _BATCH_ID_RE.fullmatch(batch_id):
+        raise InputsError(f"batch id {batch_id[:80]!r} must match {_BATCH_ID_RE.pattern} "
+                          f"(at most {BATCH_ID_MAX} characters)")
+    return batch_id
+
+
+@dataclass(frozen=True)
+class BatchFolder:
+    """Where one batch keeps everything; every path of an item derives from its index."""
+
+    batch_id: str
+    root: Path
+    artifacts_root: Path
+
+    @classmethod
+    def under(cls, artifacts_root: Path, batch_id: str) -> BatchFolder:
+        """The folder of ``batch_id`` under ``<artifacts_root>/batches/``."""
+        return cls(batch_id, artifacts_root / "batches" / batch_id, artifacts_root)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "batch.json"
+
+    @property
+    def items_path(self) -> Path:
+        return self.root / "items.ndjson"
+
+    @property
+    def receipt_path(self) -> Path:
+        return self.root / "receipt.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    def item_id(self, index: int) -> str:
+        """The execution id of item ``index``: the same on every run of this batch."""
+        eid = f"{self.batch_id}-{index:06d}"
+        if not EXECUTION_ID_RE.fullmatch(eid):  # only past 10**15 items
+            raise InputsError(f"item {index} of batch {self.batch_id} has no valid execution id")
+        return eid
+
+    def item_prefix(self, eid: str) -> Path:
+        return self.root / "items" / eid
+
+    def result_path(self, eid: str) -> Path:
+        return self.root / "results" / f"{eid}.json"
+
+    def execution_dir(self, eid: str) -> Path:
+        return self.artifacts_root / "execution" / eid
+
+    # -- the manifest ---------------------------------------------------------------------------
+    def claim(self, manifest: dict[str, Any]) -> bool:
+        """Record what this batch is, or prove a re-run is the same batch; True when resuming.
+
+        Raises ``ERR_INPUTS`` when the id was used for another ref, mode, env, adapter or other
+        inputs: the receipts there belong to that batch, and nothing is overwritten.
+        """
+        document = {"schema_version": MANIFEST_SCHEMA, **manifest}
+        try:
+            existing = json.loads(self.manifest_path.read_text("utf-8"))
+        except FileNotFoundError:
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.manifest_path, canonical_json(document) + "\n")
+            return False
+        except (OSError, ValueError) as exc:
+            raise InputsError(f"batch {self.batch_id}: {self.manifest_path.name} is unreadable "
+                              f"({exc}); use a new --batch-id") from exc
+        differs = sorted(key for key in document if existing.get(key) != document[key])
+        if differs:
+            raise InputsError(f"batch id {self.batch_id} was started with other "
+                              f"{', '.join(differs)}; use a new --batch-id (nothing was run)")
+        return True
+
+    # -- items ----------------------------------------------------------------------------------
+    def reset_item(self, eid: str) -> None:
+        """Remove what an earlier, unfinished or failed attempt of this item left behind, so
+        ``run_processor`` finds a fresh write prefix and an unused execution id.
+
+        The execution folder is removed only next to this batch's own item prefix (which
+        ``run_processor`` creates before any child runs): one that exists without it belongs to
+        another run that chose this id, and ``run_processor`` then refuses the item instead.
+        """
+        prefix = self.item_prefix(eid)
+        owned = prefix.is_dir() and not prefix.is_symlink()
+        for folder in (prefix, self.execution_dir(eid)) if owned else (prefix,):
+            if folder.is_symlink():
+                folder.unlink()
+            elif folder.exists():
+                shutil.rmtree(folder)
+        self.result_path(eid).unlink(missing_ok=True)
+
+    def record_result(self, eid: str, line: str) -> None:
+        """Persist one finished item's envelope line (atomic: all of it or nothing)."""
+        write_atomic(self.result_path(eid), line + "\n")
+
+    def verified_result(self, eid: str, ref: str, mode: str, inputs_sha: str
+                        ) -> tuple[str, str] | None:
+        """(envelope line, receipt sha256) of an item that finished successfully earlier and whose
+        receipts still verify, else None (the item must run again).
+
+        Verified: the recorded envelope is a success for this id; both receipt copies exist and
+        are byte-identical; the receipt names this id, ref and mode and these inputs; every output
+        it lists is on disk with that sha256.
+        """
+        try:
+            line = self.result_path(eid).read_text("utf-8").strip()
+            envelope = Envelope.model_validate_json(line)
+        except (OSError, ValueError, ValidationError):
+            return None
+        if envelope.status != "success" or envelope.execution_id != eid:
+            return None
+        prefix = self.item_prefix(eid)
+        try:
+            text = check_receipts(prefix, self.artifacts_root, eid)
+            receipt = json.loads(text)
+        except (AdapterInvocationError, ValueError):
+            return None
+        expected = {"execution_id": eid, "processor_ref": ref, "mode": mode,
+                    "inputs_sha256": inputs_sha}
+        if not isinstance(receipt, dict) or any(receipt.get(k) != v for k, v in expected.items()):
+            return None
+        if not _outputs_match(prefix, receipt.get("outputs")):
+            return None
+        return line, sha256_hex(text)
+
+
+def _outputs_match(prefix: Path, outputs: Any) -> bool:
+    """Every output the receipt lists is a regular file under the prefix with its sha256."""
+    if not isinstance(outputs, list):
+        return False
+    root = prefix.resolve()
+    for item in outputs:
+        if not isinstance(item, dict):
+            return False
+        path, digest = item.get("path"), item.get("sha256")
+        if not isinstance(path, str) or not isinstance(digest, str):
+            return False
+        target = prefix / path
+        try:
+            if target.is_symlink() or root not in target.resolve().parents \
+                    or sha256_file(target) != digest:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+class ReceiptChain:
+    """The batch receipt: each item's receipt hash (or its error code) folded in input order.
+
+    Memory stays constant whatever the batch size; equal item receipts in equal order give an
+    equal batch receipt, whether the batch ran in one go or was resumed.
+    """
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.items = 0
+
+    def add(self, index: int, eid: str, receipt_sha: str | None, code: str | None) -> None:
+        entry = receipt_sha if receipt_sha is not None else f"error:{code}"
+        self._digest.update(f"{index}\t{eid}\t{entry}\n".encode())
+        self.items += 1
+
+    def receipt(self, manifest: dict[str, Any], counts: dict[str, int],
+                errors: dict[str, int]) -> dict[str, Any]:
+        """The batch receipt document (canonical, no timings: it is a determinism record)."""
+        return {"schema_version": RECEIPT_SCHEMA, **manifest, "counts": counts,
+                "errors": errors, "item_receipts_sha256": self._digest.hexdigest()}
+
+
+class ItemsWriter:
+    """``items.ndjson`` rebuilt for this run: lines appended in input order to a temp file that
+    replaces the old file atomically at :meth:`commit` (a reader sees one whole run's file)."""
+
+    def __init__(self, folder: BatchFolder) -> None:
+        target = folder.items_path
+        for stale in target.parent.glob(f"{TEMP_PREFIX}{target.name}.*{TEMP_SUFFIX}"):
+            stale.unlink(missing_ok=True)  # left by a run that was killed
+        fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.name}.", suffix=TEMP_SUFFIX,
+                                    dir=target.parent)
+        self._target = target
+        self._tmp = Path(name)
+        self._handle: IO[str] = os.fdopen(fd, "w", encoding="utf-8")
+
+    def append(self, line: str) -> None:
+        self._handle.write(line + "\n")
+
+    def commit(self) -> None:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        os.chmod(self._tmp, 0o644)  # noqa: PTH101 - mkstemp makes 0600; results are readable
+        self._tmp.replace(self._target)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        self._tmp.unlink(missing_ok=True)
