@@ -50,7 +50,9 @@ def build_processor(c: Context, ref: str = "", no_cache: bool = False, wheelhous
 
 @task(help={**COMMON_HELP,
             "image": "local image to push instead of the ref's build (tag or ID)",
-            "target": "destination repo[:tag] (default: <local registry>/processors/<ns>/<name>:v<ver>)"})
+            "target": "destination repo[:tag] (default: <image registry>/processors/<ns>/<name>:v<ver>; "
+                      "the image registry is PROCESSOR_IMAGE_REGISTRY, else image_registry in "
+                      "the registry YAML, else the local one)"})
 def push_processor(c: Context, ref: str = "", image: str = "", target: str = "",
                    json: bool = False, verbose: bool = False) -> None:
     """Push a processor image (idempotent, transient errors retried); print the manifest digest."""
@@ -68,10 +70,10 @@ def push_processor(c: Context, ref: str = "", image: str = "", target: str = "",
 
 @task(help={**COMMON_HELP,
             "oci": "the manifest digest to pin (sha256:<64 hex>, as printed by push-processor)",
-            "verify_digest": "prove the digest pullable (manifest + every blob) before writing "
-                             "(default on; --no-verify-digest skips it)",
-            "repository": "registry repository holding the digest (default: the pin's, else "
-                          "<local registry>/processors/<ns>/<name>)"})
+            "verify_digest": "prove the digest pullable (manifest + every blob) before writing; "
+                             "always on (--no-verify-digest is refused with ERR_INPUTS)",
+            "repository": "registry repository holding the digest (default: the configured "
+                          "image registry, else the pin's, else the local registry)"})
 def pin_processor(c: Context, ref: str = "", oci: str = "", verify_digest: bool = True,
                   repository: str = "", json: bool = False, verbose: bool = False) -> None:
     """Pin a verified image digest in registry/processors.yaml (comments and order kept)."""
@@ -87,7 +89,7 @@ def pin_processor(c: Context, ref: str = "", oci: str = "", verify_digest: bool 
 
     run_cli(action, json_mode=json, to_json=_success,
             to_text=lambda r: f"pinned {r.ref}: {r.repository}@{r.digest}"
-                              f"{' (verified)' if r.verified else ' (NOT verified)'}")
+                              f" (verified {r.verified_at})")
 
 
 TASKS = [build_processor, push_processor, pin_processor]

@@ -53,9 +53,10 @@ def deploy_modal(c: Context, ref: str = "", env: str = "dev", image_override: st
 
 
 @task(help={"env": "staging or main", "ref": "only this ref's secrets (default: every ref's)",
-            "fail_on_missing": "fail with ERR_MISSING_SECRET if any required secret is unset",
+            "fail_on_missing": "fail with ERR_MISSING_SECRET if any required secret is unset "
+                               "(default on; --no-fail-on-missing syncs what is present)",
             "modal_environment": TARGET_HELP["modal_environment"], "json": TARGET_HELP["json"]})
-def sync_modal_secrets(c: Context, env: str = "", ref: str = "", fail_on_missing: bool = False,
+def sync_modal_secrets(c: Context, env: str = "", ref: str = "", fail_on_missing: bool = True,
                        modal_environment: str = "", json: bool = False) -> None:
     """Create or update the registry's required Modal secrets from this environment."""
     setup_logging(json)

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NO_TESTS_RC = 5
 # The fake stores this placeholder as the secret value; it is never a real credential.
 FAKE_SECRET_VALUE = "smoke-placeholder-value"  # noqa: S105
+FAKE_VERIFIER = "smoke stand-in (the fake Modal never pulls; no registry was asked)"
 
 
 def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
@@ -38,9 +39,12 @@ def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
     shutil.copytree(ROOT / "registry", project / "registry")
     registry = Registry.load(project)
     for ref in registry.refs():
-        # The fake never pulls: any well-formed digest stands in for the pushed image.
-        set_image_pin(registry.path, ref, repository=f"127.0.0.1:5000/processors/{ref.ns}-{ref.name}",
-                      digest="sha256:" + "0" * 64, config_digest=None, verified_at=None)
+        # The fake never pulls: any well-formed digest on a remote-looking (never resolved)
+        # registry stands in for the pushed image, and the verification record says so.
+        set_image_pin(registry.path, ref,
+                      repository=f"registry.example.invalid/processors/{ref.ns}-{ref.name}",
+                      digest="sha256:" + "0" * 64, config_digest=None,
+                      verified_at="1970-01-01T00:00:00Z", verified_by=FAKE_VERIFIER)
     # Invocation goes through the real modal SDK over a fake gRPC transport (unix socket).
     env = {BOUNDARY_ENV: FAKE_TRANSPORT_TARGET, STATE_DIR_ENV: str(work / "fake-modal")}
     secrets = dict.fromkeys(registry.all_secret_names(), FAKE_SECRET_VALUE)

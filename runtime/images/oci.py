@@ -26,7 +26,7 @@ from runtime.errors import (
     RegistryMismatchError,
     bound_message,
 )
-from runtime.guards import is_loopback_host
+from runtime.guards import hostname_of, is_loopback_host
 from runtime.images.engine import with_registry_retry
 
 MANIFEST_ACCEPT = ", ".join(
@@ -60,13 +60,6 @@ class VerifiedImage:
     def reference(self) -> str:
         """The pull reference ``repository@digest``."""
         return f"{self.repository}@{self.digest}"
-
-
-def _hostname(hostport: str) -> str:
-    """``host`` of ``host[:port]`` (``[::1]:5000`` included)."""
-    if hostport.startswith("["):
-        return hostport[1:].split("]", 1)[0]
-    return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
 
 
 def split_repository(repository: str) -> tuple[str, str]:
@@ -117,7 +110,7 @@ class RegistryHTTP:
     def __init__(self, host: str, timeout_s: float = TIMEOUT_S) -> None:
         import requests  # lazy: a docker-py dependency
 
-        scheme = "http" if is_loopback_host(_hostname(host)) else "https"
+        scheme = "http" if is_loopback_host(hostname_of(host)) else "https"
         self.base = f"{scheme}://{host}/v2"
         self.timeout_s = timeout_s
         self._session = requests.Session()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.errors import (
+    ImageUnpinnedError,
     InputsError,
     MissingSecretError,
     ModalInvocationError,
@@ -96,6 +97,12 @@ def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
     plan = plan_app(registry, ref, env=env, modal_environment=modal_environment, branch=branch,
                     user=user, image_override=image_override)
     log = get_logger(env=env, modal_environment=plan.modal_environment, processor_ref=ref)
+    try:
+        check_deployable_pin(registry, ref, env=env, image=plan.functions[0].image)
+    except ProcessorRuntimeError as refused:
+        log.error("modal.deploy.refused", app=plan.app_name, code=refused.code,
+                  image=plan.functions[0].image)
+        raise
     if plan.dev_fallback:
         log.warning("modal.naming.dev_fallback", app=plan.app_name,
                     reason="env=dev without --branch and --user: using the canonical name")
@@ -118,6 +125,25 @@ def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
             "env": env, "modal_environment": plan.modal_environment,
             "image": plan.functions[0].image, "dev_fallback": plan.dev_fallback,
             "modal_boundary": _boundary_kind(active), "plan": plan.to_dict()}
+
+
+def check_deployable_pin(registry: Registry, ref: str, *, env: str, image: str) -> None:
+    """staging/main publish only what Modal can pull and what was proven pullable: a pin on a
+    loopback/link-local registry is ``ERR_IMAGE_UNAVAILABLE``, a pin without its verification
+    record (``verified_at`` + ``verified_by``, written by ``inv pin-processor``) is
+    ``ERR_IMAGE_UNPINNED``. Checked before anything is built or published; dev is not gated."""
+    from runtime.guards import check_remote_pullable
+
+    if env == "dev":
+        return
+    check_remote_pullable(image, env)
+    pin = registry.resolve(ref).version.image
+    if not pin.verified:
+        raise ImageUnpinnedError(
+            f"{ref}: the pin {image} was never verified (no verified_at/verified_by in "
+            f"{registry.path.name}); env={env} deploys verified pins only — pin it with "
+            "`inv pin-processor --ref ... --oci ... --verify-digest` through the reviewed pin PR",
+            meta={"env": env, "image": image})
 
 
 def _deploy_tag(plan: AppPlan) -> str:
