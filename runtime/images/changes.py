@@ -4,7 +4,8 @@ A ref is touched when a file under its processor folder changed, when its regist
 (pins excluded: a pin PR must not trigger a rebuild of what it pins), or when something baked into
 every image changed (any file :mod:`runtime.images.content` lists, or the base image pin) —
 then every processor is. Separately, a ref whose *pin* changed (a merged pin PR, a rollback
-re-pin) is reported in ``deploys``: the release's second half deploys exactly those pins. The base revision is read through :mod:`runtime._git`, as the contract
+re-pin) is reported in ``deploys``: the release's second half deploys exactly those pins.
+The base revision is read through :mod:`runtime._git`, as the contract
 gate reads it; an invalid registry there is ``ERR_INPUTS`` for both.
 """
 

@@ -110,3 +110,60 @@ def test_cli_lists_deploys_with_the_deploys_flag(repo):
                      env=cli_env(PROCESSOR_RUNTIME_ROOT=str(repo)))
     assert result.rc == 0, result.stderr
     assert result.stdout.split() == ["demo/echo@1"]
+
+
+def test_an_unknown_base_selects_every_processor(repo):
+    result = changed_processors(repo, "0" * 40)
+    assert result.all
+    assert len(result.refs) == 3
+
+
+def test_changing_any_file_an_image_carries_selects_every_processor(tmp_path, project_root):
+    """Every file baked into images (runtime/images/content.py) rebuilds every processor."""
+    from runtime.images.content import image_paths
+    from runtime.registry.load import Registry
+
+    for folder in ("registry", "processors", "runtime"):
+        shutil.copytree(project_root / folder, tmp_path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _commit(tmp_path, "base")
+    every = sorted(str(ref) for ref in Registry.load(tmp_path).refs())
+    carried = image_paths(tmp_path)
+    assert "runtime/errors.py" in carried
+    assert "runtime/__init__.py" in carried
+    for path in [*carried, "runtime/child/new_module.py"]:
+        target = tmp_path / path
+        target.write_text(target.read_text(encoding="utf-8") + "\n# changed\n"
+                          if target.exists() else "# new\n", encoding="utf-8")
+        _commit(tmp_path, f"touch {path}")
+        result = changed_processors(tmp_path, "HEAD~1")
+        assert result.all, path
+        assert result.refs == every, path
+        assert all(path in reasons for reasons in result.reasons.values()), path
+
+
+def test_a_runtime_file_no_image_carries_selects_nothing(repo, project_root):
+    (repo / "runtime/runner.py").parent.mkdir(parents=True, exist_ok=True)
+    (repo / "runtime/runner.py").write_text("# host-only code\n", encoding="utf-8")
+    _commit(repo)
+    result = changed_processors(repo, "HEAD~1")
+    assert not result.all
+    assert result.refs == []
+
+
+def test_an_invalid_registry_at_the_base_is_err_inputs_for_changes_and_contracts(repo):
+    """Change detection and the contract gate read a base revision through one reader."""
+    from runtime.contract.compat import check_contracts
+    from runtime.errors import InputsError
+
+    path = repo / "registry/processors.yaml"
+    good = path.read_text(encoding="utf-8")
+    path.write_text("processors: [not, a, mapping]\n", encoding="utf-8")
+    _commit(repo, "broken base")
+    path.write_text(good, encoding="utf-8")
+    _commit(repo, "fixed")
+    with pytest.raises(InputsError, match="at HEAD~1"):
+        changed_processors(repo, "HEAD~1")
+    with pytest.raises(InputsError, match="at HEAD~1"):
+        check_contracts("HEAD~1", repo)
