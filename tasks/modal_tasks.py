@@ -92,7 +92,7 @@ def logs_modal(c: Context, ref: str = "", env: str = "dev", entries: int = 100, 
 @task(help=TARGET_HELP)
 def status_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "", user: str = "",
                  modal_environment: str = "", json: bool = False) -> None:
-    """Show the lifecycle state and functions of a processor's Modal app."""
+    """Show the lifecycle state, revision, image digest and functions of a processor's Modal app."""
     setup_logging(json)
 
     def action() -> dict[str, Any]:
@@ -103,6 +103,30 @@ def status_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "", 
                             modal_environment=modal_environment or None)
 
     _cli(action, json)
+
+
+@task(help={**TARGET_HELP, "ref": "only this ref (default: every pinned ref)"})
+def drift_modal(c: Context, env: str = "", ref: str = "", branch: str = "", user: str = "",
+                modal_environment: str = "", json: bool = False) -> None:
+    """Compare the digest each deployed app runs with its pin (ERR_REGISTRY_MISMATCH on drift)."""
+    setup_logging(json)
+
+    def action() -> dict[str, Any]:
+        from runtime.modal.ops import drift_modal as drift
+
+        if not env:
+            raise InputsError("--env is required (dev, staging or main)")
+        return drift(env=env, ref=ref or None, branch=branch or None, user=user or None,
+                     modal_environment=modal_environment or None)
+
+    def text(result: dict[str, Any]) -> str:
+        lines = [f"drift: {result['status']} (env={result['env']})"]
+        lines += [f"  {row['ref']}: {row['status']}"
+                  + (f" {row['app']} revision {row['revision']} runs {row['deployed']}"
+                     if row["status"] != "unpinned" else "") for row in result["apps"]]
+        return "\n".join(lines)
+
+    run_cli(action, json_mode=json, to_json=lambda result: result, to_text=text)
 
 
 @task(help=TARGET_HELP)
@@ -121,4 +145,4 @@ def destroy_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "",
     _cli(action, json)
 
 
-TASKS = [deploy_modal, sync_modal_secrets, logs_modal, status_modal, destroy_modal]
+TASKS = [deploy_modal, sync_modal_secrets, logs_modal, status_modal, drift_modal, destroy_modal]
