@@ -581,6 +581,7 @@ def record_pin_evidence(result: PinResult, root: Path) -> Path | None:
     (atomically); returns the file, or ``None`` when evidence is off."""
     import json
 
+    from runtime.evidence.package import PINS_DIRNAME
     from runtime.evidence.record import default_evidence_root, evidence_from_env
     from runtime.kit.files import atomic_write
 
@@ -590,12 +591,10 @@ def record_pin_evidence(result: PinResult, root: Path) -> Path | None:
     base = Path(folder) if folder else default_evidence_root(root)
     ref = parse_ref(result.ref)
     name = f"{ref.ns}.{ref.name}.v{ref.version}"
-    target = base / PIN_EVIDENCE_DIR / f"{name}.json"
+    target = base / PINS_DIRNAME / f"{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     record = {"kind": "pin.verification", **result.to_dict()}
     record.pop("registry_file", None)  # an absolute path of the machine, not evidence
     atomic_write(target, (json.dumps(record, sort_keys=True) + "\n").encode(), target.parent)
     return target
 
-
-PIN_EVIDENCE_DIR = "pins"
