@@ -63,14 +63,23 @@ def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
     return project, env
 
 
-@task(help={"adapter": "adapter the smoke runs use (default: local)",
-            "env": "env of the deployed target: dev, staging or main (default: dev)",
-            "fake_modal": "deploy every ref into the in-repo fake Modal first and smoke it there",
-            "pytest_args": "extra arguments passed to pytest"})
-def test_smoke(c: Context, adapter: str = "local", env: str = "dev", fake_modal: bool = False,
-               pytest_args: str = "") -> None:
-    """Run the smoke lane (tests/smoke): golden fixtures in mock against the deployed target."""
+SMOKE_HELP = {
+    "adapter": "adapter the smoke runs use (default: local)",
+    "env": "env of the deployed target: dev, staging or main (default: dev)",
+    "ref": "smoke only this ref's fixtures (default: every fixture)",
+    "branch": "env=dev: the branch in the dev app's name (as deploy-modal)",
+    "user": "env=dev: the user in the dev app's name (as deploy-modal)",
+    "fake_modal": "deploy every ref into the in-repo fake Modal first and smoke it there",
+    "pytest_args": "extra arguments passed to pytest",
+}
+
+
+def run_smoke(*, adapter: str = "local", env: str = "dev", ref: str = "", branch: str = "",
+              user: str = "", fake_modal: bool = False, pytest_args: str = "") -> None:
+    """The smoke lane as a function (the dev tasks call it too); ``Exit`` on failure."""
     argv = [sys.executable, "-m", "pytest", "tests/smoke", "-q", *pytest_args.split()]
+    argv += [f"--smoke-{key}={value}" for key, value in (("ref", ref), ("branch", branch),
+                                                          ("user", user)) if value]
     child_env = dict(os.environ, TEST_LANE="smoke")
     with tempfile.TemporaryDirectory(prefix="smoke-") as tmp:
         if fake_modal:
@@ -85,6 +94,15 @@ def test_smoke(c: Context, adapter: str = "local", env: str = "dev", fake_modal:
         raise Exit("smoke lane collected zero tests, which is a failure", code=1)
     if rc:
         raise Exit(code=rc)
+
+
+@task(help=SMOKE_HELP)
+def test_smoke(c: Context, adapter: str = "local", env: str = "dev", ref: str = "",
+               branch: str = "", user: str = "", fake_modal: bool = False,
+               pytest_args: str = "") -> None:
+    """Run the smoke lane (tests/smoke): golden fixtures in mock against the deployed target."""
+    run_smoke(adapter=adapter, env=env, ref=ref, branch=branch, user=user,
+              fake_modal=fake_modal, pytest_args=pytest_args)
 
 
 TASKS = [test_smoke]
