@@ -42,3 +42,11 @@ def text_at(root: Path, rev: str, relative: str) -> str | None:
     """:func:`show` decoded as UTF-8 (undecodable bytes replaced)."""
     data = show(root, rev, relative)
     return None if data is None else data.decode("utf-8", "replace")
+
+
+def current_branch(root: Path) -> str | None:
+    """The checked-out branch of ``root`` (``None`` on a detached HEAD or outside git): the
+    default branch part of a developer's dev app name."""
+    proc = git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    name = proc.stdout.decode("utf-8", "replace").strip()
+    return name if proc.returncode == 0 and name and name != "HEAD" else None

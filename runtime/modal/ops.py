@@ -345,3 +345,38 @@ def _drift_row(ref: str, pinned: str, env: str, branch: str | None, user: str | 
     return {"ref": ref, "app": status["app"], "modal_environment": status["modal_environment"],
             "status": "clean" if deployed == pinned else "drift", "pinned": pinned,
             "deployed": deployed, "revision": status["revision"], "app_id": status["app_id"]}
+
+
+def dev_identity(branch: str | None, user: str | None,
+                 root: str | Path | None = None) -> tuple[str | None, str | None]:
+    """The branch and user of a developer's dev app: the flags, else the checkout's git branch
+    and ``$USER`` (either may stay ``None``; naming then falls back and warns)."""
+    from runtime import _git
+
+    base = Path(root).resolve() if root else project_root()
+    return (branch or _git.current_branch(base) or None,
+            user or os.environ.get("USER") or os.environ.get("LOGNAME") or None)
+
+
+def dev_build_push_deploy(ref: str, *, branch: str | None = None, user: str | None = None,
+                          modal_environment: str | None = None, root: str | Path | None = None,
+                          boundary: ModalBoundary | None = None) -> dict[str, Any]:
+    """The dev loop in one call: build ``ref``, push it to the image registry, deploy the
+    developer's dev app with that digest as the image override (dev only; staging/main move
+    through pins). Raises what build, push and deploy raise (``ERR_INPUTS``,
+    ``ERR_IMAGE_UNAVAILABLE``, ``ERR_REGISTRY_MISMATCH``, ``ERR_MISSING_SECRET``,
+    ``ERR_MODAL_*``); nothing is deployed unless the push was verified.
+    """
+    from runtime.images.build import build_processor, push_processor
+
+    branch, user = dev_identity(branch, user, root)
+    built = build_processor(ref, root=root)
+    pushed = push_processor(ref, root=root)
+    deployed = deploy_modal(ref, env="dev", image_override=pushed.reference, branch=branch,
+                            user=user, modal_environment=modal_environment, root=root,
+                            boundary=boundary)
+    return {"status": "deployed", "ref": ref, "branch": branch, "user": user,
+            "image_id": built.image_id, "reference": pushed.reference,
+            "image_digest": pushed.digest, "app": deployed["app"],
+            "app_id": deployed["app_id"], "modal_environment": deployed["modal_environment"],
+            "modal_boundary": deployed["modal_boundary"]}
