@@ -50,3 +50,10 @@ def current_branch(root: Path) -> str | None:
     proc = git(root, "rev-parse", "--abbrev-ref", "HEAD")
     name = proc.stdout.decode("utf-8", "replace").strip()
     return name if proc.returncode == 0 and name and name != "HEAD" else None
+
+
+def ever_contained(root: Path, relative: str, text: str) -> bool:
+    """Whether any commit of ``root`` added or removed ``text`` in ``relative`` (``git log -S``):
+    e.g. a digest a reviewed pin once named."""
+    proc = git(root, "log", "--format=%H", "-S", text, "--", relative)
+    return proc.returncode == 0 and bool(proc.stdout.strip())

@@ -73,9 +73,12 @@ def push_processor(c: Context, ref: str = "", image: str = "", target: str = "",
             "verify_digest": "prove the digest pullable (manifest + every blob) before writing; "
                              "always on (--no-verify-digest is refused with ERR_INPUTS)",
             "repository": "registry repository holding the digest (default: the configured "
-                          "image registry, else the pin's, else the local registry)"})
+                          "image registry, else the pin's, else the local registry)",
+            "rollback": "re-pin an earlier digest a reviewed pin once named (git history); the "
+                        "version tag, which names the newer image, is not compared"})
 def pin_processor(c: Context, ref: str = "", oci: str = "", verify_digest: bool = True,
-                  repository: str = "", json: bool = False, verbose: bool = False) -> None:
+                  repository: str = "", rollback: bool = False, json: bool = False,
+                  verbose: bool = False) -> None:
     """Pin a verified image digest in registry/processors.yaml (comments and order kept)."""
     setup_logging(json, verbose)
 
@@ -85,7 +88,8 @@ def pin_processor(c: Context, ref: str = "", oci: str = "", verify_digest: bool 
         _need_ref(ref)
         if not oci:
             raise InputsError("--oci is required (the digest printed by push-processor)")
-        return pin(ref, oci, verify=verify_digest, repository=repository or None)
+        return pin(ref, oci, verify=verify_digest, repository=repository or None,
+                   rollback=rollback)
 
     run_cli(action, json_mode=json, to_json=_success,
             to_text=lambda r: f"pinned {r.ref}: {r.repository}@{r.digest}"

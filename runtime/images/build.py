@@ -511,13 +511,17 @@ def _tag_and_push(client: Any, ref: ProcessorRef, source: str, repository: str, 
     return str(image_id), digest
 
 
-def _check_identity(verified: VerifiedImage, ref: ProcessorRef, tag: str) -> None:
-    """The digest must be an image of *this* ref, and the version tag must not say otherwise."""
+def _check_identity(verified: VerifiedImage, ref: ProcessorRef, tag: str, *,
+                    rollback: bool = False) -> None:
+    """The digest must be an image of *this* ref, and the version tag must not say otherwise
+    (unless this is a rollback: the tag then names the newer image being rolled back from)."""
     labelled = verified.labels.get(REF_LABEL)
     if labelled != str(ref):
         raise RegistryMismatchError(
             f"{verified.reference} is an image of {labelled or 'no processor ref'}, not {ref} "
             f"(label {REF_LABEL})", meta={"expected": str(ref), "actual": labelled})
+    if rollback:
+        return
     served = resolve_tag(verified.repository, tag)
     if served is not None and served != verified.digest:
         raise RegistryMismatchError(
@@ -526,7 +530,8 @@ def _check_identity(verified: VerifiedImage, ref: ProcessorRef, tag: str) -> Non
 
 
 def pin_processor(ref: str, oci_digest: str, *, verify: bool = True,
-                  repository: str | None = None, root: str | Path | None = None) -> PinResult:
+                  repository: str | None = None, root: str | Path | None = None,
+                  rollback: bool = False) -> PinResult:
     """Pin ``ref`` to ``oci_digest`` in the registry YAML, after proving it pullable.
 
     The manifest and every blob are checked in the target repository, the image's ref label and
@@ -535,8 +540,11 @@ def pin_processor(ref: str, oci_digest: str, *, verify: bool = True,
     can no longer skip verification (``verify=False`` is ``ERR_INPUTS``). The repository is
     ``repository``, else the configured image registry (when set), else the pin's, else the
     local registry. With evidence on (``PROCESSOR_EVIDENCE``) the verification is recorded under
-    ``<evidence>/pins/``. Raises ``ERR_INPUTS``, ``ERR_IMAGE_UNAVAILABLE`` and
-    ``ERR_REGISTRY_MISMATCH``; on any error the YAML is untouched.
+    ``<evidence>/pins/``. ``rollback`` re-pins an *earlier* digest: one a reviewed pin of this
+    registry once named (git history); the version tag, which names the newer image, is then
+    not compared, everything else is verified again. Raises ``ERR_INPUTS`` (also: a rollback to
+    a digest never pinned), ``ERR_IMAGE_UNAVAILABLE`` and ``ERR_REGISTRY_MISMATCH``; on any
+    error the YAML is untouched.
     """
     if not verify:
         raise InputsError("pins are always verified: --no-verify-digest is no longer accepted "
@@ -544,12 +552,14 @@ def pin_processor(ref: str, oci_digest: str, *, verify: bool = True,
     registry = _registry(root)
     resolved = registry.resolve(ref)
     digest = check_digest(oci_digest.strip())
+    if rollback:
+        _check_earlier_pin(registry, digest)
     repo = repository or _pin_repository(registry, resolved)
     split_repository(repo)
     log = get_logger(processor_ref=str(resolved.ref))
     log.info("image.pin.start", repository=repo, digest=digest, verify=True)
     verified = verify_digest(repo, digest)
-    _check_identity(verified, resolved.ref, version_tag(resolved.ref))
+    _check_identity(verified, resolved.ref, version_tag(resolved.ref), rollback=rollback)
     verified_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     changed = set_image_pin(registry.path, resolved.ref, repository=repo, digest=digest,
                             config_digest=verified.config_digest, verified_at=verified_at,
@@ -565,6 +575,17 @@ def pin_processor(ref: str, oci_digest: str, *, verify: bool = True,
 
 
 VERIFIER = "runtime.images.oci.verify_digest (manifest, config and every layer blob)"
+
+
+def _check_earlier_pin(registry: Registry, digest: str) -> None:
+    """A rollback goes back to what a reviewed pin once named, never to a new digest."""
+    from runtime import _git
+    from runtime.paths import REGISTRY_RELATIVE
+
+    if not _git.ever_contained(registry.root, REGISTRY_RELATIVE.as_posix(), digest):
+        raise InputsError(f"--rollback: {digest} was never pinned in {REGISTRY_RELATIVE} (git "
+                          "history); a rollback re-pins an earlier verified digest — pin a new "
+                          "digest without --rollback")
 
 
 def _pin_repository(registry: Registry, resolved: ResolvedProcessor) -> str:

@@ -110,3 +110,36 @@ def test_cli_secrets_sync_fails_on_a_missing_secret_by_default(world, tmp_path):
     assert result.rc == 3
     assert result.envelope["error"]["code"] == "ERR_MISSING_SECRET"
     assert "ACME_API_KEY" in result.envelope["error"]["message"]
+
+
+def _git(repo, *args):
+    import os
+    import subprocess
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+           "GIT_CONFIG_GLOBAL": "/dev/null"}
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+def test_rollback_to_a_digest_never_pinned_is_err_inputs_before_any_registry_call(world):
+    root, _ = world
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "pins")
+    never = "sha256:" + "9f" * 32
+    with pytest.raises(InputsError, match="never pinned"):
+        pin_processor("demo/echo@1", never, rollback=True, root=root)
+
+
+def test_rollback_accepts_a_digest_an_earlier_reviewed_pin_named(world):
+    from runtime.images.build import _check_earlier_pin
+    from runtime.registry.load import Registry
+
+    root, _ = world
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "pin A")  # pinned_project pins DIGEST everywhere
+    _edit_pin(root, "demo/echo", digest="sha256:" + "b0" * 32)
+    _git(root, "commit", "-q", "-am", "pin B")
+    _check_earlier_pin(Registry.load(root), DIGEST)  # A is in the history: no error
