@@ -60,7 +60,7 @@ def test_the_deploy_half_leaves_evidence_that_verifies(canary, tmp_path):
     env.update({"CI": "true", "PYTHONHASHSEED": "0", "DEPLOY_ENV": "staging",
                 "REFS": "demo/echo@1", "PROCESSOR_EVIDENCE": "1", "TEST_LANE": "contracts",
                 BOUNDARY_ENV: FAKE_TARGET, STATE_DIR_ENV: str(tmp_path / "fake-modal"),
-                "ACME_API_KEY": "rehearsal-placeholder"})  # noqa: S105 - not a credential
+                "ACME_API_KEY": "rehearsal-placeholder"})
     ran = []
     for step in _deploy_steps():
         name = step.get("name", "")
