@@ -44,29 +44,21 @@ def test_verified_remote_pin_deploys_to_staging(world):
     assert len(_published(fake)) == 1
 
 
-def test_staging_deploy_of_a_loopback_pin_is_refused_and_publishes_nothing(world):
+@pytest.mark.parametrize(("env", "pin", "error", "match"), [
+    ("staging", {"repository": "127.0.0.1:5000/processors/demo-echo"}, ImageUnavailableError,
+     "cannot pull"),
+    ("main", {"repository": "169.254.169.254/processors/demo-echo"}, ImageUnavailableError,
+     "cannot pull"),
+    ("staging", {"verified_at": None, "verified_by": None}, ImageUnpinnedError,
+     "never verified"),
+], ids=["staging-loopback", "main-link-local", "staging-unverified"])
+def test_deploy_of_a_pin_modal_cannot_trust_is_refused_and_publishes_nothing(world, env, pin,
+                                                                              error, match):
     root, fake = world
-    _edit_pin(root, "demo/echo", repository="127.0.0.1:5000/processors/demo-echo")
-    with pytest.raises(ImageUnavailableError, match="cannot pull") as caught:
-        deploy_modal("demo/echo@1", env="staging", root=root, boundary=fake)
-    assert caught.value.code == "ERR_IMAGE_UNAVAILABLE"
-    assert _published(fake) == []
-
-
-def test_main_deploy_of_a_link_local_pin_is_refused(world):
-    root, fake = world
-    _edit_pin(root, "demo/echo", repository="169.254.169.254/processors/demo-echo")
-    with pytest.raises(ImageUnavailableError):
-        deploy_modal("demo/echo@1", env="main", root=root, boundary=fake)
-    assert _published(fake) == []
-
-
-def test_staging_deploy_of_an_unverified_pin_is_refused_and_publishes_nothing(world):
-    root, fake = world
-    _edit_pin(root, "demo/echo", verified_at=None, verified_by=None)
-    with pytest.raises(ImageUnpinnedError, match="never verified") as caught:
-        deploy_modal("demo/echo@1", env="staging", root=root, boundary=fake)
-    assert caught.value.code == "ERR_IMAGE_UNPINNED"
+    _edit_pin(root, "demo/echo", **pin)
+    with pytest.raises(error, match=match) as caught:
+        deploy_modal("demo/echo@1", env=env, root=root, boundary=fake)
+    assert caught.value.code == error.code
     assert _published(fake) == []
 
 
