@@ -115,6 +115,14 @@ class RegistryHTTP:
         self.timeout_s = timeout_s
         self._session = requests.Session()
         self._session.trust_env = False  # an env proxy must never capture registry traffic
+        if scheme == "https":
+            # A remote registry: the configured credentials, by basic auth (values never logged;
+            # the docker credential store is the engine's, not read here).
+            from runtime.images.location import find_credentials
+
+            found = find_credentials(host)
+            if found is not None and found.username and found.password:
+                self._session.auth = (found.username, found.password)
 
     def close(self) -> None:
         """Release pooled connections."""

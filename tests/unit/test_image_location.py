@@ -103,3 +103,24 @@ def test_docker_credential_store_entry_counts_as_present(tmp_path):
 def test_docker_config_for_another_host_does_not_count(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"auths": {"other.example.invalid": {}}}))
     assert find_credentials("registry.example.invalid", {"DOCKER_CONFIG": str(tmp_path)}) is None
+
+
+def test_a_remote_registry_client_uses_the_environment_credentials(monkeypatch, tmp_path):
+    from runtime.images.oci import RegistryHTTP
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv(USERNAME_ENV, "ci")
+    monkeypatch.setenv(PASSWORD_ENV, "pw-Registry-0b4e2a91")
+    client = RegistryHTTP("registry.example.invalid")
+    assert client.base == "https://registry.example.invalid/v2"
+    assert client._session.auth == ("ci", "pw-Registry-0b4e2a91")
+
+
+def test_a_loopback_registry_client_sends_no_credentials(monkeypatch):
+    from runtime.images.oci import RegistryHTTP
+
+    monkeypatch.setenv(USERNAME_ENV, "ci")
+    monkeypatch.setenv(PASSWORD_ENV, "pw-Registry-0b4e2a91")
+    client = RegistryHTTP("127.0.0.1:5000")
+    assert client.base == "http://127.0.0.1:5000/v2"
+    assert client._session.auth is None
