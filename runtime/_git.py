@@ -42,3 +42,18 @@ def text_at(root: Path, rev: str, relative: str) -> str | None:
     """:func:`show` decoded as UTF-8 (undecodable bytes replaced)."""
     data = show(root, rev, relative)
     return None if data is None else data.decode("utf-8", "replace")
+
+
+def current_branch(root: Path) -> str | None:
+    """The checked-out branch of ``root`` (``None`` on a detached HEAD or outside git): the
+    default branch part of a developer's dev app name."""
+    proc = git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    name = proc.stdout.decode("utf-8", "replace").strip()
+    return name if proc.returncode == 0 and name and name != "HEAD" else None
+
+
+def ever_contained(root: Path, relative: str, text: str) -> bool:
+    """Whether any commit of ``root`` added or removed ``text`` in ``relative`` (``git log -S``):
+    e.g. a digest a reviewed pin once named."""
+    proc = git(root, "log", "--format=%H", "-S", text, "--", relative)
+    return proc.returncode == 0 and bool(proc.stdout.strip())

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping
 
 from runtime.contract.wire import ENVS, EXECUTION_ID_RE, MODES
-from runtime.errors import CISafetyError, ImageUnpinnedError, InputsError
+from runtime.errors import CISafetyError, ImageUnavailableError, ImageUnpinnedError, InputsError
 
 
 def new_execution_id() -> str:
@@ -39,6 +39,41 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def is_local_only_host(host: str | None) -> bool:
+    """Loopback or link-local (``169.254.0.0/16``, ``fe80::/10``): reachable from this machine
+    only, so a remote puller (Modal) can never fetch an image from it."""
+    if is_loopback_host(host):
+        return True
+    name = (host or "").strip().strip("[]").lower().split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(name).is_link_local
+    except ValueError:
+        return False
+
+
+def hostname_of(hostport: str) -> str:
+    """``host`` of ``host[:port]`` (``[::1]:5000`` included)."""
+    if hostport.startswith("["):
+        return hostport[1:].split("]", 1)[0]
+    return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
+
+
+def check_remote_pullable(reference: str, env: str) -> None:
+    """staging/main deploy to Modal, which pulls the image itself: a pin on a loopback or
+    link-local registry host cannot be pulled there. ``ERR_IMAGE_UNAVAILABLE`` before anything
+    is published (the docker adapter may still run such a pin on this machine)."""
+    if env == "dev":
+        return
+    host = hostname_of(reference.split("/", 1)[0])
+    if is_local_only_host(host):
+        raise ImageUnavailableError(
+            f"env={env} deploys to Modal, which cannot pull {reference.split('@', 1)[0]}: "
+            f"{host} is a loopback/link-local registry host; push to the configured image "
+            "registry (PROCESSOR_IMAGE_REGISTRY or image_registry in registry/processors.yaml) "
+            "and re-pin through the reviewed pin PR", retryable=False,
+            meta={"env": env, "registry_host": host})
 
 
 def ci_enabled(environ: Mapping[str, str] | None = None) -> bool:

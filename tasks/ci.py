@@ -11,8 +11,11 @@ from tasks.cli import run_cli, setup_logging, task
 
 
 @task(help={"base": "git ref to diff against (merge base of BASE and HEAD), e.g. origin/main",
-            "json": "print one JSON line: {base, all, refs, reasons}"})
-def changed_processors(c: Context, base: str = "", json: bool = False) -> None:
+            "deploys": "list the refs whose pin changed (deploy those pins; no build) instead "
+                       "of the refs to build",
+            "json": "print one JSON line: {base, all, refs, reasons, deploys}"})
+def changed_processors(c: Context, base: str = "", deploys: bool = False,
+                       json: bool = False) -> None:
     """List the processor refs a git diff touches (one per line), for the release workflows."""
     setup_logging(json)
 
@@ -25,7 +28,8 @@ def changed_processors(c: Context, base: str = "", json: bool = False) -> None:
             raise InputsError("--base is required (e.g. --base origin/main)")
         return compute(project_root(), base)
 
-    run_cli(action, json_mode=json, to_json=asdict, to_text=lambda r: "\n".join(r.refs))
+    run_cli(action, json_mode=json, to_json=asdict,
+            to_text=lambda r: "\n".join(r.deploys if deploys else r.refs))
 
 
 TASKS = [changed_processors]

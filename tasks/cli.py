@@ -10,7 +10,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from invoke.exceptions import Exit
 from invoke.tasks import task as _invoke_task
@@ -97,8 +97,14 @@ def run_cli(
         sys.stdout.write(to_text(result).rstrip("\n") + "\n")
 
 
+def fail(err: ProcessorRuntimeError, json_mode: bool = False) -> NoReturn:
+    """Report a canon error the one way (envelope or ``error: CODE: message``) and exit with its
+    code: for tasks that fail before they reach :func:`run_cli`."""
+    _fail(err, json_mode, canonical_error_envelope)
+
+
 def _fail(err: ProcessorRuntimeError, json_mode: bool,
-          on_error_envelope: Callable[[ProcessorRuntimeError], dict[str, Any]]) -> None:
+          on_error_envelope: Callable[[ProcessorRuntimeError], dict[str, Any]]) -> NoReturn:
     from runtime.logging import for_people, get_logger
     from runtime.redaction import redact_text
 

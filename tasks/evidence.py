@@ -35,12 +35,16 @@ def package(c: Context, src: str = "", out: str = "", lane: str = DEFAULT_LANE,
 
         root = project_root()
         target = out or default_package_path(root, lane)
+        # The default folder of a lane that recorded nothing is a clear, non-failing result;
+        # an explicit --src that does not exist is still a mistake (ERR_INPUTS).
         return package_evidence(src or default_evidence_root(root), target, lane=lane, root=root,
-                                progress=False if json else True if progress else None)
+                                progress=False if json else True if progress else None,
+                                missing_ok=not src)
 
     run_cli(action, json_mode=json, to_json=lambda r: {"ok": True, **asdict(r)},
             to_text=lambda r: (f"packaged {r.runs} runs ({r.members} members, "
-                               f"{r.bytes_out} bytes) into {r.path}\nsha256 {r.sha256}"))
+                               f"{r.bytes_out} bytes) into {r.path}\nsha256 {r.sha256}"
+                               + (f"\nnote: {r.note}" if r.note else "")))
 
 
 @task(positional=["path"], help={"path": "the evidence tarball to check",

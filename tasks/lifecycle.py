@@ -50,7 +50,9 @@ def build_processor(c: Context, ref: str = "", no_cache: bool = False, wheelhous
 
 @task(help={**COMMON_HELP,
             "image": "local image to push instead of the ref's build (tag or ID)",
-            "target": "destination repo[:tag] (default: <local registry>/processors/<ns>/<name>:v<ver>)"})
+            "target": "destination repo[:tag] (default: <image registry>/processors/<ns>/<name>:v<ver>; "
+                      "the image registry is PROCESSOR_IMAGE_REGISTRY, else image_registry in "
+                      "the registry YAML, else the local one)"})
 def push_processor(c: Context, ref: str = "", image: str = "", target: str = "",
                    json: bool = False, verbose: bool = False) -> None:
     """Push a processor image (idempotent, transient errors retried); print the manifest digest."""
@@ -69,12 +71,15 @@ def push_processor(c: Context, ref: str = "", image: str = "", target: str = "",
 @task(help={**COMMON_HELP,
             "oci": "the image to pin: the reference push-processor prints (repo@sha256:<64 hex>) "
                    "or a bare manifest digest (sha256:<64 hex>)",
-            "verify_digest": "prove the digest pullable (manifest + every blob) before writing "
-                             "(default on; --no-verify-digest skips it)",
-            "repository": "registry repository holding the digest (default: the pin's, else "
-                          "<local registry>/processors/<ns>/<name>)"})
+            "verify_digest": "prove the digest pullable (manifest + every blob) before writing; "
+                             "always on (--no-verify-digest is refused with ERR_INPUTS)",
+            "repository": "registry repository holding the digest (default: the configured "
+                          "image registry, else the pin's, else the local registry)",
+            "rollback": "re-pin an earlier digest a reviewed pin once named (git history); the "
+                        "version tag, which names the newer image, is not compared"})
 def pin_processor(c: Context, ref: str = "", oci: str = "", verify_digest: bool = True,
-                  repository: str = "", json: bool = False, verbose: bool = False) -> None:
+                  repository: str = "", rollback: bool = False, json: bool = False,
+                  verbose: bool = False) -> None:
     """Pin a verified image digest in registry/processors.yaml (comments and order kept)."""
     setup_logging(json, verbose)
 
@@ -84,11 +89,12 @@ def pin_processor(c: Context, ref: str = "", oci: str = "", verify_digest: bool 
         _need_ref(ref)
         if not oci:
             raise InputsError("--oci is required (the reference or digest printed by push-processor)")
-        return pin(ref, oci, verify=verify_digest, repository=repository or None)
+        return pin(ref, oci, verify=verify_digest, repository=repository or None,
+                   rollback=rollback)
 
     run_cli(action, json_mode=json, to_json=_success,
             to_text=lambda r: f"pinned {r.ref}: {r.repository}@{r.digest}"
-                              f"{' (verified)' if r.verified else ' (NOT verified)'}")
+                              f" (verified {r.verified_at})")
 
 
 TASKS = [build_processor, push_processor, pin_processor]

@@ -53,9 +53,10 @@ def deploy_modal(c: Context, ref: str = "", env: str = "dev", image_override: st
 
 
 @task(help={"env": "staging or main", "ref": "only this ref's secrets (default: every ref's)",
-            "fail_on_missing": "fail with ERR_MISSING_SECRET if any required secret is unset",
+            "fail_on_missing": "fail with ERR_MISSING_SECRET if any required secret is unset "
+                               "(default on; --no-fail-on-missing syncs what is present)",
             "modal_environment": TARGET_HELP["modal_environment"], "json": TARGET_HELP["json"]})
-def sync_modal_secrets(c: Context, env: str = "", ref: str = "", fail_on_missing: bool = False,
+def sync_modal_secrets(c: Context, env: str = "", ref: str = "", fail_on_missing: bool = True,
                        modal_environment: str = "", json: bool = False) -> None:
     """Create or update the registry's required Modal secrets from this environment."""
     setup_logging(json)
@@ -91,7 +92,7 @@ def logs_modal(c: Context, ref: str = "", env: str = "dev", entries: int = 100, 
 @task(help=TARGET_HELP)
 def status_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "", user: str = "",
                  modal_environment: str = "", json: bool = False) -> None:
-    """Show the lifecycle state and functions of a processor's Modal app."""
+    """Show the lifecycle state, revision, image digest and functions of a processor's Modal app."""
     setup_logging(json)
 
     def action() -> dict[str, Any]:
@@ -102,6 +103,30 @@ def status_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "", 
                             modal_environment=modal_environment or None)
 
     _cli(action, json)
+
+
+@task(help={**TARGET_HELP, "ref": "only this ref (default: every pinned ref)"})
+def drift_modal(c: Context, env: str = "", ref: str = "", branch: str = "", user: str = "",
+                modal_environment: str = "", json: bool = False) -> None:
+    """Compare the digest each deployed app runs with its pin (ERR_REGISTRY_MISMATCH on drift)."""
+    setup_logging(json)
+
+    def action() -> dict[str, Any]:
+        from runtime.modal.ops import drift_modal as drift
+
+        if not env:
+            raise InputsError("--env is required (dev, staging or main)")
+        return drift(env=env, ref=ref or None, branch=branch or None, user=user or None,
+                     modal_environment=modal_environment or None)
+
+    def text(result: dict[str, Any]) -> str:
+        lines = [f"drift: {result['status']} (env={result['env']})"]
+        lines += [f"  {row['ref']}: {row['status']}"
+                  + (f" {row['app']} revision {row['revision']} runs {row['deployed']}"
+                     if row["status"] != "unpinned" else "") for row in result["apps"]]
+        return "\n".join(lines)
+
+    run_cli(action, json_mode=json, to_json=lambda result: result, to_text=text)
 
 
 @task(help=TARGET_HELP)
@@ -120,4 +145,94 @@ def destroy_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "",
     _cli(action, json)
 
 
-TASKS = [deploy_modal, sync_modal_secrets, logs_modal, status_modal, destroy_modal]
+DEV_HELP = {
+    "ref": TARGET_HELP["ref"],
+    "branch": "the branch in the dev app's name (default: the checkout's git branch)",
+    "user": "the user in the dev app's name (default: $USER)",
+    "modal_environment": TARGET_HELP["modal_environment"],
+    "json": TARGET_HELP["json"],
+}
+
+
+def _dev_identity(branch: str, user: str) -> tuple[str, str]:
+    from runtime.modal.ops import dev_identity
+
+    found_branch, found_user = dev_identity(branch or None, user or None)
+    return found_branch or "", found_user or ""
+
+
+@task(help=DEV_HELP)
+def modal_dev_build_push_deploy(c: Context, ref: str = "", branch: str = "", user: str = "",
+                                modal_environment: str = "", json: bool = False) -> None:
+    """Build, push and deploy one ref to your own dev app (image override; dev only)."""
+    setup_logging(json)
+
+    def action() -> dict[str, Any]:
+        from runtime.modal.ops import dev_build_push_deploy
+
+        _require_ref(ref)
+        return dev_build_push_deploy(ref, branch=branch or None, user=user or None,
+                                     modal_environment=modal_environment or None)
+
+    _cli(action, json)
+
+
+@task(help={key: DEV_HELP[key] for key in ("ref", "branch", "user")})
+def smoke_modal_dev(c: Context, ref: str = "", branch: str = "", user: str = "") -> None:
+    """Smoke (mock) one ref's golden fixtures against your dev app on Modal."""
+    from tasks.cli import fail
+    from tasks.smoke import run_smoke
+
+    try:
+        _require_ref(ref)
+        found_branch, found_user = _dev_identity(branch, user)
+    except InputsError as err:
+        fail(err)
+    run_smoke(adapter="modal", env="dev", ref=ref, branch=found_branch, user=found_user)
+
+
+@task(help={**DEV_HELP, "inputs_json": "the inputs as one JSON object (default: {})"})
+def real_modal_dev(c: Context, ref: str = "", inputs_json: str = "", branch: str = "",
+                   user: str = "", modal_environment: str = "", json: bool = False) -> None:
+    """Run one ref once in real mode on your dev app (refused with CI=true: ERR_CI_SAFETY)."""
+    setup_logging(json)
+
+    def action() -> Any:
+        from runtime.guards import check_mode
+        from runtime.runner import parse_inputs_json, run_processor
+
+        check_mode("real")  # before anything else: CI never runs real
+        _require_ref(ref)
+        found_branch, found_user = _dev_identity(branch, user)
+        options = {key: value for key, value in (
+            ("branch", found_branch), ("user", found_user),
+            ("modal_environment", modal_environment)) if value}
+        return run_processor(ref, inputs=parse_inputs_json(inputs_json) if inputs_json else {},
+                             mode="real", adapter="modal", env="dev", adapter_options=options)
+
+    run_cli(action, json_mode=json, to_json=lambda env_: env_.model_dump(exclude_none=True),
+            to_text=lambda env_: f"{env_.status}: {env_.execution_id} "
+                                 f"({len(env_.outputs)} outputs) {env_.index_path}")
+
+
+@task(help={key: DEV_HELP[key] for key in ("ref", "branch", "user")})
+def test_acceptance_dev(c: Context, ref: str = "", branch: str = "", user: str = "") -> None:
+    """Acceptance for a dev change: acceptance/pr (local, mock), then smoke on your dev app."""
+    from invoke.exceptions import Exit
+
+    from tasks.cli import fail
+    from tasks.smoke import run_smoke
+    from tasks.test import run_lane
+
+    try:
+        found_branch, found_user = _dev_identity(branch, user)
+    except InputsError as err:
+        fail(err)
+    rc = run_lane("acceptance/pr")
+    if rc:
+        raise Exit(code=rc)
+    run_smoke(adapter="modal", env="dev", ref=ref, branch=found_branch, user=found_user)
+
+
+TASKS = [deploy_modal, sync_modal_secrets, logs_modal, status_modal, drift_modal, destroy_modal,
+         modal_dev_build_push_deploy, smoke_modal_dev, real_modal_dev, test_acceptance_dev]

@@ -36,7 +36,7 @@ NOT_DOCKER = "-m 'not requires_docker'"
 NO_TESTS_RC = 5
 
 
-def _pytest(folder: str, extra: str = "") -> int:
+def run_lane(folder: str, extra: str = "") -> int:
     """Run one lane folder; returns pytest's rc with 5 (no tests) turned into a failure."""
     env = dict(os.environ, TEST_LANE=folder.replace("/", "_"))
     argv = [sys.executable, "-m", "pytest", f"tests/{folder}", "-q", *shlex.split(extra)]
@@ -51,7 +51,7 @@ def _pytest(folder: str, extra: str = "") -> int:
 def _lane_task(suffix: str, folder: str):  # type: ignore[no-untyped-def]
     @task(name=f"test-{suffix}", help={"pytest_args": "extra arguments passed to pytest"})
     def lane(c: Context, pytest_args: str = "") -> None:
-        rc = _pytest(folder, pytest_args)
+        rc = run_lane(folder, pytest_args)
         if rc:
             raise Exit(code=rc)
 
@@ -124,7 +124,7 @@ def docker_lanes() -> Iterator[bool]:
 
 def _timed_lane(folder: str, pytest_args: str) -> tuple[str, str, float]:
     started = time.monotonic()
-    rc = _pytest(folder, pytest_args.replace("{lane}", folder.replace("/", "_")))
+    rc = run_lane(folder, pytest_args.replace("{lane}", folder.replace("/", "_")))
     return folder, "passed" if rc == 0 else "FAILED", time.monotonic() - started
 
 

@@ -40,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--smoke-adapter", default="local", help="adapter the smoke runs use")
     group.addoption("--smoke-env", default="dev", help="env (dev|staging|main) of the smoke runs")
     group.addoption("--smoke-root", default="", help="project root to smoke (default: checkout)")
+    group.addoption("--smoke-ref", default="", help="smoke only this ref's fixtures")
+    group.addoption("--smoke-branch", default="", help="env=dev: the branch in the app name")
+    group.addoption("--smoke-user", default="", help="env=dev: the user in the app name")
 
 
 def lane_of(path: Path) -> str | None:

@@ -14,7 +14,11 @@ from tests.helpers import ROOT, cli_env
 
 DIGEST = "sha256:" + "ab" * 32
 OVERRIDE = "sha256:" + "cd" * 32
-REPOSITORY = "127.0.0.1:5000/processors/{ns}-{name}"
+# Staging/main deploy what Modal can pull: a remote-looking registry (never resolved: the fake
+# Modal never pulls) and a verification record, as `inv pin-processor` writes one.
+REPOSITORY = "registry.example.invalid/processors/{ns}-{name}"
+VERIFIED = {"verified_at": "2026-01-01T00:00:00Z",
+            "verified_by": "test stand-in (the fake Modal never pulls; no registry was asked)"}
 PLANTED = "planted-Secret-Value-7f3a9c"
 REFS = ("demo/echo@1", "text/stats@1", "acme/summarize@1")
 
@@ -28,7 +32,8 @@ def pinned_project(target: Path, *, extra_secret: str | None = "ACME_ORG_ID") ->
     for key, entry in document["processors"].items():
         ns, name = key.split("/")
         for version in entry["versions"].values():
-            version["image"] = {"repository": REPOSITORY.format(ns=ns, name=name), "digest": DIGEST}
+            version["image"] = {"repository": REPOSITORY.format(ns=ns, name=name), "digest": DIGEST,
+                                **VERIFIED}
     if extra_secret:
         document["processors"]["acme/summarize"]["versions"]["1"]["secrets"].append(extra_secret)
     (target / "registry" / "processors.yaml").write_text(yaml.safe_dump(document))

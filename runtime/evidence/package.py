@@ -41,6 +41,7 @@ from runtime.redaction import redact_text, redaction_needles, register_secret_na
 MANIFEST_NAME = "MANIFEST.sha256"
 SUMMARY_NAME = "summary.md"
 MEMBER_ROOT = "runs"
+PINS_DIRNAME = "pins"  # pin verification records (runtime/images/build.py record_pin_evidence)
 TAR_MTIME = 0
 TAR_MODE = 0o644
 CHUNK_BYTES = 1024 * 1024
@@ -83,6 +84,7 @@ class PackageResult:
     bytes_in: int
     bytes_out: int
     skipped: list[str] = field(default_factory=list)
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -305,20 +307,23 @@ def default_package_path(root: Path, lane: str) -> Path:
 
 
 def package_evidence(src: str | Path, out: str | Path, *, lane: str, root: Path,
-                     progress: bool | None = None) -> PackageResult:
+                     progress: bool | None = None, missing_ok: bool = False) -> PackageResult:
     """Write the privacy-filtered, deterministic tarball of ``src`` to ``out`` (atomically).
 
     The secret names come from ``root``'s registry and their values from the environment.
-    ``ERR_INPUTS`` for a bad lane name, when ``src`` is not a folder, or when the registry cannot
-    be read (fail closed).
+    Nothing recorded (an empty ``src``, or a missing one with ``missing_ok`` — the default
+    folder of a lane that recorded nothing) is a clear, non-failing result: a tarball whose
+    ``summary.md`` says so and which :func:`verify_evidence` accepts. ``ERR_INPUTS`` for a bad
+    lane name, when ``src`` is not a folder (without ``missing_ok``), or when the registry
+    cannot be read (fail closed).
     """
     if not LANE_RE.match(lane):
         raise InputsError(f"lane {lane[:80]!r} must match {LANE_RE.pattern}")
     source = Path(src)
-    if not source.is_dir():
+    if not source.is_dir() and not (missing_ok and not source.exists()):
         raise InputsError(f"evidence folder {source} does not exist or is not a folder")
     _load_secret_names(root)
-    files, skipped = _collect(source)
+    files, skipped = _collect(source) if source.is_dir() else ([], [])
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     bar = _Progress(len(files), sum(size for _, _, size in files), progress)
@@ -338,7 +343,10 @@ def package_evidence(src: str | Path, out: str | Path, *, lane: str, root: Path,
                     bytes_in += size
                     _note_run(runs, member, digest, document, lines)
                     bar.advance(size)
-                summary = render_summary(lane, list(runs.values()), skipped).encode("utf-8")
+                pins = [member for member, _, _ in files
+                        if member.startswith(f"{MEMBER_ROOT}/{PINS_DIRNAME}/")]
+                summary = render_summary(lane, list(runs.values()), skipped,
+                                         pins=pins, recorded=bool(files)).encode("utf-8")
                 manifest.append((SUMMARY_NAME, hashlib.sha256(summary).hexdigest()))
                 tar.addfile(_tarinfo(SUMMARY_NAME, len(summary)), io.BytesIO(summary))
                 listing = "".join(f"{digest}  {name}\n" for name, digest in manifest).encode()
@@ -353,7 +361,9 @@ def package_evidence(src: str | Path, out: str | Path, *, lane: str, root: Path,
         bar.close()
     return PackageResult(path=str(target), sha256=hashed.digest.hexdigest(), lane=lane,
                          runs=len(runs), members=len(manifest) + 1, bytes_in=bytes_in,
-                         bytes_out=hashed.size, skipped=skipped)
+                         bytes_out=hashed.size, skipped=skipped,
+                         note="" if files else f"nothing recorded under {source.name}/: "
+                                               "the tarball holds the summary only")
 
 
 def _add_filtered(tar: tarfile.TarFile, member: str,
@@ -385,8 +395,10 @@ def _cell(value: Any) -> str:
     return str(value if value not in (None, "") else "-").replace("|", "\\|").replace("\n", " ")
 
 
-def render_summary(lane: str, rows: list[_RunRow], skipped: list[str]) -> str:
-    """``summary.md``: runs, adapters, statuses, error codes, elapsed times, digests, lane."""
+def render_summary(lane: str, rows: list[_RunRow], skipped: list[str], *,
+                   pins: list[str] | None = None, recorded: bool = True) -> str:
+    """``summary.md``: runs, adapters, statuses, error codes, elapsed times, digests, lane,
+    the pin verifications recorded, and a plain note when nothing was recorded."""
     rows = sorted(rows, key=lambda row: row.member)
     statuses = Counter(str(row.envelope.get("status", "missing")) for row in rows)
     adapters = Counter(str(row.envelope.get("meta", {}).get("adapter", "-")) for row in rows)
@@ -399,6 +411,9 @@ def render_summary(lane: str, rows: list[_RunRow], skipped: list[str]) -> str:
         f"- statuses: {_counts(statuses)}",
         f"- adapters: {_counts(adapters)}",
         f"- error codes: {_counts(codes)}",
+        f"- pin verifications recorded: {len(pins or [])}",
+        *([] if recorded else ["- nothing was recorded: the lane wrote no evidence (runs record "
+                               "with PROCESSOR_EVIDENCE=1 or --evidence)"]),
         "- privacy filter: declared secrets' values, token-shaped strings and every `inputs` "
         "object are redacted before packaging",
         "", "| execution_id | processor_ref | adapter | mode | status | error code | elapsed_ms "
@@ -523,7 +538,10 @@ def verify_evidence(path: str | Path) -> VerifyResult:
             problems.append(f"{MANIFEST_NAME} is missing")
     else:
         problems.extend(_manifest_problems(manifest, computed))
-    if not envelopes and manifest is not None:
+    recorded = any(name.startswith(f"{MEMBER_ROOT}/") for name in computed)
+    if not envelopes and manifest is not None and recorded:
+        # An archive of nothing recorded is honest (the summary says so); runs without
+        # their envelopes are not.
         problems.append("no envelope.json in the archive")
     return VerifyResult(path=str(archive), sha256=_file_sha256(archive), members=members,
                         envelopes=envelopes, problems=problems)

@@ -36,6 +36,7 @@ from runtime.errors import (
 )
 from runtime.images.content import image_files
 from runtime.images.engine import call_engine, engine_session, is_transient_message, with_registry_retry
+from runtime.images.location import ImageRegistry, image_registry, require_credentials
 from runtime.images.oci import (
     VerifiedImage,
     check_digest,
@@ -50,7 +51,7 @@ from runtime.logging import get_logger, progress
 from runtime.paths import checkout_root, project_root
 from runtime.registry.edit import set_image_pin
 from runtime.registry.load import Registry, ResolvedProcessor
-from runtime.registry.refs import ProcessorRef
+from runtime.registry.refs import ProcessorRef, parse_ref
 
 SOURCE_DATE_EPOCH = 1700000000
 LOCAL_REPOSITORY_PREFIX = "processor-runtime"
@@ -135,6 +136,7 @@ class PinResult:
     digest: str
     config_digest: str | None
     verified_at: str | None
+    verified_by: str | None
     verified: bool
     changed: bool
     registry_file: str
@@ -158,8 +160,9 @@ def version_tag(ref: ProcessorRef) -> str:
 
 
 def default_repository(ref: ProcessorRef, registry: str | None = None) -> str:
-    """``<registry>/processors/<ns>/<name>``; the registry defaults to the one ``infra.up`` runs."""
-    return f"{registry or recorded_registry()}/{REMOTE_NAMESPACE}/{ref.ns}/{ref.name}"
+    """``<registry>/processors/<ns>/<name>``; the registry defaults to the configured one
+    (:func:`runtime.images.location.image_registry`)."""
+    return f"{registry or image_registry().value}/{REMOTE_NAMESPACE}/{ref.ns}/{ref.name}"
 
 
 def recorded_registry() -> str:
@@ -441,9 +444,11 @@ def _build(client: Any, context: bytes, tag: str, nocache: bool, log: Any
     return image_id, errors, tail, before
 
 
-def _push_once(client: Any, repository: str, tag: str, log: Any = None) -> str:
+def _push_once(client: Any, repository: str, tag: str, log: Any = None,
+               auth: dict[str, str] | None = None) -> str:
+    extra = {"auth_config": auth} if auth else {}
     digest, _size, errors = read_push_stream(
-        client.api.push(repository, tag=tag, stream=True, decode=True), tag, log=log)
+        client.api.push(repository, tag=tag, stream=True, decode=True, **extra), tag, log=log)
     if errors:
         text = "; ".join(errors)
         raise ImageUnavailableError(bound_message(f"push of {repository}:{tag} failed: {text}"),
@@ -466,11 +471,17 @@ def push_processor(ref: str, *, image: str | None = None, target: str | None = N
     registry = _registry(root)
     resolved = registry.resolve(ref)
     source = image or local_tag(resolved.ref)
+    location = image_registry(registry.document.image_registry)
     repository, tag = split_target(target, version_tag(resolved.ref)) if target else (
-        default_repository(resolved.ref), version_tag(resolved.ref))
+        default_repository(resolved.ref, location.value), version_tag(resolved.ref))
+    destination = ImageRegistry(repository.split("/", 1)[0], location.source if not target
+                                else "target")
+    credentials = require_credentials(destination)  # before anything is tagged or sent
     log = get_logger(processor_ref=str(resolved.ref))
+    auth = credentials.auth_config() if credentials else None
     with engine_session() as client:
-        image_id, digest = _tag_and_push(client, resolved.ref, source, repository, tag, log)
+        image_id, digest = _tag_and_push(client, resolved.ref, source, repository, tag, log,
+                                         auth=auth)
     verify_digest(repository, digest, expect_config=image_id)
     result = PushResult(ref=str(resolved.ref), image_id=image_id, repository=repository, tag=tag,
                         digest=digest, reference=f"{repository}@{digest}",
@@ -481,7 +492,7 @@ def push_processor(ref: str, *, image: str | None = None, target: str | None = N
 
 
 def _tag_and_push(client: Any, ref: ProcessorRef, source: str, repository: str, tag: str,
-                  log: Any) -> tuple[str, str]:
+                  log: Any, *, auth: dict[str, str] | None = None) -> tuple[str, str]:
     import docker.errors
 
     def inspect() -> Any:
@@ -497,17 +508,21 @@ def _tag_and_push(client: Any, ref: ProcessorRef, source: str, repository: str, 
     call_engine(f"tag {source}", lambda: client.api.tag(image_id, repository, tag, force=True))
     digest = with_registry_retry(f"push {repository}:{tag}",
                                  lambda: call_engine(f"push {repository}:{tag}",
-                                                     lambda: _push_once(client, repository, tag, log)))
+                                                     lambda: _push_once(client, repository, tag, log, auth)))
     return str(image_id), digest
 
 
-def _check_identity(verified: VerifiedImage, ref: ProcessorRef, tag: str) -> None:
-    """The digest must be an image of *this* ref, and the version tag must not say otherwise."""
+def _check_identity(verified: VerifiedImage, ref: ProcessorRef, tag: str, *,
+                    rollback: bool = False) -> None:
+    """The digest must be an image of *this* ref, and the version tag must not say otherwise
+    (unless this is a rollback: the tag then names the newer image being rolled back from)."""
     labelled = verified.labels.get(REF_LABEL)
     if labelled != str(ref):
         raise RegistryMismatchError(
             f"{verified.reference} is an image of {labelled or 'no processor ref'}, not {ref} "
             f"(label {REF_LABEL})", meta={"expected": str(ref), "actual": labelled})
+    if rollback:
+        return
     served = resolve_tag(verified.repository, tag)
     if served is not None and served != verified.digest:
         raise RegistryMismatchError(
@@ -516,40 +531,97 @@ def _check_identity(verified: VerifiedImage, ref: ProcessorRef, tag: str) -> Non
 
 
 def pin_processor(ref: str, oci_digest: str, *, verify: bool = True,
-                  repository: str | None = None, root: str | Path | None = None) -> PinResult:
+                  repository: str | None = None, root: str | Path | None = None,
+                  rollback: bool = False) -> PinResult:
     """Pin ``ref`` to ``oci_digest`` in the registry YAML, after proving it pullable.
 
     ``oci_digest`` is a bare digest or the full ``repository@digest`` reference that
     :func:`push_processor` reports (its repository must then agree with ``repository``).
 
-    With ``verify`` (the default) the manifest and every blob are checked in the target repository,
-    the image's ref label and the version tag must agree, and only then is the YAML edited
-    (atomically, comments and order kept). Raises ``ERR_INPUTS``, ``ERR_IMAGE_UNAVAILABLE`` and
-    ``ERR_REGISTRY_MISMATCH``; on any error the YAML is untouched.
+    The manifest and every blob are checked in the target repository, the image's ref label and
+    the version tag must agree, and only then is the YAML edited (atomically, comments and order
+    kept), with the verification recorded in the pin (``verified_at`` + ``verified_by``): a pin
+    can no longer skip verification (``verify=False`` is ``ERR_INPUTS``). The repository is
+    ``repository``, else the configured image registry (when set), else the pin's, else the
+    local registry. With evidence on (``PROCESSOR_EVIDENCE``) the verification is recorded under
+    ``<evidence>/pins/``. ``rollback`` re-pins an *earlier* digest: one a reviewed pin of this
+    registry once named (git history); the version tag, which names the newer image, is then
+    not compared, everything else is verified again. Raises ``ERR_INPUTS`` (also: a rollback to
+    a digest never pinned), ``ERR_IMAGE_UNAVAILABLE`` and ``ERR_REGISTRY_MISMATCH``; on any
+    error the YAML is untouched.
     """
+    if not verify:
+        raise InputsError("pins are always verified: --no-verify-digest is no longer accepted "
+                          "(a pin is provenance; staging/main deploy verified pins only)")
     registry = _registry(root)
     resolved = registry.resolve(ref)
     named, digest = split_pin_reference(oci_digest)
     if named and repository and named != repository:
         raise InputsError(f"--oci names repository {named!r} but --repository is {repository!r}")
-    repo = (repository or named or resolved.version.image.repository
-            or default_repository(resolved.ref))
+    if rollback:
+        _check_earlier_pin(registry, digest)
+    repo = repository or named or _pin_repository(registry, resolved)
     split_repository(repo)
     log = get_logger(processor_ref=str(resolved.ref))
-    log.info("image.pin.start", repository=repo, digest=digest, verify=verify)
-    config_digest: str | None = None
-    verified_at: str | None = None
-    if verify:
-        verified = verify_digest(repo, digest)
-        _check_identity(verified, resolved.ref, version_tag(resolved.ref))
-        config_digest = verified.config_digest
-        verified_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    else:
-        log.warning("image.pin.unverified", repository=repo, digest=digest)
+    log.info("image.pin.start", repository=repo, digest=digest, verify=True)
+    verified = verify_digest(repo, digest)
+    _check_identity(verified, resolved.ref, version_tag(resolved.ref), rollback=rollback)
+    verified_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     changed = set_image_pin(registry.path, resolved.ref, repository=repo, digest=digest,
-                            config_digest=config_digest, verified_at=verified_at)
-    log.info("image.pin.complete", repository=repo, digest=digest, config_digest=config_digest,
-             changed=changed)
-    return PinResult(ref=str(resolved.ref), repository=repo, digest=digest,
-                     config_digest=config_digest, verified_at=verified_at, verified=verify,
-                     changed=changed, registry_file=str(registry.path))
+                            config_digest=verified.config_digest, verified_at=verified_at,
+                            verified_by=VERIFIER)
+    log.info("image.pin.complete", repository=repo, digest=digest,
+             config_digest=verified.config_digest, verified_by=VERIFIER, changed=changed)
+    result = PinResult(ref=str(resolved.ref), repository=repo, digest=digest,
+                       config_digest=verified.config_digest, verified_at=verified_at,
+                       verified_by=VERIFIER, verified=True, changed=changed,
+                       registry_file=str(registry.path))
+    record_pin_evidence(result, registry.root)
+    return result
+
+
+VERIFIER = "runtime.images.oci.verify_digest (manifest, config and every layer blob)"
+
+
+def _check_earlier_pin(registry: Registry, digest: str) -> None:
+    """A rollback goes back to what a reviewed pin once named, never to a new digest."""
+    from runtime import _git
+    from runtime.paths import REGISTRY_RELATIVE
+
+    if not _git.ever_contained(registry.root, REGISTRY_RELATIVE.as_posix(), digest):
+        raise InputsError(f"--rollback: {digest} was never pinned in {REGISTRY_RELATIVE} (git "
+                          "history); a rollback re-pins an earlier verified digest — pin a new "
+                          "digest without --rollback")
+
+
+def _pin_repository(registry: Registry, resolved: ResolvedProcessor) -> str:
+    """The configured registry when one is set (so a re-pin moves off loopback), else the
+    pin's repository, else the local default."""
+    location = image_registry(registry.document.image_registry)
+    if location.source != "local" or not resolved.version.image.repository:
+        return default_repository(resolved.ref, location.value)
+    return resolved.version.image.repository
+
+
+def record_pin_evidence(result: PinResult, root: Path) -> Path | None:
+    """With evidence on, write the pin's verification to ``<evidence>/pins/<ns>.<name>.v<ver>.json``
+    (atomically); returns the file, or ``None`` when evidence is off."""
+    import json
+
+    from runtime.evidence.package import PINS_DIRNAME
+    from runtime.evidence.record import default_evidence_root, evidence_from_env
+    from runtime.kit.files import atomic_write
+
+    folder = evidence_from_env()
+    if folder is None:
+        return None
+    base = Path(folder) if folder else default_evidence_root(root)
+    ref = parse_ref(result.ref)
+    name = f"{ref.ns}.{ref.name}.v{ref.version}"
+    target = base / PINS_DIRNAME / f"{name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record = {"kind": "pin.verification", **result.to_dict()}
+    record.pop("registry_file", None)  # an absolute path of the machine, not evidence
+    atomic_write(target, (json.dumps(record, sort_keys=True) + "\n").encode(), target.parent)
+    return target
+

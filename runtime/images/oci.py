@@ -28,7 +28,7 @@ from runtime.errors import (
     RegistryMismatchError,
     bound_message,
 )
-from runtime.guards import is_loopback_host
+from runtime.guards import hostname_of, is_loopback_host
 from runtime.images.engine import with_registry_retry
 from runtime.logging import progress
 
@@ -63,13 +63,6 @@ class VerifiedImage:
     def reference(self) -> str:
         """The pull reference ``repository@digest``."""
         return f"{self.repository}@{self.digest}"
-
-
-def _hostname(hostport: str) -> str:
-    """``host`` of ``host[:port]`` (``[::1]:5000`` included)."""
-    if hostport.startswith("["):
-        return hostport[1:].split("]", 1)[0]
-    return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
 
 
 def split_repository(repository: str) -> tuple[str, str]:
@@ -191,11 +184,19 @@ class RegistryHTTP:
     def __init__(self, host: str, timeout_s: float = TIMEOUT_S) -> None:
         import requests  # lazy: a docker-py dependency
 
-        scheme = "http" if is_loopback_host(_hostname(host)) else "https"
+        scheme = "http" if is_loopback_host(hostname_of(host)) else "https"
         self.base = f"{scheme}://{host}/v2"
         self.timeout_s = timeout_s
         self._session = requests.Session()
         self._session.trust_env = False  # an env proxy must never capture registry traffic
+        if scheme == "https":
+            # A remote registry: the configured credentials, by basic auth (values never logged;
+            # the docker credential store is the engine's, not read here).
+            from runtime.images.location import find_credentials
+
+            found = find_credentials(host)
+            if found is not None and found.username and found.password:
+                self._session.auth = (found.username, found.password)
 
     def close(self) -> None:
         """Release pooled connections."""

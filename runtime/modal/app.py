@@ -84,12 +84,39 @@ class AppPlan:
     dev_fallback: bool = False
     image_override: str | None = None
 
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags deploy attaches to the app: the image digest it runs (see :func:`image_tags`)."""
+        return image_tags(self.functions[0].image) if self.functions else {}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"app_name": self.app_name, "env": self.env,
                 "modal_environment": self.modal_environment, "dev_fallback": self.dev_fallback,
-                "image_override": self.image_override,
+                "image_override": self.image_override, "tags": self.tags,
                 "functions": [plan.to_dict() for plan in self.functions]}
+
+
+# Modal tag values are at most 63 characters of [A-Za-z0-9._-]: a sha256 digest (71 with its
+# "sha256:" prefix) is stored as its two 32-hex halves, and joined again by digest_from_tags.
+DIGEST_TAGS = ("image_sha256_1", "image_sha256_2")
+
+
+def image_tags(image: str) -> dict[str, str]:
+    """App tags naming the digest of ``<repository>@sha256:<hex>`` (empty for another shape)."""
+    _, _, hex_digest = image.rpartition("@sha256:")
+    if len(hex_digest) != 64:
+        return {}
+    return {DIGEST_TAGS[0]: hex_digest[:32], DIGEST_TAGS[1]: hex_digest[32:]}
+
+
+def digest_from_tags(tags: dict[str, str]) -> str | None:
+    """The ``sha256:<hex>`` a deployed app's tags name, or ``None`` when they name none."""
+    head, tail = (tags.get(key, "") for key in DIGEST_TAGS)
+    joined = head + tail
+    if len(joined) != 64 or any(ch not in "0123456789abcdef" for ch in joined):
+        return None
+    return f"sha256:{joined}"
 
 
 def image_reference(resolved: ResolvedProcessor, env: str, image_override: str | None) -> str:
@@ -157,7 +184,7 @@ def build_app(plan: AppPlan) -> Any:
     """A real ``modal.App`` for ``plan`` (no network: SDK objects hydrate lazily at deploy)."""
     import modal
 
-    app = modal.App(plan.app_name, include_source=False)
+    app = modal.App(plan.app_name, include_source=False, tags=plan.tags)
     volume = modal.Volume.from_name(plan.functions[0].volume if plan.functions else
                                     modal_volume_name(), create_if_missing=True)
     for fn in plan.functions:

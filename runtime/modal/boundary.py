@@ -43,6 +43,7 @@ class AppStatus:
     functions: dict[str, str] = field(default_factory=dict)
     deployed_at: str | None = None
     version: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class ModalBoundary(Protocol):
@@ -185,13 +186,15 @@ class SdkBoundary:
         return modal.App.lookup(app_name, environment_name=environment_name, client=self._client)
 
     def app_status(self, app_name: str, *, environment_name: str) -> AppStatus:
-        """``App.lookup(...).info(refresh=True)``."""
-        info = self._app(app_name, environment_name).info(refresh=True)
+        """``App.lookup(...).info(refresh=True)`` and ``get_tags()`` (the digest deploy tagged)."""
+        app = self._app(app_name, environment_name)
+        info = app.info(refresh=True)
+        tags = app.get_tags(client=self._client)
         lifecycle = info.lifecycle
         deployed_at = lifecycle.deployed_at.isoformat() if lifecycle.deployed_at else None
         return AppStatus(app_id=info.app_id, state=str(lifecycle.state.value),
                          functions=dict(info.functions), deployed_at=deployed_at,
-                         version=lifecycle.version)
+                         version=lifecycle.version, tags=dict(tags))
 
     def app_stop(self, app_name: str, *, environment_name: str) -> None:
         """``App.lookup(...).stop()``: permanent."""

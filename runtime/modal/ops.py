@@ -12,16 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from runtime.errors import (
+    ImageUnpinnedError,
     InputsError,
     MissingSecretError,
     ModalInvocationError,
     ModalLookupError,
     ModalTimeoutError,
     ProcessorRuntimeError,
+    RegistryMismatchError,
     bound_message,
 )
 from runtime.logging import get_logger
-from runtime.modal.app import AppPlan, build_app, plan_app
+from runtime.modal.app import AppPlan, build_app, digest_from_tags, plan_app
 from runtime.modal.boundary import ModalBoundary, get_boundary
 from runtime.modal.naming import dev_fallback_used, modal_app_name_from_ref, modal_function_name
 from runtime.paths import project_root
@@ -96,6 +98,12 @@ def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
     plan = plan_app(registry, ref, env=env, modal_environment=modal_environment, branch=branch,
                     user=user, image_override=image_override)
     log = get_logger(env=env, modal_environment=plan.modal_environment, processor_ref=ref)
+    try:
+        check_deployable_pin(registry, ref, env=env, image=plan.functions[0].image)
+    except ProcessorRuntimeError as refused:
+        log.error("modal.deploy.refused", app=plan.app_name, code=refused.code,
+                  image=plan.functions[0].image)
+        raise
     if plan.dev_fallback:
         log.warning("modal.naming.dev_fallback", app=plan.app_name,
                     reason="env=dev without --branch and --user: using the canonical name")
@@ -113,11 +121,33 @@ def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
         log.error("modal.deploy.error", app=plan.app_name, code=err.code,
                   sdk_error=type(exc).__name__)
         raise err from exc
-    log.info("modal.deploy.complete", app=plan.app_name, app_id=app_id, functions=functions)
+    image_digest = digest_from_tags(plan.tags)
+    log.info("modal.deploy.complete", app=plan.app_name, app_id=app_id, functions=functions,
+             image_digest=image_digest)
     return {"status": "deployed", "app": plan.app_name, "functions": functions, "app_id": app_id,
             "env": env, "modal_environment": plan.modal_environment,
-            "image": plan.functions[0].image, "dev_fallback": plan.dev_fallback,
+            "image": plan.functions[0].image, "image_digest": image_digest,
+            "dev_fallback": plan.dev_fallback,
             "modal_boundary": _boundary_kind(active), "plan": plan.to_dict()}
+
+
+def check_deployable_pin(registry: Registry, ref: str, *, env: str, image: str) -> None:
+    """staging/main publish only what Modal can pull and what was proven pullable: a pin on a
+    loopback/link-local registry is ``ERR_IMAGE_UNAVAILABLE``, a pin without its verification
+    record (``verified_at`` + ``verified_by``, written by ``inv pin-processor``) is
+    ``ERR_IMAGE_UNPINNED``. Checked before anything is built or published; dev is not gated."""
+    from runtime.guards import check_remote_pullable
+
+    if env == "dev":
+        return
+    check_remote_pullable(image, env)
+    pin = registry.resolve(ref).version.image
+    if not pin.verified:
+        raise ImageUnpinnedError(
+            f"{ref}: the pin {image} was never verified (no verified_at/verified_by in "
+            f"{registry.path.name}); env={env} deploys verified pins only — pin it with "
+            "`inv pin-processor --ref ... --oci ... --verify-digest` through the reviewed pin PR",
+            meta={"env": env, "image": image})
 
 
 def _deploy_tag(plan: AppPlan) -> str:
@@ -219,7 +249,9 @@ def modal_status(ref: str, *, env: str, branch: str | None = None, user: str | N
         lambda b, a, e: b.app_status(a, environment_name=e))
     return {"app": app, "modal_environment": target, "app_id": status.app_id,
             "state": status.state, "functions": status.functions,
-            "deployed_at": status.deployed_at, "version": status.version, "modal_boundary": kind}
+            "deployed_at": status.deployed_at, "version": status.version,
+            "revision": status.version, "image_digest": digest_from_tags(status.tags),
+            "modal_boundary": kind}
 
 
 def modal_logs(ref: str, *, env: str, entries: int = 100, branch: str | None = None,
@@ -248,3 +280,103 @@ def destroy_modal(ref: str, *, env: str, branch: str | None = None, user: str | 
         "destroy", ref, env, branch, user, modal_environment, root, boundary,
         lambda b, a, e: b.app_stop(a, environment_name=e))
     return {"status": "stopped", "app": app, "modal_environment": target, "modal_boundary": kind}
+
+
+def drift_modal(*, env: str, ref: str | None = None, branch: str | None = None,
+                user: str | None = None, modal_environment: str | None = None,
+                root: str | Path | None = None,
+                boundary: ModalBoundary | None = None) -> dict[str, Any]:
+    """Compare, per pinned processor (or ``ref`` alone), the digest its deployed app runs (the
+    tags deploy attached) with the registry pin; returns the rows when every app is clean.
+
+    Raises ``ERR_INPUTS`` (bad env/ref), ``ERR_IMAGE_UNPINNED`` (``ref`` has no pin),
+    ``ERR_REGISTRY_MISMATCH`` naming both digests of every drifting app (or an app that names
+    no digest), ``ERR_MODAL_LOOKUP`` for an app that is not deployed (when nothing drifted);
+    the rows ride in the error's ``meta``.
+    """
+    registry = _load_registry(root)
+    refs = [registry.resolve(ref).ref] if ref else list(registry.refs())
+    rows: list[dict[str, Any]] = []
+    for one in refs:
+        pin = registry.resolve(str(one)).version.image
+        if not pin.digest:
+            if ref:
+                raise ImageUnpinnedError(f"{one} has no pinned digest to compare with; pin it "
+                                         "through the reviewed pin PR first")
+            rows.append({"ref": str(one), "status": "unpinned", "pinned": None})
+            continue
+        rows.append(_drift_row(str(one), pin.digest, env, branch, user, modal_environment, root,
+                               boundary))
+    checked = [row for row in rows if row["status"] != "unpinned"]
+    log = get_logger(env=env)
+    log.info("modal.drift.checked", apps=len(checked),
+             drifted=[row["ref"] for row in checked if row["status"] == "drift"])
+    drifted = [row for row in checked if row["status"] == "drift"]
+    missing = [row for row in checked if row["status"] == "not_deployed"]
+    meta = {"env": env, "apps": rows}
+    if drifted:
+        raise RegistryMismatchError(
+            "deployed apps drifted from their pins: " + "; ".join(
+                f"{row['app']} ({row['ref']}) runs {row['deployed'] or 'no tagged digest'}, "
+                f"pinned {row['pinned']}" for row in drifted)
+            + " — deploy the merged pin (`inv deploy-modal`) or re-pin through the pin PR",
+            meta=meta)
+    if missing:
+        raise ModalLookupError("not deployed: " + "; ".join(
+            f"{row['app']} ({row['ref']}) in Modal environment {row['modal_environment']!r}"
+            for row in missing), meta=meta)
+    return {"status": "clean", "env": env, "apps": rows,
+            "modal_boundary": _boundary_kind(boundary or get_boundary())}
+
+
+def _drift_row(ref: str, pinned: str, env: str, branch: str | None, user: str | None,
+               modal_environment: str | None, root: str | Path | None,
+               boundary: ModalBoundary | None) -> dict[str, Any]:
+    """One app's drift row: ``clean``, ``drift`` or ``not_deployed``."""
+    try:
+        status = modal_status(ref, env=env, branch=branch, user=user,
+                              modal_environment=modal_environment, root=root, boundary=boundary)
+    except ModalLookupError as err:
+        app, target = _ops_target(ref, env, branch, user, modal_environment, root)
+        return {"ref": ref, "app": app, "modal_environment": target, "status": "not_deployed",
+                "pinned": pinned, "deployed": None, "revision": None,
+                "detail": bound_message(err.message, 300)}
+    deployed = status["image_digest"]
+    return {"ref": ref, "app": status["app"], "modal_environment": status["modal_environment"],
+            "status": "clean" if deployed == pinned else "drift", "pinned": pinned,
+            "deployed": deployed, "revision": status["revision"], "app_id": status["app_id"]}
+
+
+def dev_identity(branch: str | None, user: str | None,
+                 root: str | Path | None = None) -> tuple[str | None, str | None]:
+    """The branch and user of a developer's dev app: the flags, else the checkout's git branch
+    and ``$USER`` (either may stay ``None``; naming then falls back and warns)."""
+    from runtime import _git
+
+    base = Path(root).resolve() if root else project_root()
+    return (branch or _git.current_branch(base) or None,
+            user or os.environ.get("USER") or os.environ.get("LOGNAME") or None)
+
+
+def dev_build_push_deploy(ref: str, *, branch: str | None = None, user: str | None = None,
+                          modal_environment: str | None = None, root: str | Path | None = None,
+                          boundary: ModalBoundary | None = None) -> dict[str, Any]:
+    """The dev loop in one call: build ``ref``, push it to the image registry, deploy the
+    developer's dev app with that digest as the image override (dev only; staging/main move
+    through pins). Raises what build, push and deploy raise (``ERR_INPUTS``,
+    ``ERR_IMAGE_UNAVAILABLE``, ``ERR_REGISTRY_MISMATCH``, ``ERR_MISSING_SECRET``,
+    ``ERR_MODAL_*``); nothing is deployed unless the push was verified.
+    """
+    from runtime.images.build import build_processor, push_processor
+
+    branch, user = dev_identity(branch, user, root)
+    built = build_processor(ref, root=root)
+    pushed = push_processor(ref, root=root)
+    deployed = deploy_modal(ref, env="dev", image_override=pushed.reference, branch=branch,
+                            user=user, modal_environment=modal_environment, root=root,
+                            boundary=boundary)
+    return {"status": "deployed", "ref": ref, "branch": branch, "user": user,
+            "image_id": built.image_id, "reference": pushed.reference,
+            "image_digest": pushed.digest, "app": deployed["app"],
+            "app_id": deployed["app_id"], "modal_environment": deployed["modal_environment"],
+            "modal_boundary": deployed["modal_boundary"]}

@@ -120,15 +120,22 @@ def set_image_pin(
     digest: str,
     config_digest: str | None,
     verified_at: str | None,
+    verified_by: str | None = None,
 ) -> bool:
-    """Write ``image.{repository,digest,config_digest,verified_at}`` for one version atomically.
+    """Write ``image.{repository,digest,config_digest,verified_at,verified_by}`` for one version
+    atomically: the pin and the record of its verification land together or not at all.
 
-    Raises ``ERR_INPUTS`` for an unknown ref or malformed digest (nothing is written).
+    Raises ``ERR_INPUTS`` for an unknown ref, a malformed digest, or half a verification record
+    (``verified_at`` without ``verified_by`` or the reverse); nothing is written then.
     """
     parsed = parse_ref(ref) if isinstance(ref, str) else ref
     _check_digest(digest, "digest")
     if config_digest is not None:
         _check_digest(config_digest, "config digest")
+    if bool(verified_at) != bool(verified_by):
+        raise InputsError(f"{parsed}: a pin's verification needs both verified_at and "
+                          f"verified_by (got verified_at={verified_at!r}, "
+                          f"verified_by={verified_by!r})")
 
     def mutate(document: Any) -> None:
         from ruamel.yaml.comments import CommentedMap
@@ -139,7 +146,10 @@ def set_image_pin(
             image = CommentedMap()
             _set(version, "image", image)
         for key, value in (("repository", repository), ("digest", digest),
-                           ("config_digest", config_digest), ("verified_at", verified_at)):
+                           ("config_digest", config_digest), ("verified_at", verified_at),
+                           ("verified_by", verified_by)):
+            if value is None and key == "verified_by" and key not in image:
+                continue  # an unverified pin keeps the file's shape (no new null key)
             _set(image, key, value)
 
     return edit_registry(path, mutate)

@@ -15,12 +15,22 @@ from runtime.contract.wire import Digest, StrictModel
 
 
 class ImagePin(StrictModel):
-    """Where a version's image lives and the digest it is pinned to (``None`` = unpinned)."""
+    """Where a version's image lives and the digest it is pinned to (``None`` = unpinned).
+
+    ``verified_at``/``verified_by`` record that the digest was proven pullable from
+    ``repository`` before the pin was written; staging/main deploys refuse a pin without them.
+    """
 
     repository: str | None = None
     digest: Digest | None = None
     config_digest: Digest | None = None
     verified_at: str | None = None
+    verified_by: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        """True when the pin carries its verification record."""
+        return bool(self.verified_at and self.verified_by)
 
 
 class VersionEntry(StrictModel):
@@ -93,5 +103,8 @@ class RegistryFile(StrictModel):
     """The whole ``registry/processors.yaml`` document."""
 
     schema_version: Literal[1] = 1
+    # ``host[:port][/prefix]`` pushes go to and pins point at; ``None``: the local registry
+    # ``inv infra.up`` runs (PROCESSOR_IMAGE_REGISTRY overrides both; see runtime/images/location.py).
+    image_registry: str | None = None
     base_image: BaseImage = Field(default_factory=BaseImage)
     processors: dict[str, ProcessorEntry] = Field(default_factory=dict)

@@ -149,10 +149,12 @@ class FakeModal:
                 if secret not in known:
                     raise _modal_error("NotFoundError", f"Secret '{secret}' not found in "
                                                         f"environment '{environment_name}'")
-        return self.publish(name, environment_name=environment_name, tag=tag, functions=functions)
+        return self.publish(name, environment_name=environment_name, tag=tag, functions=functions,
+                            tags=dict((plan or {}).get("tags") or {}))
 
     def publish(self, name: str, *, environment_name: str, tag: str,
-                functions: dict[str, dict[str, Any]], app_id: str | None = None) -> str:
+                functions: dict[str, dict[str, Any]], app_id: str | None = None,
+                tags: dict[str, str] | None = None) -> str:
         """Store ``functions`` as the deployed app ``name`` (a new version of it if it exists);
         returns the app id (an existing app keeps its id; a new one takes ``app_id`` if given).
         The fake transport's ``AppPublish`` lands here too."""
@@ -162,8 +164,10 @@ class FakeModal:
         previous = apps.get(name)
         app_id = previous["app_id"] if previous else (app_id or f"ap-{uuid.uuid4().hex[:22]}")
         version = (previous["version"] + 1) if previous else 1
+        # Like AppPublish, a deploy replaces the app's tags with the ones it sends.
         apps[name] = {"app_id": app_id, "state": "deployed", "version": version, "tag": tag,
-                      "functions": functions, "deployed_at": time.time()}
+                      "functions": functions, "deployed_at": time.time(),
+                      "tags": dict(tags or {})}
         self._save(state)
         return app_id
 
@@ -312,7 +316,8 @@ class FakeModal:
         self._maybe_fault("ops")
         app = self._app(self._load(), app_name, environment_name)
         return AppStatus(app_id=app["app_id"], state=app["state"], version=app["version"],
-                         functions=dict.fromkeys(app["functions"], f"fu-{app['app_id'][3:]}"))
+                         functions=dict.fromkeys(app["functions"], f"fu-{app['app_id'][3:]}"),
+                         tags=dict(app.get("tags") or {}))
 
     def app_stop(self, app_name: str, *, environment_name: str) -> None:
         """``App.lookup(...).stop()``."""

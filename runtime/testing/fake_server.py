@@ -21,7 +21,8 @@ mount), ``ImageGetOrCreate`` (answered as an image already built, so no build st
 (which stores the functions where ``FunctionGet`` finds them), ``AppClientDisconnect``,
 ``SecretList`` and ``SecretUpdate``. The operator ops run through the SDK's ``App.lookup(name)``
 (``AppGetOrCreate``: ``NOT_FOUND`` for an unknown or stopped app) then ``info(refresh=True)``
-(``AppGetInfo``), ``stop()`` (``AppStop``) or ``logs.tail(n)`` (``AppFetchLogs``, serving the log
+(``AppGetInfo``) with ``get_tags()`` (``AppGetTags``: the tags ``AppPublish`` stored),
+``stop()`` (``AppStop``) or ``logs.tail(n)`` (``AppFetchLogs``, serving the log
 lines the fake keeps from its containers' stderr). Every other RPC answers ``UNIMPLEMENTED``. The
 volume read stays on the fake boundary (it needs blob storage over HTTP).
 """
@@ -433,7 +434,7 @@ class FakeDeployServicer(FakeModalServicer):
         try:
             await asyncio.to_thread(self.fake.publish, request.name or name, environment_name=env,
                                     tag=request.deployment_tag, functions=functions,
-                                    app_id=request.app_id)
+                                    app_id=request.app_id, tags=dict(request.tags))
         except Exception as exc:
             raise GRPCError(_grpc_status(exc), str(exc)) from exc
         await stream.send_message(api_pb2.AppPublishResponse(url=f"fake://{env}/{name}"))
@@ -468,6 +469,17 @@ class FakeDeployServicer(FakeModalServicer):
         if app is None:
             raise GRPCError(Status.NOT_FOUND, f"App '{request.app_id}' not found")
         await stream.send_message(api_pb2.AppGetInfoResponse(info=_app_metadata(app)))
+
+    async def AppGetTags(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """``App.get_tags()``: the tags the last publish sent (``NOT_FOUND`` for an unknown id)."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "AppGetTags")
+        app = await asyncio.to_thread(self.fake.app_by_id, request.app_id)
+        if app is None:
+            raise GRPCError(Status.NOT_FOUND, f"App '{request.app_id}' not found")
+        await stream.send_message(api_pb2.AppGetTagsResponse(tags=dict(app.get("tags") or {})))
 
     async def AppStop(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
         """``App.stop()``: the app is stopped; a later lookup by name no longer finds it."""

@@ -1,5 +1,6 @@
 """The `.github` workflows are code: actionlint and the GitHub workflow JSON Schema gate them."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -93,17 +94,121 @@ def test_release_workflows_never_pass_an_image_override(name):
     assert not [line for line in code if "image-override" in line or "image_override" in line]
 
 
-def test_release_pipeline_stages_are_inv_tasks_in_order():
-    steps = [step for step in _run_steps("release.yml") if step.get("name") not in NOT_INV_STEPS]
-    assert all("inv " in step["run"] or "bootstrap.sh" in step["run"] for step in steps)
-    runs = "\n".join(step["run"] for step in steps)
-    order = ["inv changed-processors", "inv build-processor", "inv push-processor",
-             "inv pin-processor", "--verify-digest",
-             "inv sync-modal-secrets", "--fail-on-missing",  # SPEC §9: secrets before deploy
-             "inv deploy-modal", "inv test-acceptance-pinned",
-             "inv test-smoke", "--mode real", "inv evidence.package", "inv evidence.verify"]
+def _job_runs(name: str, job: str) -> str:
+    steps = [step for step in _load(name)["jobs"][job].get("steps", [])
+             if "run" in step and step.get("name") not in NOT_INV_STEPS]
+    assert all("inv " in step["run"] or "bootstrap.sh" in step["run"] for step in steps), job
+    return "\n".join(step["run"] for step in steps)
+
+
+def _in_order(runs: str, order: list[str]) -> bool:
     positions = [runs.index(marker) for marker in order]
-    assert positions == sorted(positions)
+    return positions == sorted(positions)
+
+
+def test_release_publish_half_builds_pushes_verifies_and_deploys_nothing():
+    runs = _job_runs("release.yml", "publish")
+    assert _in_order(runs, ["inv infra.up", "inv build-processor", "inv push-processor",
+                            "inv pin-processor", "--verify-digest", "inv evidence.package",
+                            "inv evidence.verify"])
+    assert "deploy-modal" not in runs
+    assert "--no-verify-digest" not in runs
+
+
+def test_release_deploy_half_deploys_merged_pins_without_building():
+    runs = _job_runs("release.yml", "deploy")
+    assert _in_order(runs, [
+        "inv sync-modal-secrets", "--fail-on-missing",  # SPEC §9: secrets before deploy
+        "inv deploy-modal", "inv test-acceptance-pinned", "inv test-smoke", "inv drift-modal",
+        "inv run-processor --ref demo/echo@1 --adapter modal", "jq -e", "--mode real",
+        "inv evidence.package", "inv evidence.verify"])
+    assert "build-processor" not in runs
+    assert "push-processor" not in runs
+    assert "pin-processor" not in runs
+
+
+def test_release_deploy_runs_the_seed_jq_gate_on_the_modal_mock_envelope():
+    runs = _job_runs("release.yml", "deploy")
+    gate = ('jq -e \'has("status") and has("execution_id") and (.outputs|type=="array") '
+            'and (.index_path|type=="string")\'')
+    assert gate in runs
+
+
+def test_release_deploys_what_changed_pins_name_and_builds_what_changed_code_names():
+    jobs = _load("release.yml")["jobs"]
+    assert "builds != ''" in jobs["publish"]["if"]
+    assert "deploys != ''" in jobs["deploy"]["if"]
+    assert "--deploys" in _job_runs("release.yml", "changes")
+    assert jobs["deploy"]["env"]["REFS"] == "${{ needs.changes.outputs.deploys }}"
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "release.yml"])
+def test_every_job_installs_what_its_steps_need(name):
+    for job_name, job in _load(name)["jobs"].items():
+        runs = "\n".join(step.get("run", "") for step in job.get("steps", []))
+        if "inv " not in runs:
+            continue
+        assert "./scripts/bootstrap.sh" in runs, f"{name}:{job_name} never installs the project"
+        needs_docker = any(marker in runs for marker in (
+            "infra.up", "test-integration", "test-acceptance-pinned", "build-processor"))
+        if needs_docker:
+            assert "scripts/install-system-deps.sh" in runs, \
+                f"{name}:{job_name} runs the docker lanes without their Debian packages"
+
+
+_INV_CALL = re.compile(r"(?:^|[\s;&|(])(?:\.venv/bin/)?inv\s+([a-z][\w.-]*)([^\n;|&]*)")
+
+
+def _inv_calls() -> list[tuple[str, str, list[str]]]:
+    calls = []
+    for path in _workflow_files():
+        for job in _load(path.name)["jobs"].values():
+            for step in job.get("steps", []):
+                text = step.get("run", "").replace("\\\n", " ")
+                for match in _INV_CALL.finditer(text):
+                    flags = re.findall(r"(?:^|\s)(--[a-z][\w-]*)", match.group(2))
+                    calls.append((path.name, match.group(1), flags))
+    return calls
+
+
+def _known_flags(task) -> set[str]:
+    flags = set()
+    for argument in task.get_arguments():
+        for name in argument.names:
+            flags.add(f"--{name}")
+            if argument.kind is bool and argument.default is True:
+                flags.add(f"--no-{name}")
+    return flags
+
+
+def test_the_workflows_name_inv_tasks():
+    assert len(_inv_calls()) > 20
+
+
+def test_every_inv_task_and_flag_the_workflows_name_exists():
+    import tasks
+
+    missing = []
+    for workflow, name, flags in _inv_calls():
+        try:
+            task = tasks.ns[name]
+        except (KeyError, ValueError):
+            missing.append(f"{workflow}: inv {name} (no such task)")
+            continue
+        known = _known_flags(task) | {"--help"}
+        missing += [f"{workflow}: inv {name} {flag} (no such flag)" for flag in flags
+                    if flag not in known]
+    assert not missing, missing
+
+
+def test_the_task_and_flag_check_catches_a_misspelling():
+    import tasks
+
+    assert "--verify-digest" in _known_flags(tasks.ns["pin-processor"])
+    assert "--no-fail-on-missing" in _known_flags(tasks.ns["sync-modal-secrets"])
+    assert "--verify-digests" not in _known_flags(tasks.ns["pin-processor"])
+    with pytest.raises((KeyError, ValueError)):
+        tasks.ns["deploy-modals"]
 
 
 @pytest.mark.parametrize("name", ["staging.yml", "main.yml"])

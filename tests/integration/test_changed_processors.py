@@ -4,6 +4,8 @@ import subprocess
 import pytest
 
 from runtime.images.changes import changed_processors
+from runtime.registry.edit import set_image_pin
+from tests.helpers import cli_env, run_cli
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
@@ -66,6 +68,48 @@ def test_a_pin_only_change_selects_nothing(repo):
                     encoding="utf-8")
     _commit(repo)
     assert changed_processors(repo, "HEAD~1").refs == []
+
+
+def _pin(repo, key, digest, repository="registry.example.invalid/processors/x"):
+    set_image_pin(repo / "registry/processors.yaml", f"{key}@1", repository=repository,
+                  digest=digest, config_digest=None, verified_at="2026-01-01T00:00:00Z",
+                  verified_by="test")
+
+
+def test_a_pin_only_change_is_a_deploy_of_that_ref_and_no_build(repo):
+    _pin(repo, "demo/echo", "sha256:" + "a" * 64)
+    _commit(repo, "pin demo/echo")
+    result = changed_processors(repo, "HEAD~1")
+    assert result.refs == []
+    assert result.deploys == ["demo/echo@1"]
+    assert not result.all
+
+
+def test_a_re_pin_to_an_earlier_digest_is_a_deploy(repo):
+    _pin(repo, "text/stats", "sha256:" + "a" * 64)
+    _commit(repo, "pin A")
+    _pin(repo, "text/stats", "sha256:" + "b" * 64)
+    _commit(repo, "pin B")
+    _pin(repo, "text/stats", "sha256:" + "a" * 64)
+    _commit(repo, "roll back to A")
+    assert changed_processors(repo, "HEAD~1").deploys == ["text/stats@1"]
+
+
+def test_a_processor_change_without_a_pin_change_deploys_nothing(repo):
+    (repo / "processors/text/stats/stats.py").write_text("# changed\n", encoding="utf-8")
+    _commit(repo)
+    result = changed_processors(repo, "HEAD~1")
+    assert result.refs == ["text/stats@1"]
+    assert result.deploys == []
+
+
+def test_cli_lists_deploys_with_the_deploys_flag(repo):
+    _pin(repo, "demo/echo", "sha256:" + "c" * 64)
+    _commit(repo, "pin")
+    result = run_cli("changed-processors", "--base", "HEAD~1", "--deploys",
+                     env=cli_env(PROCESSOR_RUNTIME_ROOT=str(repo)))
+    assert result.rc == 0, result.stderr
+    assert result.stdout.split() == ["demo/echo@1"]
 
 
 def test_an_unknown_base_selects_every_processor(repo):

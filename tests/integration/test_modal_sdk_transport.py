@@ -202,7 +202,9 @@ def test_sdk_status_reports_the_deployed_apps_state_functions_and_version(transp
     assert status["functions"][publish["functions"][0]].startswith("fu-")
     assert status["deployed_at"] is not None
     assert status["modal_boundary"] == "fake-transport"
-    assert transport.rpcs[deployed:] == ["AppGetOrCreate", "AppGetInfo"]
+    assert status["image_digest"] == OVERRIDE  # from the tags deploy attached (AppGetTags)
+    assert status["revision"] == 1
+    assert transport.rpcs[deployed:] == ["AppGetOrCreate", "AppGetInfo", "AppGetTags"]
 
 
 def test_sdk_status_of_an_undeployed_app_is_err_modal_lookup_from_not_found(transport):

@@ -17,7 +17,7 @@ def pinned(tmp_path):
 
 def test_staging_image_is_the_registry_pin(pinned):
     plan = plan_app(pinned, "text/stats@1", env="staging")
-    assert plan.functions[0].image == f"127.0.0.1:5000/processors/text-stats@{DIGEST}"
+    assert plan.functions[0].image == f"registry.example.invalid/processors/text-stats@{DIGEST}"
 
 
 def test_staging_refuses_an_image_override(pinned):

@@ -31,7 +31,8 @@ def _changed_lines(before: str, after: str) -> list[str]:
 def test_pin_keeps_every_comment_and_key_order(registry_file):
     before = registry_file.read_text()
     set_image_pin(registry_file, "text/stats@1", repository="127.0.0.1:5000/processors/text/stats",
-                  digest=DIGEST, config_digest=CONFIG, verified_at="2026-01-01T00:00:00Z")
+                  digest=DIGEST, config_digest=CONFIG, verified_at="2026-01-01T00:00:00Z",
+                  verified_by="unit-test verifier")
     after = registry_file.read_text()
     comments = [line for line in before.splitlines() if line.lstrip().startswith("#")]
     assert [line for line in after.splitlines() if line.lstrip().startswith("#")] == comments
@@ -41,15 +42,17 @@ def test_pin_keeps_every_comment_and_key_order(registry_file):
 def test_pin_changes_only_the_pinned_versions_image_lines(registry_file):
     before = registry_file.read_text()
     set_image_pin(registry_file, "demo/echo@1", repository="127.0.0.1:5000/processors/demo/echo",
-                  digest=DIGEST, config_digest=CONFIG, verified_at="2026-01-01T00:00:00Z")
+                  digest=DIGEST, config_digest=CONFIG, verified_at="2026-01-01T00:00:00Z",
+                  verified_by="unit-test verifier")
     after = registry_file.read_text()
     assert _changed_lines(before, after) == [
         "          repository: 127.0.0.1:5000/processors/demo/echo",
         f"          digest: {DIGEST}",
         f"          config_digest: {CONFIG}",
         "          verified_at: '2026-01-01T00:00:00Z'",
+        "          verified_by: unit-test verifier",
     ]
-    assert len(after.splitlines()) == len(before.splitlines()) + 2
+    assert len(after.splitlines()) == len(before.splitlines()) + 3
 
 
 def test_pinned_file_still_validates_and_carries_the_pin(registry_file):
@@ -96,3 +99,20 @@ def test_edit_keeps_the_file_mode(registry_file):
 def test_edit_leaves_no_temp_file_behind(registry_file):
     set_base_image(registry_file, repository="127.0.0.1:5000/base", digest=DIGEST)
     assert sorted(p.name for p in registry_file.parent.iterdir()) == ["processors.yaml"]
+
+
+def test_pin_with_half_a_verification_record_is_refused_and_writes_nothing(registry_file):
+    before = registry_file.read_bytes()
+    with pytest.raises(InputsError, match="verified_at and verified_by"):
+        set_image_pin(registry_file, "demo/echo@1", repository="registry.example.invalid/p/d",
+                      digest=DIGEST, config_digest=None, verified_at="2026-01-01T00:00:00Z")
+    assert registry_file.read_bytes() == before
+
+
+def test_verified_pin_carries_its_verifier(registry_file):
+    set_image_pin(registry_file, "demo/echo@1", repository="registry.example.invalid/p/d",
+                  digest=DIGEST, config_digest=CONFIG, verified_at="2026-01-01T00:00:00Z",
+                  verified_by="unit-test verifier")
+    pin = load_registry(registry_file).processors["demo/echo"].versions["1"].image
+    assert pin.verified
+    assert pin.verified_by == "unit-test verifier"
