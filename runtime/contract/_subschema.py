@@ -515,6 +515,10 @@ def _old_new(words: Wording, sub: Any, sup: Any) -> tuple[Any, Any]:
     return (sub, sup) if words.old_is_sub else (sup, sub)
 
 
+def _fraction_text(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else str(float(value))
+
+
 def _shown(bound: Bound | None) -> str:
     return "none" if bound is None else _text(bound.shown)
 
@@ -555,8 +559,8 @@ def _facet_gaps(a: Facet, b: Facet, words: Wording, here: FieldPath) -> list[Gap
         for m in b.multiples:
             if not any((x / m).denominator == 1 for x in a.multiples) and not (
                     a.whole_integer() and (1 / m).denominator == 1):
-                old, new = _old_new(words, _text([float(x) for x in a.multiples] or None),
-                                    _text(float(m)))
+                mine = "/".join(_fraction_text(x) for x in a.multiples) or "none"
+                old, new = _old_new(words, mine, _fraction_text(m))
                 found.append(Gap(here, "multipleOf", bound_text.format(rule="multipleOf",
                                                                        old=old, new=new)))
     elif a.kind == "string":

@@ -110,8 +110,9 @@ def render_output_path(parts: FieldPath) -> str:
     """``outputs/stats.json#/top_words/*``."""
     if not parts:
         return "outputs"
-    rest = ["*" if p == ITEMS else str(p) for p in parts[1:]]
-    return str(parts[0]) + ("#/" + "/".join(rest) if rest else "")
+    head, rest = (str(parts[0]), parts[1:]) if isinstance(parts[0], str) else ("outputs", parts)
+    steps = ["*" if p == ITEMS else str(p) for p in rest]
+    return head + ("#/" + "/".join(steps) if steps else "")
 
 
 def _fix(key: str, versions: list[str], side: str, rule: str) -> str:
