@@ -40,7 +40,7 @@ _SCHEMA_KEYS = {"items", "additionalProperties", "not", "if", "then", "else", "c
                 "propertyNames", "unevaluatedItems", "unevaluatedProperties"}
 _SCHEMA_LISTS = {"allOf", "anyOf", "oneOf", "prefixItems"}
 _SCHEMA_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
-_UNORDERED = {"allOf", "anyOf", "oneOf", "required", "type", "enum"}
+_UNORDERED = {"allOf", "anyOf", "required", "type", "enum"}  # and oneOf, without de-duplication
 _MODELLED = {"type", "enum", "const", "allOf", "anyOf", "oneOf", "$ref",
              "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
              "minLength", "maxLength", "pattern", "format",
@@ -126,7 +126,9 @@ def _canon_node(schema: Any) -> Any:
             value = [_canon_node(v) for v in value]
         elif key in _SCHEMA_MAPS and isinstance(value, dict):
             value = {k: _canon_node(v) for k, v in value.items()}
-        if key in _UNORDERED and isinstance(value, list):
+        if key == "oneOf" and isinstance(value, list):  # a repeated branch matters here
+            value = sorted(value, key=_text)
+        elif key in _UNORDERED and isinstance(value, list):
             value = sorted({_text(v): v for v in value}.values(), key=_text)
         out[key] = value
     return out
@@ -442,18 +444,10 @@ def facets(schema: Any) -> list[Facet]:
 
 
 def _disjoint(branches: list[list[Facet]]) -> bool:
-    """Whether no document can match two branches (by kind, or by finite values)."""
-    for i, left in enumerate(branches):
-        for right in branches[i + 1:]:
-            for a in left:
-                for b in right:
-                    if a.kind != b.kind:
-                        continue
-                    if a.values is not None and b.values is not None and not any(
-                            same_value(v, w) for v in a.values for w in b.values):
-                        continue
-                    return False
-    return True
+    """Whether no document can match two branches: their facets pairwise contradict."""
+    return all(a.kind != b.kind or _is_empty(_intersect(a, b))
+               for i, left in enumerate(branches) for right in branches[i + 1:]
+               for a in left for b in right)
 
 
 # -- containment ---------------------------------------------------------------------------------
@@ -473,13 +467,16 @@ def gaps(sub: Any, sup: Any, words: Wording, path: FieldPath | None = None) -> l
     lost_values: list[Any] = []
     for facet in sub_facets:
         same_kind = [f for f in sup_facets if f.kind == facet.kind]
-        if not same_kind:
+        lost_here: list[Any] = []
+        if facet.values is not None:  # exact, whatever sup looks like
+            found += _finite_gaps(facet, sub, sup, here, lost_here)
+        if (lost_here or facet.values is None) and not same_kind:
             label = "integer" if facet.kind == "number" and facet.integer else facet.kind
             lost_kinds += [] if label in lost_kinds else [label]
-        elif facet.values is not None:
-            found += _finite_gaps(facet, sub, sup, here, lost_values)
-        else:
+        elif facet.values is None:
             found += _best_fit(facet, same_kind, words, here)
+        else:
+            lost_values += [v for v in lost_here if not any(same_value(v, w) for w in lost_values)]
     if lost_kinds:
         found.insert(0, Gap(here, "type", words.kinds.format(kinds="/".join(sorted(lost_kinds)))))
     if lost_values:
@@ -494,7 +491,7 @@ def _finite_gaps(facet: Facet, sub: Any, sup: Any, here: FieldPath, lost: list[A
         in_sub, in_sup = accepts(sub, value), accepts(sup, value)
         if in_sub is None or in_sup is None:
             return [Gap(here, "$ref", "a recursive or remote $ref changed (cannot prove compatible)")]
-        if in_sub and not in_sup and not any(same_value(value, v) for v in lost):
+        if in_sub and not in_sup:
             lost.append(value)
     return []
 

@@ -325,3 +325,11 @@ def test_schema_too_large_to_expand_is_a_break_not_a_pass():
 def test_input_paths_render_positions_and_additional_properties():
     assert render_input_path(["pair", 0]) == "inputs.pair[0]"
     assert render_input_path(["tags", ITEMS, "<additional>"]) == "inputs.tags[*].<additional>"
+
+
+def test_a_repeated_one_of_branch_is_not_folded_away():
+    # 1 matches two branches of the old oneOf, so the old schema never accepted it
+    old = {"oneOf": [{"enum": [1, 0]}, {"enum": [1, 0]}, {"type": "boolean"}]}
+    assert reasons(old, {"type": "boolean"}) == []
+    assert out_reasons(old, {"oneOf": [{"enum": [1, 0]}, {"type": "boolean"}]}) == [
+        "outputs: enum widened: [1, 0] now possible"]
