@@ -27,6 +27,7 @@ from referencing.exceptions import Unresolvable
 
 ITEMS = -1  # path marker: "every item of this array" (past any prefixItems)
 ADDITIONAL = "<additional>"  # path marker: "any property not named in properties"
+_REF_TARGET = "x-compat-ref-target"  # beside a $ref that stays: the text of its target
 MAX_FACETS = 256  # beyond this the disjunctive form is not worth building: cannot prove
 KINDS = ("null", "boolean", "number", "string", "array", "object")
 FINITE_KINDS = {"null": (None,), "boolean": (True, False)}
@@ -81,6 +82,7 @@ class Wording:
     removed_closed: str
     dropped: str
     unique: str
+    nothing: str
 
 
 INPUTS = Wording(
@@ -95,6 +97,7 @@ INPUTS = Wording(
     removed_closed="property removed while additionalProperties is false",
     dropped="",
     unique="uniqueItems now required",
+    nothing="no value accepted any more",
 )
 OUTPUTS = Wording(
     old_is_sub=False,
@@ -108,6 +111,7 @@ OUTPUTS = Wording(
     removed_closed="",
     dropped="property dropped",
     unique="uniqueItems no longer guaranteed",
+    nothing="values now possible where none were",
 )
 
 
@@ -155,15 +159,16 @@ def inline_refs(schema: Any, root: Any | None = None, stack: tuple[str, ...] = (
     if not isinstance(schema, dict):
         return schema
     ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#") and ref not in stack:
-        target = _pointer(root, ref[1:])
-        if target is not None:
-            rest = {k: v for k, v in schema.items() if k != "$ref"}
-            resolved = inline_refs(target, root, (*stack, ref))
-            return resolved if not _canon_node(rest) else \
-                {"allOf": [resolved, inline_refs(rest, root, stack)]}
-    return {k: (v if k in ("enum", "const") else inline_refs(v, root, stack))
-            for k, v in schema.items()}
+    out = {k: (v if k in ("enum", "const") else inline_refs(v, root, stack))
+           for k, v in schema.items() if k != "$ref"}
+    if not isinstance(ref, str):
+        return out
+    target = _pointer(root, ref[1:]) if ref.startswith("#") else None
+    if target is None or ref in stack:
+        # kept as written; what it points at joins the text, so a changed target is a change
+        return {**out, "$ref": ref, _REF_TARGET: _text(_canon_node(target))}
+    resolved = inline_refs(target, root, (*stack, ref))
+    return resolved if not _canon_node(out) else {"allOf": [resolved, out]}
 
 
 def _pointer(root: Any, pointer: str) -> Any | None:
@@ -362,7 +367,11 @@ def _own_facets(schema: dict[str, Any]) -> list[Facet]:
                                                                         for w in enum)]
     opaque = {k: v for k, v in schema.items() if k not in _MODELLED and k not in _ANNOTATIONS}
     if "$ref" in schema:  # a ref that could not be inlined: recursive or remote
-        opaque["$ref"] = schema["$ref"]
+        opaque["$ref"] = [schema["$ref"], schema.get(_REF_TARGET)]
+        opaque.pop(_REF_TARGET, None)
+    for key in ("unevaluatedProperties", "unevaluatedItems"):
+        if key in schema:  # what counts as evaluated depends on the whole schema object
+            opaque[key] = schema
     if "patternProperties" in schema:  # it changes what additionalProperties covers
         opaque["patternProperties"] = [schema["patternProperties"],
                                        sorted(schema.get("properties", {})),
@@ -462,6 +471,8 @@ def gaps(sub: Any, sup: Any, words: Wording, path: FieldPath | None = None) -> l
         sub_facets, sup_facets = facets(sub), facets(sup)
     except _TooComplexError:
         return [Gap(here, "schema", f"too many alternatives to prove (over {MAX_FACETS})")]
+    if canon(sup) == "false":
+        return [Gap(here, "schema", words.nothing)] if sub_facets else []
     found: list[Gap] = []
     lost_kinds: list[str] = []
     lost_values: list[Any] = []
@@ -490,7 +501,7 @@ def _finite_gaps(facet: Facet, sub: Any, sup: Any, here: FieldPath, lost: list[A
     for value in facet.values or ():
         in_sub, in_sup = accepts(sub, value), accepts(sup, value)
         if in_sub is None or in_sup is None:
-            return [Gap(here, "$ref", "a recursive or remote $ref changed (cannot prove compatible)")]
+            return [Gap(here, "$ref", "'$ref' changed (cannot prove compatible)")]
         if in_sub and not in_sup:
             lost.append(value)
     return []
@@ -556,8 +567,8 @@ def _facet_gaps(a: Facet, b: Facet, words: Wording, here: FieldPath) -> list[Gap
         for m in b.multiples:
             if not any((x / m).denominator == 1 for x in a.multiples) and not (
                     a.whole_integer() and (1 / m).denominator == 1):
-                mine = "/".join(_fraction_text(x) for x in a.multiples) or "none"
-                old, new = _old_new(words, mine, _fraction_text(m))
+                held = "/".join(_fraction_text(x) for x in a.multiples) or "none"
+                old, new = _old_new(words, held, _fraction_text(m))
                 found.append(Gap(here, "multipleOf", bound_text.format(rule="multipleOf",
                                                                        old=old, new=new)))
     elif a.kind == "string":

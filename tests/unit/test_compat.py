@@ -1,5 +1,7 @@
 """Each compatibility rule with one breaking and one compatible example."""
 
+import json
+
 import pytest
 
 from runtime.contract.compat import (
@@ -333,3 +335,31 @@ def test_a_repeated_one_of_branch_is_not_folded_away():
     assert reasons(old, {"type": "boolean"}) == []
     assert out_reasons(old, {"oneOf": [{"enum": [1, 0]}, {"type": "boolean"}]}) == [
         "outputs: enum widened: [1, 0] now possible"]
+
+
+# -- references and keywords whose meaning depends on their neighbours ---------------------------
+TREE = {"$defs": {"node": {"type": "object", "properties": {
+    "value": {"type": "integer"}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}},
+    "$ref": "#/$defs/node"}
+
+
+def test_recursive_ref_unchanged_is_compatible_and_a_changed_target_breaks():
+    assert reasons(TREE, json.loads(json.dumps(TREE))) == []
+    wider = json.loads(json.dumps(TREE))
+    wider["$defs"]["node"]["properties"]["value"] = {"type": "number"}
+    assert out_reasons(TREE, wider) == ["children#/*: '$ref' changed (cannot prove compatible)",
+                                        "value: type widened: now also number"]
+
+
+def test_unevaluated_properties_with_a_new_property_is_an_output_break():
+    old = {"type": "object", "properties": {"a": {"type": "integer"}}, "unevaluatedProperties": False}
+    new = {**old, "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+    assert out_reasons(old, new) == [
+        "outputs: 'unevaluatedProperties' changed (cannot prove compatible)"]
+
+
+def test_closed_tuple_opened_is_an_output_break():
+    old = {"type": "array", "prefixItems": [{"type": "string"}], "items": False}
+    assert out_reasons(old, {**old, "items": True}) == [
+        "outputs#/*: values now possible where none were"]
+    assert reasons({**old, "items": True}, old) == ["inputs[*]: no value accepted any more"]
