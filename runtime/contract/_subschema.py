@@ -165,13 +165,17 @@ def inline_refs(schema: Any, root: Any | None = None, stack: tuple[str, ...] = (
         return out
     target = _pointer(root, ref[1:]) if ref.startswith("#") else None
     if target is None or ref in stack:
-        # kept as written; what it points at joins the text, so a changed target is a change
-        return {**out, "$ref": ref, _REF_TARGET: _text(_canon_node(target))}
+        # kept as written; every definition joins the text, so a changed target is a change
+        defs = {k: {name: _canon_node(v) for name, v in root.get(k, {}).items()}
+                for k in ("$defs", "definitions") if isinstance(root.get(k), dict)}
+        return {**out, "$ref": ref, _REF_TARGET: _text([_canon_node(target), defs])}
     resolved = inline_refs(target, root, (*stack, ref))
     return resolved if not _canon_node(out) else {"allOf": [resolved, out]}
 
 
 def _pointer(root: Any, pointer: str) -> Any | None:
+    if pointer and not pointer.startswith("/"):  # an anchor ("#name"), not a JSON pointer
+        return None
     node = root
     for raw in pointer.split("/")[1:] if pointer else []:
         part = raw.replace("~1", "/").replace("~0", "~")

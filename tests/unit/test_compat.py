@@ -363,3 +363,12 @@ def test_closed_tuple_opened_is_an_output_break():
     assert out_reasons(old, {**old, "items": True}) == [
         "outputs#/*: values now possible where none were"]
     assert reasons({**old, "items": True}, old) == ["inputs[*]: no value accepted any more"]
+
+
+def test_an_anchor_ref_is_kept_as_written_and_its_changed_target_breaks():
+    old = {"$defs": {"s": {"$anchor": "str", "type": "string"}},
+           "type": "object", "properties": {"a": {"$ref": "#str"}}}
+    new = json.loads(json.dumps(old))
+    new["$defs"]["s"]["maxLength"] = 3
+    assert reasons(old, json.loads(json.dumps(old))) == []
+    assert reasons(old, new) == ["inputs.a: '$ref' changed (cannot prove compatible)"]
