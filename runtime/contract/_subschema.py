@@ -28,6 +28,7 @@ from referencing.exceptions import Unresolvable
 ITEMS = -1  # path marker: "every item of this array" (past any prefixItems)
 ADDITIONAL = "<additional>"  # path marker: "any property not named in properties"
 _REF_TARGET = "x-compat-ref-target"  # beside a $ref that stays: the text of its target
+_SMALL_RANGE = 1024  # an integer range this narrow is searched for a multipleOf member
 MAX_FACETS = 256  # beyond this the disjunctive form is not worth building: cannot prove
 KINDS = ("null", "boolean", "number", "string", "array", "object")
 FINITE_KINDS = {"null": (None,), "boolean": (True, False)}
@@ -339,18 +340,32 @@ def _is_empty(facet: Facet) -> bool:
         lo, hi = facet.lower, facet.upper
         if facet.whole_integer():
             low, up = _int_range(facet)
-            return low is not None and up is not None and low > up
+            if low is None or up is None:
+                return False
+            if up - low <= _SMALL_RANGE:  # few enough to try each: multipleOf may rule all out
+                return not any(all((n / m).denominator == 1 for m in facet.multiples)
+                               for n in map(Fraction, range(low, up + 1)))
+            return False
         return lo is not None and hi is not None and (
             lo.value > hi.value or (lo.value == hi.value and (lo.exclusive or hi.exclusive)))
     if facet.kind == "string":
         return facet.max_len is not None and facet.min_len > facet.max_len
     if facet.kind == "array":
         return (facet.max_items is not None and facet.min_items > facet.max_items) or any(
-            facet.at(i) is False for i in range(min(facet.min_items, len(facet.prefix) + 1)))
+            _admits_nothing(facet.at(i))
+            for i in range(min(facet.min_items, len(facet.prefix) + 1)))
     if facet.kind == "object":
         return (facet.max_props is not None and facet.min_props > facet.max_props) or any(
-            facet.prop(k) is False for k in facet.required)
+            _admits_nothing(facet.prop(k)) for k in facet.required)
     return False
+
+
+def _admits_nothing(schema: Any) -> bool:
+    """Whether ``schema`` provably accepts no value (a required item or property then cannot be)."""
+    try:
+        return not facets(schema)
+    except _TooComplexError:
+        return False
 
 
 def _own_facets(schema: dict[str, Any]) -> list[Facet]:
