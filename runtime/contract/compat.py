@@ -54,7 +54,7 @@ class Break:
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.ref} {self.side}: {self.where}: {self.reason} [{self.rule}]"
+        return f"{self.ref} {self.side}: {self.where}: {self.reason}"
 
 
 @dataclass
@@ -119,7 +119,7 @@ def _fix(key: str, versions: list[str], side: str, rule: str) -> str:
     """The way out: restore the old rule, or ship the change under the next version number."""
     numbers = [int(v) for v in versions if v.isdigit()]
     nxt = str(max(numbers) + 1) if numbers else "<next>"
-    return (f"restore the old {rule}, or ship the change as {key}@{nxt} "
+    return (f"restore the old `{rule}`, or ship the change as {key}@{nxt} "
             f"(schemas/v{nxt}.{side}.schema.json and a \"{nxt}\" entry under versions)")
 
 
