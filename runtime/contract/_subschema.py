@@ -618,16 +618,24 @@ def _size_gaps(low: tuple[str, int, int], high: tuple[str, int | None, int | Non
     return found
 
 
+def _max_items(facet: Facet) -> int | None:
+    """``maxItems``, or the prefix length when no item past it can be valid."""
+    if _admits_nothing(facet.items):
+        return _min_none(facet.max_items, len(facet.prefix))
+    return facet.max_items
+
+
 def _array_gaps(a: Facet, b: Facet, words: Wording, here: FieldPath) -> list[Gap]:
-    found = _size_gaps(("minItems", a.min_items, b.min_items), ("maxItems", a.max_items, b.max_items),
+    a_max, b_max = _max_items(a), _max_items(b)
+    found = _size_gaps(("minItems", a.min_items, b.min_items), ("maxItems", a_max, b_max),
                        words, here)
-    if b.unique and not a.unique and not (a.max_items is not None and a.max_items <= 1):
+    if b.unique and not a.unique and not (a_max is not None and a_max <= 1):
         found.append(Gap(here, "uniqueItems", words.unique))
     width = max(len(a.prefix), len(b.prefix))
     for index in range(width):
-        if a.max_items is None or index < a.max_items:
+        if a_max is None or index < a_max:
             found += gaps(a.at(index), b.at(index), words, [*here, index])
-    if a.max_items is None or width < a.max_items:
+    if a_max is None or width < a_max:
         found += gaps(a.items, b.items, words, [*here, ITEMS])
     return found
 

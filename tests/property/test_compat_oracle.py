@@ -323,15 +323,23 @@ def judge(old: Any, new: Any, how: str) -> list[tuple[Case, bool | None]]:
     return cases
 
 
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized: the lane sees the same 400 pairs each run, so a rare false alarm the gate does
+# not yet explain fails once and reproducibly, not at random in someone else's CI run
+SETTINGS = settings(max_examples=400, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def judge_noted(pair: tuple[Any, Any, str]) -> list[tuple[Case, bool | None]]:
+    """:func:`judge` on one generated pair, noting the pair for a failure report."""
+    old, new, how = pair
+    note(f"{how}\nold={json.dumps(old)}\nnew={json.dumps(new)}")
+    return judge(old, new, how)
 
 
 @SETTINGS
 @given(pairs())
 def test_a_compatible_verdict_has_no_counterexample(pair: tuple[Any, Any, str]) -> None:
-    old, new, how = pair
-    note(f"{how}\nold={json.dumps(old)}\nnew={json.dumps(new)}")
-    for case, _ in judge(old, new, how):
+    for case, _ in judge_noted(pair):
         if not case.found:
             assert case.example is None, f"{case.side}: gate says compatible, yet {case.example}"
 
@@ -339,9 +347,7 @@ def test_a_compatible_verdict_has_no_counterexample(pair: tuple[Any, Any, str]) 
 @SETTINGS
 @given(pairs())
 def test_gate_agrees_with_jsoncompat_or_names_why(pair: tuple[Any, Any, str]) -> None:
-    old, new, how = pair
-    note(f"{how}\nold={json.dumps(old)}\nnew={json.dumps(new)}")
-    for case, verdict in judge(old, new, how):
+    for case, verdict in judge_noted(pair):
         assume(verdict is not None)
         if verdict == (not case.found):
             event("agrees with jsoncompat")

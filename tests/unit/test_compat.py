@@ -360,9 +360,11 @@ def test_unevaluated_properties_with_a_new_property_is_an_output_break():
 
 def test_closed_tuple_opened_is_an_output_break():
     old = {"type": "array", "prefixItems": [{"type": "string"}], "items": False}
+    # items: false caps the array at its prefix, so the count is named as well as the items
     assert out_reasons(old, {**old, "items": True}) == [
-        "outputs#/*: values now possible where none were"]
-    assert reasons({**old, "items": True}, old) == ["inputs[*]: no value accepted any more"]
+        "outputs: maxItems loosened from 1 to none", "outputs#/*: values now possible where none were"]
+    assert reasons({**old, "items": True}, old) == [
+        "inputs: maxItems tightened from none to 1", "inputs[*]: no value accepted any more"]
 
 
 def test_an_anchor_ref_is_kept_as_written_and_its_changed_target_breaks():
@@ -372,3 +374,10 @@ def test_an_anchor_ref_is_kept_as_written_and_its_changed_target_breaks():
     new["$defs"]["s"]["maxLength"] = 3
     assert reasons(old, json.loads(json.dumps(old))) == []
     assert reasons(old, new) == ["inputs.a: '$ref' changed (cannot prove compatible)"]
+
+
+def test_an_array_whose_items_cannot_be_valid_holds_only_its_prefix():
+    impossible = {"type": "string", "minLength": 1, "maxLength": 0}
+    old = {"type": "array", "items": impossible}
+    assert reasons(old, {**old, "maxItems": 0}) == []
+    assert out_reasons({**old, "maxItems": 0}, old) == []
