@@ -1,54 +1,53 @@
 """Contract compatibility: a processor version's schemas may only change compatibly.
 
 Callers pin ``ns/name@ver``; so while the version stays the same, its contract must keep every
-promise it made. The rules (each has a breaking and a compatible example in the unit tests):
+promise it made. The rules reason about the set of documents each schema accepts, not its text
+(``runtime/contract/_subschema.py``), so reorderings and equivalent spellings are not breaks:
 
-inputs — the new schema must accept everything the old one accepted:
-  no new required field; no removed property when ``additionalProperties`` is false; no
-  newly forbidden additional properties; no narrowed type; no narrowed enum/const; no tightened
-  minimum/maximum/length/item/field bound; no added or changed pattern or other narrowing keyword.
-outputs — the new schema must still guarantee what the old one guaranteed:
-  no output path or field dropped from ``required``; no property dropped; no widened type.
+inputs — the new schema must accept everything the old one accepted (what a caller may send);
+outputs — the new schema must accept nothing the old one did not (what a consumer relies on):
+  the values a field may take (``type``, ``enum``/``const``, bounds, ``multipleOf``, lengths,
+  ``pattern``, ``format``), ``required``, ``properties``/``additionalProperties``, ``items``/
+  ``prefixItems`` and item counts, through ``allOf``/``anyOf``/``oneOf`` and local ``$ref``.
 
-Keywords this module cannot reason about (``anyOf``, ``$ref``, …) count as breaking when they
-change: the gate prefers a false alarm (bump the version) to a silent break.
+A keyword the rules cannot model (``not``, ``if``, ``patternProperties``, ``contains``, …)
+counts as breaking when it changes: the gate prefers a false alarm (bump the version) to a
+silent break. Each break names the path, the rule and the fix.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from runtime import _git as git
+from runtime.contract._subschema import ADDITIONAL, INPUTS, ITEMS, OUTPUTS, FieldPath, Gap, gaps
 from runtime.contract.schemas import parse_schema_text
 from runtime.errors import InputsError
 from runtime.paths import REGISTRY_RELATIVE
 from runtime.registry.load import Registry, registry_at
 from runtime.registry.models import VersionEntry
 
-ITEMS = -1  # path marker: "every item of this array"
-_LOWER = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
-_UPPER = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
-_HANDLED = {"type", "enum", "const", "required", "properties", "additionalProperties", "items",
-            "pattern", *_LOWER, *_UPPER}
-_ANNOTATIONS = {"$schema", "$id", "$comment", "title", "description", "default", "examples",
-                "deprecated", "readOnly", "writeOnly", "$defs", "definitions"}
+__all__ = ["ADDITIONAL", "ITEMS", "Break", "ContractReport", "FieldPath", "Gap", "check_contracts",
+           "default_base", "input_breaks", "output_breaks", "render_input_path",
+           "render_output_path"]
 
-FieldPath = list[str | int]
 
 
 @dataclass(frozen=True)
 class Break:
-    """One broken promise: which version, which side, where, and why."""
+    """One broken promise: which version, which side, where, which rule, why, and the fix."""
 
     ref: str
     side: str
     where: str
+    rule: str
     reason: str
+    fix: str
 
     def __str__(self) -> str:
         return f"{self.ref} {self.side}: {self.where}: {self.reason}"
@@ -78,144 +77,28 @@ class ContractReport:
         lines = [f"contracts vs {self.base}: "
                  + ("OK" if self.ok else f"{len(self.breaks)} breaking change(s)")
                  + f" ({len(self.compared)} changed version(s) compared)"]
-        lines += [f"  BREAK {b}" for b in self.breaks]
-        if self.breaks:
-            lines.append("  fix: keep the old contract, or register the change as a new version "
-                         "(schemas/v<next>.*.schema.json and a new versions entry)")
+        for each in self.breaks:
+            lines += [f"  BREAK {each}", f"    fix: {each.fix}"]
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
 # -- rules ---------------------------------------------------------------------------------------
-def _as_schema(value: Any) -> dict[str, Any] | bool:
-    return value if isinstance(value, bool | dict) else {}
+def input_breaks(old: Any, new: Any) -> list[Gap]:
+    """Every input ``old`` accepted that ``new`` rejects (what a caller may no longer send)."""
+    return gaps(old, new, INPUTS)
 
 
-def _types(schema: dict[str, Any]) -> set[str] | None:
-    kind = schema.get("type")
-    if kind is None:
-        return None
-    return {kind} if isinstance(kind, str) else set(kind)
-
-
-def _values(schema: dict[str, Any]) -> list[Any] | None:
-    if "const" in schema:
-        return [schema["const"]]
-    enum = schema.get("enum")
-    return list(enum) if isinstance(enum, list) else None
-
-
-def _accepts_type(kinds: set[str], kind: str) -> bool:
-    return kind in kinds or (kind == "integer" and "number" in kinds)
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def input_breaks(old: Any, new: Any, where: FieldPath | None = None) -> list[tuple[FieldPath, str]]:
-    """Every way ``new`` accepts less than ``old`` (inputs side), as (path, reason) pairs."""
-    here: FieldPath = list(where or [])
-    old_s, new_s = _as_schema(old), _as_schema(new)
-    if old_s is False or new_s is True:
-        return []
-    if new_s is False:
-        return [(here, "no longer accepts any value")]
-    old_d: dict[str, Any] = {} if old_s is True else old_s
-    new_d: dict[str, Any] = new_s
-    found: list[tuple[FieldPath, str]] = []
-    old_types, new_types = _types(old_d), _types(new_d)
-    if new_types is not None:
-        if old_types is None:
-            found.append((here, f"type narrowed from any to {'/'.join(sorted(new_types))}"))
-        else:
-            lost = sorted(t for t in old_types if not _accepts_type(new_types, t))
-            if lost:
-                found.append((here, f"type narrowed: {'/'.join(lost)} no longer accepted"))
-    old_vals, new_vals = _values(old_d), _values(new_d)
-    if new_vals is not None:
-        if old_vals is None:
-            found.append((here, f"enum narrowed: now restricted to {_show(new_vals)}"))
-        else:
-            lost_vals = [v for v in old_vals if v not in new_vals]
-            if lost_vals:
-                found.append((here, f"enum narrowed: {_show(lost_vals)} no longer accepted"))
-    for key in _LOWER:
-        if key in new_d and (key not in old_d or new_d[key] > old_d[key]):
-            found.append((here, f"{key} tightened from {old_d.get(key, 'none')} to {new_d[key]}"))
-    for key in _UPPER:
-        if key in new_d and (key not in old_d or new_d[key] < old_d[key]):
-            found.append((here, f"{key} tightened from {old_d.get(key, 'none')} to {new_d[key]}"))
-    if "pattern" in new_d and new_d["pattern"] != old_d.get("pattern"):
-        found.append((here, f"pattern changed from {_show(old_d.get('pattern'))} to "
-                            f"{_show(new_d['pattern'])}"))
-    for name in sorted(set(new_d.get("required", [])) - set(old_d.get("required", []))):
-        found.append(([*here, name], "new required field"))
-    found += _property_breaks(old_d, new_d, here)
-    if "items" in new_d:
-        found += input_breaks(old_d.get("items", True), new_d["items"], [*here, ITEMS])
-    found += _unchecked(old_d, new_d, here)
-    return found
-
-
-def _property_breaks(old: dict[str, Any], new: dict[str, Any], here: FieldPath
-                     ) -> list[tuple[FieldPath, str]]:
-    found: list[tuple[FieldPath, str]] = []
-    old_props, new_props = old.get("properties", {}), new.get("properties", {})
-    old_extra, new_extra = old.get("additionalProperties", True), new.get("additionalProperties", True)
-    for name, old_prop in sorted(old_props.items()):
-        if name in new_props:
-            found += input_breaks(old_prop, new_props[name], [*here, name])
-        elif new_extra is False:
-            found.append(([*here, name], "property removed while additionalProperties is false"))
-        else:
-            found += input_breaks(old_prop, new_extra, [*here, name])
-    if new_extra is False and old_extra is not False:
-        found.append((here, "additional properties are now forbidden"))
-    elif isinstance(new_extra, dict) and old_extra is not False:
-        found += input_breaks(old_extra, new_extra, [*here, "<additional>"])
-    return found
-
-
-def _unchecked(old: dict[str, Any], new: dict[str, Any], here: FieldPath) -> list[tuple[FieldPath, str]]:
-    keys = (set(old) | set(new)) - _HANDLED - _ANNOTATIONS
-    return [(here, f"{key!r} changed (cannot prove compatible)")
-            for key in sorted(keys) if key in new and old.get(key) != new.get(key)]
-
-
-def output_breaks(old: Any, new: Any, where: FieldPath | None = None) -> list[tuple[FieldPath, str]]:
-    """Every promise of ``old`` that ``new`` no longer makes (outputs side)."""
-    here: FieldPath = list(where or [])
-    if not isinstance(old, dict):
-        return []
-    new_d: dict[str, Any] = new if isinstance(new, dict) else {}
-    found: list[tuple[FieldPath, str]] = []
-    old_types, new_types = _types(old), _types(new_d)
-    if old_types is not None:
-        if new_types is None:
-            found.append((here, f"type widened from {'/'.join(sorted(old_types))} to any"))
-        else:
-            gained = sorted(t for t in new_types if not _accepts_type(old_types, t))
-            if gained:
-                found.append((here, f"type widened: now also {'/'.join(gained)}"))
-    for name in sorted(set(old.get("required", [])) - set(new_d.get("required", []))):
-        found.append(([*here, name], "dropped from required"))
-    old_props, new_props = old.get("properties", {}), new_d.get("properties", {})
-    for name, old_prop in sorted(old_props.items()):
-        if name in new_props:
-            found += output_breaks(old_prop, new_props[name], [*here, name])
-        else:
-            found.append(([*here, name], "property dropped"))
-    if isinstance(old.get("items"), dict):
-        found += output_breaks(old["items"], new_d.get("items", {}), [*here, ITEMS])
-    return found
+def output_breaks(old: Any, new: Any) -> list[Gap]:
+    """Every output ``new`` allows that ``old`` ruled out (what a consumer did not expect)."""
+    return gaps(new, old, OUTPUTS)
 
 
 def render_input_path(parts: FieldPath) -> str:
-    """``inputs.tags[*].name``."""
+    """``inputs.tags[*].name``, ``inputs.pair[0]``, ``inputs.<additional>``."""
     text = "inputs"
     for part in parts:
-        text += "[*]" if part == ITEMS else f".{part}"
+        text += ("[*]" if part == ITEMS else f"[{part}]") if isinstance(part, int) else f".{part}"
     return text
 
 
@@ -223,8 +106,17 @@ def render_output_path(parts: FieldPath) -> str:
     """``outputs/stats.json#/top_words/*``."""
     if not parts:
         return "outputs"
-    rest = ["*" if p == ITEMS else str(p) for p in parts[1:]]
-    return str(parts[0]) + ("#/" + "/".join(rest) if rest else "")
+    head, rest = (str(parts[0]), parts[1:]) if isinstance(parts[0], str) else ("outputs", parts)
+    steps = ["*" if p == ITEMS else str(p) for p in rest]
+    return head + ("#/" + "/".join(steps) if steps else "")
+
+
+def _fix(key: str, versions: list[str], side: str, rule: str) -> str:
+    """The way out: restore the old rule, or ship the change under the next version number."""
+    numbers = [int(v) for v in versions if v.isdigit()]
+    nxt = str(max(numbers) + 1) if numbers else "<next>"
+    return (f"restore the old `{rule}`, or ship the change as {key}@{nxt} "
+            f"(schemas/v{nxt}.{side}.schema.json and a \"{nxt}\" entry under versions)")
 
 
 # -- the gate ------------------------------------------------------------------------------------
@@ -315,22 +207,27 @@ def check_contracts(base: str, root: Path) -> ContractReport:
             if (old_in, old_out) == (new_in, new_out):
                 continue
             report.compared.append(ref)
-            _judge(report, ref, (old_in, new_in), (old_out, new_out))
+            versions = sorted({*entry.versions, *old_entry.versions})
+            _judge(report, ref, (old_in, new_in), (old_out, new_out),
+                   partial(_fix, key, versions))
     return report
 
 
-def _judge(report: ContractReport, ref: str, inputs: tuple[Any, Any], outputs: tuple[Any, Any]
-           ) -> None:
+def _judge(report: ContractReport, ref: str, inputs: tuple[Any, Any], outputs: tuple[Any, Any],
+           fix: Callable[[str, str], str]) -> None:
     (old_in, new_in), (old_out, new_out) = inputs, outputs
     if old_in is None and new_in is not None:
         report.notes.append(f"{ref}: input schema declared for the first time (nothing to compare)")
     elif old_in is not None:
-        for where, reason in input_breaks(old_in, True if new_in is None else new_in):
-            report.breaks.append(Break(ref, "inputs", render_input_path(where), reason))
+        for gap in input_breaks(old_in, True if new_in is None else new_in):
+            report.breaks.append(Break(ref, "inputs", render_input_path(gap.path), gap.rule,
+                                       gap.reason, fix("inputs", gap.rule)))
     if old_out is None and new_out is not None:
         report.notes.append(f"{ref}: output schema declared for the first time (nothing to compare)")
     elif old_out is not None and new_out is None:
-        report.breaks.append(Break(ref, "outputs", "outputs", "output schema removed"))
+        report.breaks.append(Break(ref, "outputs", "outputs", "schema", "output schema removed",
+                                   fix("outputs", "output schema")))
     elif old_out is not None:
-        for where, reason in output_breaks(old_out, new_out):
-            report.breaks.append(Break(ref, "outputs", render_output_path(where), reason))
+        for gap in output_breaks(old_out, new_out):
+            report.breaks.append(Break(ref, "outputs", render_output_path(gap.path), gap.rule,
+                                       gap.reason, fix("outputs", gap.rule)))

@@ -58,8 +58,9 @@ def test_dropped_output_field_without_a_bump_fails(repo):
         del stats["properties"]["lines"]
     edit(repo, STATS_OUT, drop)
     found = [str(b) for b in check_contracts("HEAD", repo).breaks]
-    assert found == ["text/stats@1 outputs: outputs/stats.json#/lines: dropped from required",
-                     "text/stats@1 outputs: outputs/stats.json#/lines: property dropped"]
+    # additionalProperties stays false, so the field can no longer appear: one break, not two
+    assert found == [
+        "text/stats@1 outputs: outputs/stats.json#/lines: dropped from required"]
 
 
 def test_compatible_change_passes_and_is_listed_as_compared(repo):
@@ -102,3 +103,35 @@ def test_default_base_is_the_previous_commit_on_main(repo, monkeypatch):
 def test_unknown_base_is_err_inputs(repo):
     with pytest.raises(InputsError, match="--base 'nope' is not a commit"):
         check_contracts("nope", repo)
+
+
+def test_realistic_output_widening_reports_each_break_with_its_rule_and_fix(repo):
+    def widen(schema):
+        report = schema["properties"]["outputs/report.txt"]["properties"]
+        report["media_type"] = {"enum": ["text/plain", "text/markdown"]}
+        stats = schema["properties"]["outputs/stats.json"]
+        del stats["properties"]["top_words"]["maxItems"]
+        del stats["additionalProperties"]
+    edit(repo, STATS_OUT, widen)
+    report = check_contracts("HEAD", repo)
+    assert [(b.where, b.rule, b.reason) for b in report.breaks] == [
+        ("outputs/report.txt#/media_type", "enum", 'enum widened: ["text/markdown"] now possible'),
+        ("outputs/stats.json#/top_words", "maxItems", "maxItems loosened from 100 to none"),
+        ("outputs/stats.json", "additionalProperties",
+         "additionalProperties: false removed: undeclared fields now possible"),
+    ]
+    assert all("text/stats@2" in b.fix and "schemas/v2.outputs.schema.json" in b.fix
+               for b in report.breaks)
+    assert ("  BREAK text/stats@1 outputs: outputs/report.txt#/media_type: enum widened: "
+            '["text/markdown"] now possible\n    fix: restore the old `enum`, or ship the change as '
+            "text/stats@2") in report.to_text()
+
+
+def test_reordered_input_any_of_is_compared_and_passes(repo):
+    edit(repo, STATS_IN, lambda s: s["properties"].update(
+        mode={"anyOf": [{"type": "string"}, {"type": "integer"}]}))
+    git(repo, "commit", "-qam", "anyOf")
+    edit(repo, STATS_IN, lambda s: s["properties"]["mode"]["anyOf"].reverse())
+    report = check_contracts("HEAD", repo)
+    assert report.compared == ["text/stats@1"]
+    assert report.ok, report.to_text()
