@@ -20,6 +20,7 @@ from tasks import (
     faults,
     infra,
     lifecycle,
+    lock,
     meta,
     modal_tasks,
     run,
@@ -28,7 +29,7 @@ from tasks import (
 )
 
 ns = Collection()
-for module in (run, lifecycle, modal_tasks, contracts, test, smoke, faults, bench, meta, ci):
+for module in (run, lifecycle, modal_tasks, contracts, test, smoke, faults, bench, meta, ci, lock):
     for task in module.TASKS:
         ns.add_task(task)
 ns.add_collection(evidence.ns)

@@ -38,7 +38,10 @@ NO_TESTS_RC = 5
 
 def _pytest(folder: str, extra: str = "") -> int:
     """Run one lane folder; returns pytest's rc with 5 (no tests) turned into a failure."""
-    env = dict(os.environ, TEST_LANE=folder.replace("/", "_"))
+    # The environment's own bin/ first (as `activate` would): its tools (actionlint, shellcheck)
+    # are found whether or not `inv` was started from an activated venv.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, TEST_LANE=folder.replace("/", "_"), PATH=path)
     argv = [sys.executable, "-m", "pytest", f"tests/{folder}", "-q", *shlex.split(extra)]
     print(f"== lane {folder}: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
     rc = subprocess.run(argv, cwd=ROOT, env=env, check=False).returncode
@@ -68,9 +71,20 @@ def _run_gate(name: str, argv: list[str]) -> bool:
     return subprocess.run(argv, cwd=ROOT, check=False).returncode == 0
 
 
+def _lock_gate() -> bool:
+    """requirements.lock agrees with pyproject.toml (what set-up installs is what CI tested)."""
+    from tasks.lock import LOCK_NAME, lock_problems
+
+    print(f"== check lock: {LOCK_NAME} against pyproject.toml", file=sys.stderr, flush=True)
+    problems = lock_problems(ROOT)
+    for problem in problems:
+        print(f"   {problem}", file=sys.stderr)
+    return not problems
+
+
 @task
 def check(c: Context) -> None:
-    """Static gates: ruff, mypy (strict on runtime and tasks), import contracts."""
+    """Static gates: ruff, mypy (strict on runtime and tasks), import contracts, the lock."""
     python = sys.executable
     gates = [
         ("ruff", [python, "-m", "ruff", "check", "."]),
@@ -78,6 +92,8 @@ def check(c: Context) -> None:
         ("import-linter", [str(Path(python).with_name("lint-imports")), "pyproject.toml"]),
     ]
     failed = [name for name, argv in gates if not _run_gate(name, argv)]
+    if not _lock_gate():
+        failed.append("lock")
     if failed:
         raise Exit(f"static gates failed: {', '.join(failed)}", code=1)
 
