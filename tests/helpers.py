@@ -92,6 +92,13 @@ def gone_soon(pid: int, within_s: float = 5.0) -> bool:
     return True
 
 
+def clone_checkout(dest: Path, source: Path = ROOT) -> Path:
+    """A local ``git clone`` of ``source`` at ``dest``: its committed state, no network, no install."""
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(source), str(dest)],
+                   check=True, capture_output=True, timeout=120)
+    return dest
+
+
 # The processors this repository ships; tests know them by name. Anything else a person adds to
 # the working tree (the README tutorial's acme/translate) must not change a test's outcome.
 BUNDLED_REFS = ("demo/echo@1", "text/stats@1", "acme/summarize@1")
