@@ -36,6 +36,9 @@ class Lane:
     folder: str
     needs_infra: bool
     workers: int
+    # xdist's distribution: "load" spreads single tests; "loadscope" keeps a module together,
+    # for modules whose module-scoped fixture is costly (a clone that follows the tutorial).
+    dist: str = "load"
 
 
 # task suffix -> lane
@@ -43,7 +46,7 @@ LANES: dict[str, Lane] = {
     "unit": Lane("unit", False, 0),  # ~10 s in-process; worker start-up would cost more
     "integration": Lane("integration", True, 2),  # holds the requires_docker supply-chain tests
     "contracts": Lane("contracts", False, 2),  # the fault matrix's cases mostly wait on children
-    "acceptance-pr": Lane("acceptance/pr", False, 2),
+    "acceptance-pr": Lane("acceptance/pr", False, 2, "loadscope"),
     "acceptance-pinned": Lane("acceptance/pinned", True, 0),
     "property": Lane("property", False, 0),
 }
@@ -70,7 +73,8 @@ def junit_dir(root: Path = ROOT) -> Path:
     return root / JUNIT_RELATIVE
 
 
-def run_lane(folder: str, extra: str = "", *, root: Path = ROOT, workers: int = 0) -> LaneOutcome:
+def run_lane(folder: str, extra: str = "", *, root: Path = ROOT, workers: int = 0,
+             dist: str = "load") -> LaneOutcome:
     """Run one lane folder of ``root`` and read back what it did from its JUnit XML.
 
     A module that fails to collect does not stop the lane (``--continue-on-collection-errors``):
@@ -87,7 +91,7 @@ def run_lane(folder: str, extra: str = "", *, root: Path = ROOT, workers: int = 
     # are found whether or not `inv` was started from an activated venv.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = dict(os.environ, TEST_LANE=lane_id, PATH=path)
-    parallel = ["-n", str(workers)] if workers > 1 else []
+    parallel = ["-n", str(workers), f"--dist={dist}"] if workers > 1 else []
     argv = [sys.executable, "-m", "pytest", f"tests/{folder}", "-q",
             "--continue-on-collection-errors", f"--junitxml={report}", *parallel,
             *shlex.split(extra)]
@@ -126,7 +130,8 @@ def _lane_task(suffix: str, lane: Lane):  # type: ignore[no-untyped-def]
     @task(name=f"test-{suffix}", help={"pytest_args": "extra arguments passed to pytest"})
     def lane_task(c: Context, pytest_args: str = "") -> None:
         hermetic = not lane.needs_infra or "not requires_docker" in pytest_args
-        outcome = run_lane(lane.folder, pytest_args, workers=lane.workers if hermetic else 0)
+        outcome = run_lane(lane.folder, pytest_args, workers=lane.workers if hermetic else 0,
+                           dist=lane.dist)
         if outcome.status != "passed":
             raise Exit(f"lane {lane.folder} failed: {'; '.join(outcome.problems) or 'see above'}",
                        code=1)
@@ -246,7 +251,8 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
         outcomes.append(_step("check", lambda: check(c)))
     for lane in LANES.values():
         if not lane.needs_infra:
-            outcomes.append(run_lane(lane.folder, pytest_args, workers=lane.workers))
+            outcomes.append(run_lane(lane.folder, pytest_args, workers=lane.workers,
+                                     dist=lane.dist))
     with docker_lanes() as available:
         for lane in LANES.values():
             if not lane.needs_infra:
@@ -256,7 +262,7 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
                 outcomes.append(run_lane(lane.folder, pytest_args))
             elif lane.folder == "integration":
                 outcomes.append(run_lane(lane.folder, f"{pytest_args} {NOT_DOCKER}".strip(),
-                                         workers=lane.workers))
+                                         workers=lane.workers, dist=lane.dist))
             else:
                 outcomes.append(LaneOutcome(lane.folder, "skipped", 0.0))
     from tasks.contracts import check_contracts, test_golden
