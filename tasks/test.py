@@ -1,6 +1,10 @@
 """Test lanes: one task per lane, ``inv check`` for the static gates, ``inv test`` for all.
 
-A lane that collects zero tests fails (pytest's exit code 5 is treated as a failure).
+Every lane leaves JUnit XML under ``.state/junit/`` and is judged from it: its passed, skipped and
+failed cases (errors included) are counted, a module that cannot be collected fails the lane by
+name without hiding the lane's other tests, and zero collected tests or a missing report fail
+too. Lanes that allow it run on pytest-xdist workers (:data:`LANES`).
+
 ``inv test`` brings the docker lanes' infrastructure up first (engine, registry, base image) and
 stops afterwards only what it started. With ``CI=true`` the docker lanes are mandatory; without
 CI, missing docker binaries skip them with a loud message.

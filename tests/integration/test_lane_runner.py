@@ -41,10 +41,12 @@ def test_a_healthy_lane_passes_with_its_tests_counted(project):
     assert outcome.counts["failed"] == outcome.counts["errors"] == 0
 
 
-def test_a_collection_error_fails_the_lane_names_it_and_still_counts_its_other_tests(project):
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "xdist"])
+def test_a_collection_error_fails_the_lane_names_it_and_still_counts_its_other_tests(project,
+                                                                                     workers):
     healthy = run_lane("unit", root=project).counts["passed"]
     _break(project)
-    outcome = run_lane("unit", root=project)
+    outcome = run_lane("unit", root=project, workers=workers)
     assert outcome.status == "FAILED"
     assert outcome.name == "unit"
     assert outcome.counts["passed"] == healthy  # the rest of the lane ran and is counted
