@@ -21,6 +21,7 @@ from tasks import (
     faults,
     infra,
     lifecycle,
+    lock,
     meta,
     modal_tasks,
     run,
@@ -29,7 +30,8 @@ from tasks import (
 )
 
 ns = Collection()
-for module in (run, batch, lifecycle, modal_tasks, contracts, test, smoke, faults, bench, meta, ci):
+for module in (run, batch, lifecycle, modal_tasks, contracts, test, smoke, faults, bench, meta, ci,
+               lock):
     for task in module.TASKS:
         ns.add_task(task)
 ns.add_collection(evidence.ns)

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,60 +22,95 @@ from invoke.exceptions import Exit
 from tasks.cli import task
 
 ROOT = Path(__file__).resolve().parent.parent
-JUNIT_DIR = ROOT / ".state" / "junit"
+JUNIT_RELATIVE = Path(".state") / "junit"  # where lanes and the matrix leave JUnit XML
+JUNIT_DIR = ROOT / JUNIT_RELATIVE
 LOCAL_MATRIX = "tests/contracts/test_fault_matrix.py"
 DOCKER_MATRIX = "tests/integration/test_fault_matrix_docker.py"
 CASE_TEST = "test_fault_case_settles_cleanly"
+# The adapters whose matrix column runs without docker (tests/contracts/test_fault_matrix.py).
+HERMETIC_ADAPTERS = ("local", "modal")
 
 
-def tally(reports: Iterable[Path]) -> dict[str, dict[str, Any]]:
-    """Per adapter: ``tried``, ``passed``, ``skipped`` and the ``failed`` case names."""
-    table: dict[str, dict[str, Any]] = {}
+def matrix_adapters() -> list[str]:
+    """Every adapter the runtime offers: each one is a row of the reliability table."""
+    from runtime.adapters import adapter_names
+
+    return adapter_names()
+
+
+def _cases(reports: Iterable[Path]) -> Iterator[ET.Element]:
     for report in reports:
-        if not report.is_file():
+        if report.is_file():
+            yield from ET.parse(report).iter("testcase")  # noqa: S314 - pytest's own report
+
+
+def tally(reports: Iterable[Path], adapters: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Per adapter: ``tried``, ``passed``, ``skipped`` and the ``failed`` case names.
+
+    Every name in ``adapters`` gets a row, with zeros when no case of it was found, so a column
+    that silently did not run shows as an empty row instead of disappearing.
+    """
+    table: dict[str, dict[str, Any]] = {
+        adapter: {"tried": 0, "passed": 0, "skipped": 0, "failed": []} for adapter in adapters}
+    for case in _cases(reports):
+        name = case.get("name", "")
+        if not name.startswith(f"{CASE_TEST}[") or not name.endswith("]"):
             continue
-        for case in ET.parse(report).iter("testcase"):  # noqa: S314 - pytest's own report
-            name = case.get("name", "")
-            if not name.startswith(f"{CASE_TEST}[") or not name.endswith("]"):
-                continue
-            param = name[len(CASE_TEST) + 1:-1]
-            adapter, _, scenario = param.partition("-")
-            row = table.setdefault(adapter, {"tried": 0, "passed": 0, "skipped": 0,
-                                             "failed": []})
-            outcome = {child.tag for child in case}
-            if "skipped" in outcome:
-                row["skipped"] += 1
-                continue
-            row["tried"] += 1
-            if outcome & {"failure", "error"}:
-                row["failed"].append(scenario)
-            else:
-                row["passed"] += 1
+        param = name[len(CASE_TEST) + 1:-1]
+        adapter, _, scenario = param.partition("-")
+        row = table.setdefault(adapter, {"tried": 0, "passed": 0, "skipped": 0, "failed": []})
+        outcome = {child.tag for child in case}
+        if "skipped" in outcome:
+            row["skipped"] += 1
+            continue
+        row["tried"] += 1
+        if outcome & {"failure", "error"}:
+            row["failed"].append(scenario)
+        else:
+            row["passed"] += 1
     return dict(sorted(table.items()))
 
 
+def missing_rows(table: dict[str, dict[str, Any]], expected: Iterable[str]) -> list[str]:
+    """The adapters in ``expected`` for which the table holds no case that ran."""
+    return [adapter for adapter in expected if not table.get(adapter, {}).get("tried")]
+
+
 def totals(reports: Iterable[Path]) -> dict[str, int]:
-    """All test cases of the lanes' JUnit reports: ``passed``, ``failed`` (incl. errors), ``skipped``."""
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
-    for report in reports:
-        if not report.is_file():
-            continue
-        for case in ET.parse(report).iter("testcase"):  # noqa: S314 - pytest's own report
-            outcome = {child.tag for child in case}
-            if outcome & {"failure", "error"}:
-                counts["failed"] += 1
-            elif "skipped" in outcome:
-                counts["skipped"] += 1
-            else:
-                counts["passed"] += 1
+    """Every test case of the JUnit reports: ``passed``, ``failed``, ``errors``, ``skipped``.
+
+    ``errors`` holds set-up/tear-down errors and collection errors (a module that could not be
+    collected is one ``error`` case named after the module; see :func:`collection_errors`).
+    """
+    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    for case in _cases(reports):
+        outcome = {child.tag for child in case}
+        if "failure" in outcome:
+            counts["failed"] += 1
+        elif "error" in outcome:
+            counts["errors"] += 1
+        elif "skipped" in outcome:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
     return counts
 
 
-def render(table: dict[str, dict[str, Any]]) -> str:
-    """The reliability table: one row per adapter, then the total."""
+def collection_errors(reports: Iterable[Path]) -> list[str]:
+    """The test modules pytest could not collect (none of their tests ran)."""
+    return [case.get("name", "") for case in _cases(reports)
+            if any(child.tag == "error" and child.get("message") == "collection failure"
+                   for child in case)]
+
+
+def render(table: dict[str, dict[str, Any]], missing: Iterable[str] = ()) -> str:
+    """The reliability table: one row per adapter (``MISSING`` when it should have run), the total."""
+    absent = set(missing)
     lines = [f"{'adapter':<10} {'tried':>6} {'passed':>7} {'skipped':>8}  failed"]
     for adapter, row in table.items():
         failed = ", ".join(row["failed"]) or "-"
+        if adapter in absent:
+            failed = "MISSING: no case of this adapter ran"
         lines.append(f"{adapter:<10} {row['tried']:>6} {row['passed']:>7} {row['skipped']:>8}"
                      f"  {failed}")
     tried = sum(row["tried"] for row in table.values())
@@ -107,16 +142,20 @@ def test_faults(c: Context, json: bool = False, docker: bool = True) -> None:
     for stale in reports:
         stale.unlink(missing_ok=True)
     rcs = [_run_matrix([LOCAL_MATRIX], reports[0])]
+    expected = list(HERMETIC_ADAPTERS)
     if docker:
         with docker_lanes() as available:
             if available:
                 rcs.append(_run_matrix([DOCKER_MATRIX], reports[1]))
-    table = tally(reports)
+                expected.append("docker")
+    table = tally(reports, adapters=matrix_adapters())
+    missing = missing_rows(table, expected)
     if json:
-        sys.stdout.write(jsonlib.dumps({"adapters": table}, separators=(",", ":")) + "\n")
+        sys.stdout.write(jsonlib.dumps({"adapters": table, "missing": missing},
+                                       separators=(",", ":")) + "\n")
     else:
-        sys.stdout.write(render(table) + "\n")
-    if any(rcs) or any(row["failed"] for row in table.values()):
+        sys.stdout.write(render(table, missing) + "\n")
+    if any(rcs) or missing or any(row["failed"] for row in table.values()):
         raise Exit(code=1)
 
 

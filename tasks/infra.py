@@ -67,7 +67,7 @@ def status(c: Context, json: bool = False) -> None:
 @task(name="base-image", help={"rebuild": "run mmdebstrap again even if a cached build exists",
                                "json": JSON_HELP})
 def base_image(c: Context, rebuild: bool = False, json: bool = False) -> None:
-    """Build (mmdebstrap) and push the Debian + python3 base; record its digest in the registry."""
+    """Build (mmdebstrap) and push the Debian + python3 base; record it in .state/base-image.json."""
     setup_logging(json)
 
     def action() -> dict[str, Any]:
@@ -77,7 +77,7 @@ def base_image(c: Context, rebuild: bool = False, json: bool = False) -> None:
 
     run_cli(action, json_mode=json, to_json=lambda r: {"status": "success", **r},
             to_text=lambda r: f"base image {r['reference']} (image {r['image_id']})"
-                              f"{' cached' if r['cached'] else ''}")
+                              f"{' cached' if r['cached'] else ''}, recorded in {r['recorded_in']}")
 
 
 ns = Collection("infra", up, down, status, base_image)

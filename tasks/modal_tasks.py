@@ -228,9 +228,10 @@ def test_acceptance_dev(c: Context, ref: str = "", branch: str = "", user: str =
         found_branch, found_user = _dev_identity(branch, user)
     except InputsError as err:
         fail(err)
-    rc = run_lane("acceptance/pr")
-    if rc:
-        raise Exit(code=rc)
+    outcome = run_lane("acceptance/pr")
+    if outcome.status != "passed":
+        raise Exit(f"lane acceptance/pr failed: {'; '.join(outcome.problems) or 'see above'}",
+                   code=1)
     run_smoke(adapter="modal", env="dev", ref=ref, branch=found_branch, user=found_user)
 
 

@@ -138,7 +138,6 @@ def _no_ambient_secret_flags(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("PROCESSOR_RUNTIME_ROOT")
 
 
-BUNDLED_REFS = ("demo/echo@1", "text/stats@1", "acme/summarize@1")
 
 
 @pytest.fixture(scope="session")
@@ -149,6 +148,7 @@ def released_project(docker_infra: dict[str, Any],
     The committed registry YAML is checked byte-identical at the end of the session.
     """
     from tests.dockerlane import REGISTRY_YAML, make_project, release
+    from tests.helpers import BUNDLED_REFS
 
     committed = (TESTS_ROOT.parent / REGISTRY_YAML).read_bytes()
     root = make_project(tmp_path_factory.mktemp("released"), docker_infra["base"])

@@ -92,11 +92,54 @@ def gone_soon(pid: int, within_s: float = 5.0) -> bool:
     return True
 
 
-def copy_project(dest: Path, source: Path = ROOT) -> Path:
-    """A private copy of a project's ``registry/`` and ``processors/`` (caches left out)."""
-    for folder in ("registry", "processors"):
-        shutil.copytree(source / folder, dest / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+def clone_checkout(dest: Path, source: Path = ROOT) -> Path:
+    """A local ``git clone`` of ``source`` at ``dest``: its committed state, no network, no install."""
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(source), str(dest)],
+                   check=True, capture_output=True, timeout=120)
+    return dest
+
+
+# The processors this repository ships; tests know them by name. Anything else a person adds to
+# the working tree (the README tutorial's acme/translate) must not change a test's outcome.
+BUNDLED_REFS = ("demo/echo@1", "text/stats@1", "acme/summarize@1")
+
+
+def copy_project(dest: Path, source: Path = ROOT, *,
+                 keep: tuple[str, ...] | None = BUNDLED_REFS) -> Path:
+    """A private copy of a project's ``registry/`` and ``processors/`` (caches left out).
+
+    With ``keep`` (default: the bundled refs) only those processors' registry entries and
+    folders are copied, comments and order kept, so the copy is the same whatever else the
+    working tree holds; ``keep=None`` copies everything.
+    """
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(source / "registry", dest / "registry", ignore=ignore)
+    if keep is None:
+        shutil.copytree(source / "processors", dest / "processors", ignore=ignore)
+        return dest
+    from runtime.registry.edit import render_edit
+
+    names = {ref.partition("@")[0] for ref in keep}
+    registry_yaml = dest / "registry" / "processors.yaml"
+    folders: list[str] = []
+
+    def only_kept(document: Any) -> None:
+        for name in list(document["processors"]):
+            if name in names:
+                folders.append(str(document["processors"][name]["path"]))
+            else:
+                del document["processors"][name]
+
+    registry_yaml.write_text(render_edit(registry_yaml.read_text("utf-8"), only_kept), "utf-8")
+    for folder in folders:
+        # the package markers above each kept folder (processors/, processors/<ns>/)
+        for parent in Path(folder).parents:
+            marker = source / parent / "__init__.py"
+            if parent.parts and marker.is_file():
+                (dest / parent).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(marker, dest / parent / "__init__.py")
+    for folder in folders:
+        shutil.copytree(source / folder, dest / folder, ignore=ignore)
     return dest
 
 

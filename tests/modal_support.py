@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import yaml
 
 from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TARGET
 from runtime.testing.fake_boundary import STATE_DIR_ENV
-from tests.helpers import ROOT, cli_env
+from tests.helpers import BUNDLED_REFS, cli_env, copy_project
 
 DIGEST = "sha256:" + "ab" * 32
 OVERRIDE = "sha256:" + "cd" * 32
@@ -20,15 +19,16 @@ REPOSITORY = "registry.example.invalid/processors/{ns}-{name}"
 VERIFIED = {"verified_at": "2026-01-01T00:00:00Z",
             "verified_by": "test stand-in (the fake Modal never pulls; no registry was asked)"}
 PLANTED = "planted-Secret-Value-7f3a9c"
-REFS = ("demo/echo@1", "text/stats@1", "acme/summarize@1")
+REFS = BUNDLED_REFS
 
 
 def pinned_project(target: Path, *, extra_secret: str | None = "ACME_ORG_ID") -> Path:
-    """Copy registry + processors into ``target`` with every version pinned (and, by default,
-    a second secret on acme/summarize so 'every missing name' has more than one name)."""
-    shutil.copytree(ROOT / "processors", target / "processors")
-    (target / "registry").mkdir(parents=True)
-    document = yaml.safe_load((ROOT / "registry" / "processors.yaml").read_text())
+    """Copy the bundled processors and their registry entries into ``target`` with every version
+    pinned (and, by default, a second secret on acme/summarize so 'every missing name' has more
+    than one name). Only the bundled ones: what else the working tree registers (and the secrets
+    it declares) must not change what the secrets-sync tests expect."""
+    copy_project(target)
+    document = yaml.safe_load((target / "registry" / "processors.yaml").read_text())
     for key, entry in document["processors"].items():
         ns, name = key.split("/")
         for version in entry["versions"].values():

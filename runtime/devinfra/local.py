@@ -4,7 +4,7 @@
 :class:`~runtime.devinfra.services.InfraError` for what is not available (the engine, the registry,
 mmdebstrap); here that becomes ``ERR_IMAGE_UNAVAILABLE``. Canon errors raised below (a registry
 that serves another digest) pass through unchanged,
-and the base image digest is recorded in the registry YAML with the round-trip editor.
+and the base image digest is recorded in the ignored state folder (``.state/base-image.json``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from runtime.errors import ImageUnavailableError, bound_message
 from runtime.logging import get_logger
-from runtime.paths import REGISTRY_RELATIVE, project_root
+from runtime.paths import project_root
 
 T = TypeVar("T")
 
@@ -56,22 +56,38 @@ def infra_status() -> dict[str, Any]:
     return _canon("infra.status", infra.status).to_dict()
 
 
-def record_base_image(root: str | Path | None = None, *, rebuild: bool = False) -> dict[str, Any]:
-    """Build/reuse and push the base image, then record it as ``base_image`` in the registry YAML.
+def record_base_image(root: str | Path | None = None, *, rebuild: bool = False,
+                      build: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Build/reuse and push the base image, then record it in ``<root>/.state/base-image.json``.
 
-    Raises ``ERR_IMAGE_UNAVAILABLE`` (no registry, mmdebstrap/push failure) and ``ERR_INPUTS``
-    (invalid registry YAML; nothing is written then).
+    The record is this machine's (a digest in its 127.0.0.1 registry), so it goes to the ignored
+    state folder, never into the committed ``registry/processors.yaml``; builds read it from
+    there first (:func:`runtime.images.build.base_reference`). ``build`` replaces the real
+    engine build (tests). Raises ``ERR_IMAGE_UNAVAILABLE`` (no registry, mmdebstrap/push failure).
     """
-    from runtime.images.base import build_base_image
-    from runtime.images.engine import engine_session
-    from runtime.registry.edit import set_base_image
+    import json
 
-    with engine_session() as client:
-        result = _canon("infra.base-image",
-                        lambda: build_base_image(rebuild=rebuild, client=client))
+    from runtime.images.build import BASE_IMAGE_STATE
+    from runtime.kit.files import atomic_write
+
+    if build is None:
+        from runtime.images.base import build_base_image
+        from runtime.images.engine import engine_session
+
+        def build(*, rebuild: bool) -> dict[str, Any]:
+            with engine_session() as client:
+                return build_base_image(rebuild=rebuild, client=client)
+
+    result = _canon("infra.base-image", lambda: build(rebuild=rebuild))
     project = Path(root).resolve() if root else project_root()
-    changed = set_base_image(project / REGISTRY_RELATIVE, repository=result["repository"],
-                             digest=result["digest"])
+    record = {"repository": result["repository"], "digest": result["digest"],
+              "reference": result["reference"], "image_id": result["image_id"]}
+    path = project / BASE_IMAGE_STATE
+    data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    changed = not path.is_file() or path.read_bytes() != data
+    if changed:
+        atomic_write(path, data, confine_to=project)
     get_logger().info("infra.base_image.recorded", reference=result["reference"],
-                      image_id=result["image_id"], cached=result["cached"], changed=changed)
-    return {**result, "registry_changed": changed}
+                      image_id=result["image_id"], cached=result["cached"], changed=changed,
+                      recorded_in=str(BASE_IMAGE_STATE))
+    return {**result, "recorded_in": str(BASE_IMAGE_STATE), "record_changed": changed}

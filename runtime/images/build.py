@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.child.spawn import spawn
+from runtime.contract.wire import DIGEST_RE
 from runtime.errors import (
     ImageUnavailableError,
     ImageUnpinnedError,
@@ -60,6 +61,8 @@ PROCESSOR_DIR = "/opt/processor"
 RUNTIME_DIR = "/opt/runtime"
 LOCK_FILE = "requirements.lock"
 LABEL_PREFIX = "io.processor-runtime"
+# Where `inv infra.base-image` records the base image of this machine (ignored state folder).
+BASE_IMAGE_STATE = Path(".state") / "base-image.json"
 REF_LABEL = f"{LABEL_PREFIX}.ref"
 BUILD_LOG_TAIL = 4000
 
@@ -302,13 +305,45 @@ def git_revision(root: Path) -> str:
     return revision if result.rc == 0 and re.fullmatch(r"[0-9a-f]{40,64}", revision) else "unknown"
 
 
+def recorded_base_image(root: Path) -> dict[str, str] | None:
+    """The base image ``inv infra.base-image`` recorded in ``<root>/.state``, or None without one.
+
+    It lives in the ignored state folder, not the committed registry: a local build of the base
+    is a fact of this machine (its registry on 127.0.0.1), not of the project. ``ERR_IMAGE_UNPINNED``
+    when the record exists but is unreadable or malformed.
+    """
+    import json
+
+    path = root / BASE_IMAGE_STATE
+    try:
+        record = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ImageUnpinnedError(f"{path}: unreadable base image record ({exc}); re-run "
+                                 "`inv infra.base-image`") from exc
+    repository = record.get("repository") if isinstance(record, dict) else None
+    digest = record.get("digest") if isinstance(record, dict) else None
+    if not isinstance(repository, str) or not repository or not isinstance(digest, str) \
+            or not DIGEST_RE.match(digest):
+        raise ImageUnpinnedError(f"{path}: a base image record needs a repository and a "
+                                 "sha256 digest; re-run `inv infra.base-image`")
+    return {"repository": repository, "digest": digest}
+
+
 def base_reference(registry: Registry) -> str:
-    """``repository@digest`` of the base image; ``ERR_IMAGE_UNPINNED`` when it is not recorded."""
+    """``repository@digest`` of the base image: the machine's record in ``.state``, else the registry's.
+
+    ``ERR_IMAGE_UNPINNED`` when neither records one (or the state record is malformed).
+    """
+    recorded = recorded_base_image(registry.root)
+    if recorded is not None:
+        return f"{recorded['repository']}@{recorded['digest']}"
     base = registry.document.base_image
     if not base.repository or not base.digest:
         raise ImageUnpinnedError(
-            f"{registry.path}: base_image has no repository/digest; build and record it with "
-            "`inv infra.base-image`")
+            f"{registry.path}: no base image recorded (neither {BASE_IMAGE_STATE} nor base_image "
+            "in the registry); build and record it with `inv infra.base-image`")
     return f"{base.repository}@{base.digest}"
 
 

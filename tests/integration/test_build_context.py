@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import tarfile
 
 import pytest
@@ -13,16 +12,14 @@ from runtime.errors import ImageUnpinnedError
 from runtime.images.build import build_context
 from runtime.registry.edit import set_base_image
 from runtime.registry.load import Registry
-from tests.helpers import ROOT
+from tests.helpers import ROOT, copy_project
 
 BASE_DIGEST = "sha256:" + "c" * 64
 
 
 @pytest.fixture
 def project(tmp_path):
-    for folder in ("registry", "processors"):
-        shutil.copytree(ROOT / folder, tmp_path / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+    copy_project(tmp_path)
     set_base_image(tmp_path / "registry" / "processors.yaml", repository="127.0.0.1:5000/base",
                    digest=BASE_DIGEST)
     return tmp_path
@@ -71,8 +68,7 @@ def test_labels_name_ref_version_and_source_hash(project):
 
 
 def test_missing_base_image_is_unpinned_with_the_task_to_run(tmp_path):
-    for folder in ("registry", "processors"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
+    copy_project(tmp_path)
     with pytest.raises(ImageUnpinnedError, match=r"inv infra\.base-image"):
         _context(tmp_path)
 

@@ -5,7 +5,8 @@ import pytest
 
 from runtime.images.changes import changed_processors
 from runtime.registry.edit import set_image_pin
-from tests.helpers import cli_env, run_cli
+from runtime.registry.load import Registry
+from tests.helpers import cli_env, copy_project, run_cli
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
@@ -22,13 +23,17 @@ def _git(repo, *args):
 @pytest.fixture
 def repo(tmp_path, project_root):
     """A throwaway git repo holding a copy of the registry, processors and kit."""
-    for folder in ("registry", "processors", "runtime/kit"):
-        shutil.copytree(project_root / folder, tmp_path / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+    copy_project(tmp_path, project_root)
+    shutil.copytree(project_root / "runtime" / "kit", tmp_path / "runtime" / "kit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     _git(tmp_path, "init", "-q", "-b", "main")
     _git(tmp_path, "add", "-A")
     _git(tmp_path, "commit", "-q", "-m", "base")
     return tmp_path
+
+
+def _all_refs(repo):
+    return sorted(str(ref) for ref in Registry.load(repo).refs())
 
 
 def _commit(repo, message="change"):
@@ -49,7 +54,7 @@ def test_a_kit_change_selects_every_processor(repo):
     _commit(repo)
     result = changed_processors(repo, "HEAD~1")
     assert result.all
-    assert result.refs == ["acme/summarize@1", "demo/echo@1", "text/stats@1"]
+    assert result.refs == _all_refs(repo)
 
 
 def test_a_registry_entry_change_selects_that_ref(repo):
@@ -63,9 +68,12 @@ def test_a_registry_entry_change_selects_that_ref(repo):
 def test_a_pin_only_change_selects_nothing(repo):
     path = repo / "registry/processors.yaml"
     text = path.read_text(encoding="utf-8")
-    pinned = text.replace("digest: null", "digest: sha256:" + "a" * 64, 2)  # base + demo/echo
-    path.write_text(pinned.replace("digest: sha256:" + "a" * 64, "digest: null", 1),
-                    encoding="utf-8")
+    head, marker, entries = text.partition("\nprocessors:\n")
+    assert marker
+    assert "digest: null" in entries
+    # every version's image gets a pin (the base image stays): nothing else moves
+    pinned = entries.replace("digest: null", "digest: sha256:" + "a" * 64)
+    path.write_text(head + marker + pinned, encoding="utf-8")
     _commit(repo)
     assert changed_processors(repo, "HEAD~1").refs == []
 
@@ -115,7 +123,7 @@ def test_cli_lists_deploys_with_the_deploys_flag(repo):
 def test_an_unknown_base_selects_every_processor(repo):
     result = changed_processors(repo, "0" * 40)
     assert result.all
-    assert len(result.refs) == 3
+    assert result.refs == _all_refs(repo)
 
 
 def test_changing_any_file_an_image_carries_selects_every_processor(tmp_path, project_root):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.run import run_processor
-from tests.helpers import ROOT, cli_env, run_cli
+from tests.helpers import ROOT, cli_env, clone_checkout, run_cli
 
 INV = Path(sys.executable).with_name("inv")
 
@@ -18,10 +18,7 @@ INV = Path(sys.executable).with_name("inv")
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory):
     """A local ``git clone`` of this checkout (committed state, no network, no install)."""
-    target = tmp_path_factory.mktemp("clone") / "processor-runtime"
-    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(target)],
-                   check=True, capture_output=True, timeout=120)
-    return target
+    return clone_checkout(tmp_path_factory.mktemp("clone") / "processor-runtime")
 
 
 def _list_json(cwd: Path, launcher: list[str]) -> dict:
