@@ -26,12 +26,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from runtime.errors import InputsError
+from runtime.errors import InputsError, ModalInvocationError
 
 BOUNDARY_ENV = "PROCESSOR_RUNTIME_MODAL_BOUNDARY"
 FAKE_TARGET = "runtime.testing.fake_boundary:from_environment"
 FAKE_TRANSPORT_TARGET = "runtime.testing.fake_server:from_environment"
 FAKE_TARGETS = (FAKE_TARGET, FAKE_TRANSPORT_TARGET)
+
+
+SUPPORTED_SDK = ((1, 6), (2, 0))  # [min, max): App.info / App.stop / App.get_tags need 1.6
+
+
+def installed_sdk_version() -> str:
+    """The installed ``modal`` client's version (``"not installed"`` when it is missing)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("modal")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def check_sdk_version(version: str | None = None) -> str:
+    """Refuse a ``modal`` client outside :data:`SUPPORTED_SDK` before any call is made, so an old
+    client fails with a clear message instead of an ``AttributeError`` half-way through an op.
+
+    Raises ``ERR_MODAL_INVOCATION`` naming the installed and the supported versions.
+    """
+    found = installed_sdk_version() if version is None else version
+    parts = tuple(int(p) if p.isdigit() else -1 for p in found.split(".")[:2])
+    (low, high) = SUPPORTED_SDK
+    if len(parts) == 2 and -1 not in parts and low <= parts < high:
+        return found
+    wanted = f">={low[0]}.{low[1]},<{high[0]}"
+    raise ModalInvocationError(f"the installed modal client is {found}; processor-runtime "
+                               f"supports modal{wanted} (install it with "
+                               f"`pip install 'modal{wanted}'`)",
+                               meta={"modal_version": found, "supported": wanted})
 
 
 @dataclass(frozen=True)
@@ -105,6 +136,7 @@ class SdkBoundary:
     kind = "sdk"
 
     def __init__(self, client: Any | None = None) -> None:
+        check_sdk_version()
         self._client = client
 
     def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
