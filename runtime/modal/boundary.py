@@ -97,7 +97,8 @@ class ModalBoundary(Protocol):
 
     def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
                      local_dir: Path) -> int:
-        """Copy ``remote_dir`` of the volume (recursively) into ``local_dir``; returns file count."""
+        """Copy ``remote_dir`` of the volume (recursively) into ``local_dir``; returns file count
+        (0 when ``remote_dir`` does not exist; a missing volume raises ``NotFoundError``)."""
         ...
 
     def list_secret_names(self, *, environment_name: str) -> list[str]:
@@ -169,16 +170,26 @@ class SdkBoundary:
 
     def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
                      local_dir: Path) -> int:
-        """``Volume.listdir(recursive=True)`` + ``read_file`` for each regular file."""
+        """``Volume.listdir(recursive=True)`` + ``read_file`` for each regular file.
+
+        A ``remote_dir`` that does not exist (a failed run writes no ``execution/<id>``) copies
+        nothing: Modal answers ``NOT_FOUND`` for listing a missing path, and the volume itself
+        is hydrated first so that a missing *volume* still raises.
+        """
         import modal
+        import modal.exception as mexc
         from modal.types import FileEntryType
 
         from runtime.kit.files import atomic_write
 
         volume = modal.Volume.from_name(volume_name, environment_name=environment_name,
-                                        client=self._client)
+                                        client=self._client).hydrate()
+        try:
+            entries = volume.listdir(remote_dir, recursive=True)
+        except mexc.NotFoundError:
+            return 0
         count = 0
-        for entry in volume.listdir(remote_dir, recursive=True):
+        for entry in entries:
             if entry.type != FileEntryType.FILE:
                 continue
             relative = Path(entry.path).relative_to(remote_dir)

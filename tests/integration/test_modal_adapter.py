@@ -64,6 +64,16 @@ def test_modal_run_matches_local_envelope_shape_and_receipt_hashes(fake, tmp_pat
     assert _receipt_hashes(remote, tmp_path / "modal") == _receipt_hashes(local, tmp_path / "local")
 
 
+def test_modal_run_reports_the_deployed_image_digest_in_meta_and_receipt(fake, tmp_path):
+    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    envelope = run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                             root=fake.root)
+    receipt = json.loads((tmp_path / "art" / "execution" / envelope.execution_id /
+                          "determinism.json").read_text())
+    assert envelope.meta["image_digest"] == OVERRIDE
+    assert receipt["image_digest"] == OVERRIDE
+
+
 def test_modal_index_path_is_the_host_write_prefix(fake, tmp_path):
     deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
     envelope = run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
