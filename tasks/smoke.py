@@ -1,18 +1,21 @@
 """The smoke lane: golden fixtures replayed in ``mock`` against a deployed target.
 
 ``inv test-smoke`` smokes the local adapter; ``--adapter modal --env staging`` smokes the deployed
-Modal apps after ``inv deploy-modal``; ``--fake-modal`` first deploys every ref into the in-repo
-fake Modal boundary (a pinned temp copy of the project), so the Modal path is smoked here too.
+Modal apps after ``inv deploy-modal``; ``--fake-modal`` first deploys every ref into the one fake
+Modal server (a pinned temp copy of the project; the SDK reaches it through ``MODAL_SERVER_URL``),
+so the Modal path is smoked here too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -25,13 +28,12 @@ NO_TESTS_RC = 5
 FAKE_SECRET_VALUE = "smoke-placeholder-value"  # noqa: S105
 
 
-def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
-    """Pin a copy of the project, sync placeholder secrets and deploy every ref into the fake."""
-    from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TRANSPORT_TARGET
+def _fake_modal_project(work: Path, server: Any) -> Path:
+    """Pin a copy of the project, sync placeholder secrets and deploy every ref into the fake
+    ``server`` (a started :class:`runtime.testing.fake_server.FakeModalServer`)."""
     from runtime.modal.ops import deploy_modal, sync_modal_secrets
     from runtime.registry.edit import set_image_pin
     from runtime.registry.load import Registry
-    from runtime.testing.fake_boundary import STATE_DIR_ENV
 
     project = work / "project"
     shutil.copytree(ROOT / "processors", project / "processors")
@@ -41,8 +43,8 @@ def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
         # The fake never pulls: any well-formed digest stands in for the pushed image.
         set_image_pin(registry.path, ref, repository=f"127.0.0.1:5000/processors/{ref.ns}-{ref.name}",
                       digest="sha256:" + "0" * 64, config_digest=None, verified_at=None)
-    # Invocation goes through the real modal SDK over a fake gRPC transport (unix socket).
-    env = {BOUNDARY_ENV: FAKE_TRANSPORT_TARGET, STATE_DIR_ENV: str(work / "fake-modal")}
+    # Everything goes through the real modal SDK, pointed at the fake by its own settings.
+    env = server.environ()
     secrets = dict.fromkeys(registry.all_secret_names(), FAKE_SECRET_VALUE)
     saved = {key: os.environ.get(key) for key in (*env, *secrets)}
     os.environ.update({**env, **secrets})
@@ -56,23 +58,28 @@ def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return project, env
+    return project
 
 
 @task(help={"adapter": "adapter the smoke runs use (default: local)",
             "env": "env of the deployed target: dev, staging or main (default: dev)",
-            "fake_modal": "deploy every ref into the in-repo fake Modal first and smoke it there",
+            "fake_modal": "deploy every ref into the one fake Modal server first and smoke it there",
             "pytest_args": "extra arguments passed to pytest"})
 def test_smoke(c: Context, adapter: str = "local", env: str = "dev", fake_modal: bool = False,
                pytest_args: str = "") -> None:
     """Run the smoke lane (tests/smoke): golden fixtures in mock against the deployed target."""
     argv = [sys.executable, "-m", "pytest", "tests/smoke", "-q", *pytest_args.split()]
     child_env = dict(os.environ, TEST_LANE="smoke")
-    with tempfile.TemporaryDirectory(prefix="smoke-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="smoke-") as tmp, contextlib.ExitStack() as stack:
         if fake_modal:
-            project, fake_env = _fake_modal_project(Path(tmp))
-            argv += ["--smoke-adapter=modal", "--smoke-env=staging", f"--smoke-root={project}"]
-            child_env.update(fake_env)
+            from runtime.testing.fake_server import FakeModalServer
+
+            server = stack.enter_context(FakeModalServer(Path(tmp) / "fake-modal"))
+            project = _fake_modal_project(Path(tmp), server)
+            server.state.source_root = project
+            argv += ["--smoke-adapter=modal", "--smoke-env=staging",
+                     f"--smoke-root={project}"]
+            child_env.update(server.environ())
         else:
             argv += [f"--smoke-adapter={adapter}", f"--smoke-env={env}"]
         print(f"== lane smoke: {' '.join(argv[1:])}", file=sys.stderr, flush=True)

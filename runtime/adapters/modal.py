@@ -81,7 +81,7 @@ class ModalAdapter:
         if dev_fallback_used(request.env, branch, user):
             log.warning("modal.naming.dev_fallback", reason="env=dev without branch and user")
         log.info("adapter.invoke.start", function_timeout_s=fn_timeout, client_timeout_s=wait_s,
-                 modal_boundary=boundary.kind)
+                 modal_server=boundary.server)
         remote_prefix = self._remote_prefix(request)
         started = time.monotonic()
         try:
@@ -99,7 +99,7 @@ class ModalAdapter:
             raise self._fail(log, exc, "invocation", started, "", app_name, modal_env) from exc
         outcome, digest = self._outcome(result, started)
         meta = {"app": app_name, "function": function_name, "modal_environment": modal_env,
-                "modal_boundary": boundary.kind, "image_digest": digest}
+                "modal_server": boundary.server, "image_digest": digest}
         try:
             self._fetch(boundary, modal_env, remote_prefix, request)
         except Exception as exc:

@@ -38,6 +38,9 @@ PROCESSOR_DIR = "/opt/processor"
 ENTRY_ENV_KEY = "PROCESSOR_RUNTIME_ENTRY"
 ENTRY_GRACE_S = 10
 CLIENT_TIMEOUT_FACTOR = 1.2
+# App tags holding the deployed image digest for status-modal: Modal caps a tag value at 63
+# characters of [A-Za-z0-9._-], so the 64 hex digits travel as two halves.
+DIGEST_TAGS = ("image_sha256_head", "image_sha256_tail")
 RESULT_DIGEST_KEY = "image_digest"  # beside the SpawnResult wire fields in the function's result
 
 
@@ -126,6 +129,20 @@ def image_digest(image: str) -> str:
     return image.rsplit("@", 1)[-1]
 
 
+def digest_tags(digest: str) -> dict[str, str]:
+    """``sha256:<64 hex>`` as the app tags :data:`DIGEST_TAGS` (``{}`` for anything else)."""
+    hexdigits = digest.removeprefix("sha256:")
+    if not digest.startswith("sha256:") or len(hexdigits) != 64:
+        return {}
+    return {DIGEST_TAGS[0]: hexdigits[:32], DIGEST_TAGS[1]: hexdigits[32:]}
+
+
+def digest_from_tags(tags: dict[str, str]) -> str | None:
+    """The inverse of :func:`digest_tags` (``None`` when an app carries no digest tags)."""
+    head, tail = (tags.get(key, "") for key in DIGEST_TAGS)
+    return f"sha256:{head}{tail}" if head and tail else None
+
+
 def plan_function(resolved: ResolvedProcessor, env: str, image: str) -> FunctionPlan:
     """The function of one processor version, with timeouts and secrets from the registry."""
     version = resolved.version
@@ -164,7 +181,9 @@ def build_app(plan: AppPlan) -> Any:
     """A real ``modal.App`` for ``plan`` (no network: SDK objects hydrate lazily at deploy)."""
     import modal
 
-    app = modal.App(plan.app_name, include_source=False)
+    app = modal.App(plan.app_name, include_source=False,
+                    tags=digest_tags(image_digest(plan.functions[0].image)) if plan.functions
+                    else None)
     volume = modal.Volume.from_name(plan.functions[0].volume if plan.functions else
                                     modal_volume_name(), create_if_missing=True)
     for fn in plan.functions:
@@ -207,7 +226,7 @@ def _commit_artifacts_volume() -> None:
     """Inside a real Modal container, commit the artifacts volume before returning, so the host
     sees the outputs and receipts as soon as it has the result (a warm container might otherwise
     answer before the background commit). Modal sets ``MODAL_IS_REMOTE=1`` in its containers; the
-    fake boundary's subprocess has no volume to commit and does not set it."""
+    fake server's host subprocess has no volume to commit and does not set it."""
     if os.environ.get("MODAL_IS_REMOTE") != "1":
         return
     import modal

@@ -1,39 +1,24 @@
-"""The Modal SDK's network boundary: each function here makes one SDK call (or one call pair).
+"""The Modal SDK's network boundary: each method here makes one SDK call (or one call pair).
 
 Everything above this seam (app building, naming, timeouts, error mapping, validation) is the
-production code path for both the real SDK and the in-repo fake
-(:mod:`runtime.testing.fake_boundary`), which implements the same :class:`ModalBoundary` interface
-and raises the real ``modal.exception.*`` classes. The SDK's exceptions pass through untouched:
-translating them into the canon is the caller's job (adapter, deploy, ops).
-
-Selecting a fake (tests only). ``PROCESSOR_RUNTIME_MODAL_BOUNDARY`` may name one of
-:data:`FAKE_TARGETS`: :data:`FAKE_TARGET` replaces this boundary wholesale, while
-:data:`FAKE_TRANSPORT_TARGET` keeps :class:`SdkBoundary` for lookup and invocation and fakes only
-the SDK's gRPC transport; any other value is ``ERR_INPUTS``. This is not a mode and not inferred: it is
-an explicit, allow-listed switch at the same level as the SDK's own ``MODAL_SERVER_URL`` (which
-already lets the environment choose which server the client talks to). Every use is announced by a
-``modal.boundary.fake`` warning event and by ``modal_boundary: fake`` in results, so a run through
-the fake can never pass for a Modal run.
+production code path. The SDK's exceptions pass through untouched: translating them into the
+canon is the caller's job (adapter, deploy, ops). There is no switch here: which server the SDK
+talks to is the SDK's own configuration (``MODAL_SERVER_URL``, tokens), which is also how the
+tests point it at the one fake (:mod:`runtime.testing.fake_server`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from runtime.errors import InputsError, ModalInvocationError
+from runtime.errors import ModalInvocationError
 
-BOUNDARY_ENV = "PROCESSOR_RUNTIME_MODAL_BOUNDARY"
-FAKE_TARGET = "runtime.testing.fake_boundary:from_environment"
-FAKE_TRANSPORT_TARGET = "runtime.testing.fake_server:from_environment"
-FAKE_TARGETS = (FAKE_TARGET, FAKE_TRANSPORT_TARGET)
-
-
+_FETCH_WORKERS = 8
 SUPPORTED_SDK = ((1, 6), (2, 0))  # [min, max): App.info / App.stop / App.get_tags need 1.6
 
 
@@ -74,12 +59,16 @@ class AppStatus:
     functions: dict[str, str] = field(default_factory=dict)
     deployed_at: str | None = None
     version: int | None = None
+    image_digest: str | None = None
 
 
 class ModalBoundary(Protocol):
-    """The handful of SDK calls the project makes; the real SDK and the fake implement it."""
+    """The handful of SDK calls the project makes (an injection seam for unit tests)."""
 
-    kind: str
+    @property
+    def server(self) -> str:
+        """The Modal server the calls go to (reported in results: a fake never passes for Modal)."""
+        ...
 
     def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
                plan: dict[str, Any] | None = None) -> str:
@@ -130,15 +119,21 @@ class SdkBoundary:
     """The production boundary: the installed ``modal`` SDK (imported lazily, per call).
 
     ``client`` is the ``modal.Client`` every call uses; ``None`` (production) means the
-    SDK's own ``Client.from_env()``. The fake transport
-    (:mod:`runtime.testing.fake_server`) passes a client connected to its unix socket.
+    SDK's own ``Client.from_env()`` (``MODAL_SERVER_URL``, ``MODAL_TOKEN_ID``/``_SECRET``).
     """
-
-    kind = "sdk"
 
     def __init__(self, client: Any | None = None) -> None:
         check_sdk_version()
         self._client = client
+
+    @property
+    def server(self) -> str:
+        """The client's server URL, else the SDK's configured ``server_url``."""
+        if self._client is not None:
+            return str(self._client.server_url)
+        from modal.config import config
+
+        return str(config.get("server_url"))
 
     def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
                plan: dict[str, Any] | None = None) -> str:
@@ -188,17 +183,20 @@ class SdkBoundary:
             entries = volume.listdir(remote_dir, recursive=True)
         except mexc.NotFoundError:
             return 0
-        count = 0
-        for entry in entries:
-            if entry.type != FileEntryType.FILE:
-                continue
-            relative = Path(entry.path).relative_to(remote_dir)
+        files = [entry for entry in entries if entry.type == FileEntryType.FILE]
+
+        def copy(entry: Any) -> None:
             data = b"".join(volume.read_file(entry.path))
-            target = local_dir / relative
+            target = local_dir / Path(entry.path).relative_to(remote_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, data, confine_to=local_dir)
-            count += 1
-        return count
+
+        # One round trip (metadata + block download) per file: overlap them, so a run with
+        # thousands of outputs is not read one file at a time.
+        with ThreadPoolExecutor(max_workers=_FETCH_WORKERS) as pool:
+            for _ in pool.map(copy, files):
+                pass
+        return len(files)
 
     def list_secret_names(self, *, environment_name: str) -> list[str]:
         """``Secret.objects.list``: hydrated handles carry names, never values."""
@@ -228,13 +226,17 @@ class SdkBoundary:
         return modal.App.lookup(app_name, environment_name=environment_name, client=self._client)
 
     def app_status(self, app_name: str, *, environment_name: str) -> AppStatus:
-        """``App.lookup(...).info(refresh=True)``."""
-        info = self._app(app_name, environment_name).info(refresh=True)
+        """``App.lookup(...).info(refresh=True)`` + ``get_tags()`` (the deployed image digest)."""
+        from runtime.modal.app import digest_from_tags
+
+        app = self._app(app_name, environment_name)
+        info = app.info(refresh=True)
         lifecycle = info.lifecycle
         deployed_at = lifecycle.deployed_at.isoformat() if lifecycle.deployed_at else None
+        digest = digest_from_tags(app.get_tags(client=self._client))
         return AppStatus(app_id=info.app_id, state=str(lifecycle.state.value),
                          functions=dict(info.functions), deployed_at=deployed_at,
-                         version=lifecycle.version)
+                         version=lifecycle.version, image_digest=digest or None)
 
     def app_stop(self, app_name: str, *, environment_name: str) -> None:
         """``App.lookup(...).stop()``: permanent."""
@@ -257,20 +259,8 @@ def _log_record(entry: Any) -> dict[str, Any]:
 
 
 def get_boundary() -> ModalBoundary:
-    """The SDK boundary, or the in-repo fake when the allow-listed test switch names it.
+    """The SDK boundary (the installed ``modal`` client, checked for a supported version).
 
-    Raises ``ERR_INPUTS`` when ``PROCESSOR_RUNTIME_MODAL_BOUNDARY`` names anything but the fake.
+    Raises ``ERR_MODAL_INVOCATION`` for an unsupported client.
     """
-    target = os.environ.get(BOUNDARY_ENV, "").strip()
-    if not target:
-        return SdkBoundary()
-    if target not in FAKE_TARGETS:
-        raise InputsError(f"{BOUNDARY_ENV} may only name one of {', '.join(FAKE_TARGETS)} (the "
-                          f"in-repo fakes), got {target[:120]!r}; unset it to talk to Modal")
-    from runtime.logging import get_logger
-
-    get_logger().warning("modal.boundary.fake", target=target,
-                         note="Modal is NOT contacted; the in-repo fake answers every call")
-    module_name, _, factory = target.partition(":")
-    boundary: ModalBoundary = getattr(importlib.import_module(module_name), factory)()
-    return boundary
+    return SdkBoundary()

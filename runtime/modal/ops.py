@@ -154,10 +154,6 @@ def _load_registry(root: str | Path | None) -> Registry:
     return Registry.load(Path(root).resolve() if root else project_root())
 
 
-def _boundary_kind(boundary: ModalBoundary) -> str:
-    return boundary.kind
-
-
 def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
                  branch: str | None = None, user: str | None = None,
                  modal_environment: str | None = None, root: str | Path | None = None,
@@ -193,7 +189,7 @@ def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
     return {"status": "deployed", "app": plan.app_name, "functions": functions, "app_id": app_id,
             "env": env, "modal_environment": plan.modal_environment,
             "image": plan.functions[0].image, "dev_fallback": plan.dev_fallback,
-            "modal_boundary": _boundary_kind(active), "plan": plan.to_dict()}
+            "modal_server": active.server, "plan": plan.to_dict()}
 
 
 def _deploy_tag(plan: AppPlan) -> str:
@@ -250,7 +246,7 @@ def sync_modal_secrets(*, env: str, fail_on_missing: bool = True, ref: str | Non
         raise err from exc
     return {"status": "synced" if not missing else "incomplete", "env": env,
             "modal_environment": target_env, "secrets": sorted(rows, key=lambda r: r["name"]),
-            "modal_boundary": _boundary_kind(active)}
+            "modal_server": active.server}
 
 
 def _ops_target(ref: str, env: str, branch: str | None, user: str | None,
@@ -283,7 +279,7 @@ def _run_op(op: str, ref: str, env: str, branch: str | None, user: str | None,
         log.error(f"modal.{op}.error", code=err.code, sdk_error=type(exc).__name__)
         raise err from exc
     log.info(f"modal.{op}.complete")
-    return app_name, target_env, result, _boundary_kind(active)
+    return app_name, target_env, result, active.server
 
 
 def modal_status(ref: str, *, env: str, branch: str | None = None, user: str | None = None,
@@ -295,7 +291,8 @@ def modal_status(ref: str, *, env: str, branch: str | None = None, user: str | N
         lambda b, a, e: b.app_status(a, environment_name=e))
     return {"app": app, "modal_environment": target, "app_id": status.app_id,
             "state": status.state, "functions": status.functions,
-            "deployed_at": status.deployed_at, "version": status.version, "modal_boundary": kind}
+            "deployed_at": status.deployed_at, "version": status.version,
+            "image_digest": status.image_digest, "modal_server": kind}
 
 
 def modal_logs(ref: str, *, env: str, entries: int = 100, branch: str | None = None,
@@ -313,7 +310,7 @@ def modal_logs(ref: str, *, env: str, entries: int = 100, branch: str | None = N
         lambda b, a, e: b.app_logs(a, environment_name=e, entries=entries))
     lines = [{**record, "message": redact_text(str(record.get("message", "")))}
              for record in records]
-    return {"app": app, "modal_environment": target, "entries": lines, "modal_boundary": kind}
+    return {"app": app, "modal_environment": target, "entries": lines, "modal_server": kind}
 
 
 def destroy_modal(ref: str, *, env: str, branch: str | None = None, user: str | None = None,
@@ -323,4 +320,4 @@ def destroy_modal(ref: str, *, env: str, branch: str | None = None, user: str | 
     app, target, _, kind = _run_op(
         "destroy", ref, env, branch, user, modal_environment, root, boundary,
         lambda b, a, e: b.app_stop(a, environment_name=e))
-    return {"status": "stopped", "app": app, "modal_environment": target, "modal_boundary": kind}
+    return {"status": "stopped", "app": app, "modal_environment": target, "modal_server": kind}
