@@ -91,9 +91,30 @@ async def _communicate(proc: Any, stdin: bytes) -> tuple[int, bytes, bytes]:
 
 
 def _kill_group(proc: Any) -> None:
-    """Stop the input's whole process group (the body, the entry and the processor)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    """Stop everything the input started, as Modal stops the container: the body's process
+    group and every descendant's (the spawn helper puts the processor in a session of its own,
+    out of the body's group), found through ``/proc`` before any of them dies."""
+    for pid in (*_descendants(proc.pid), proc.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(root: int) -> list[int]:
+    """Pids below ``root`` (children first found, deepest last), from ``/proc/*/stat``."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 class FakeModalServicer:

@@ -177,3 +177,22 @@ def test_timeout_s_2_on_a_hanging_processor_is_err_modal_timeout_in_seconds(
     assert error.meta["attempts"] == 2  # the one retry of a timeout
     assert elapsed < 30
     assert server.rpcs.count("FunctionCallCancel") == 2
+    # A cancelled input stops (asynchronously, on the server's side), as Modal stops its container.
+    deadline = time.monotonic() + 10
+    while _running("hang/main.py") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running("hang/main.py") == []
+
+
+def _running(fragment: str) -> list[str]:
+    from pathlib import Path
+
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if fragment in text and str(Path(__file__).resolve().parents[1]) in text:
+            found.append(text)
+    return found
