@@ -1,18 +1,21 @@
 """The smoke lane: golden fixtures replayed in ``mock`` against a deployed target.
 
 ``inv test-smoke`` smokes the local adapter; ``--adapter modal --env staging`` smokes the deployed
-Modal apps after ``inv deploy-modal``; ``--fake-modal`` first deploys every ref into the in-repo
-fake Modal boundary (a pinned temp copy of the project), so the Modal path is smoked here too.
+Modal apps after ``inv deploy-modal``; ``--fake-modal`` first deploys every ref into the one fake
+Modal server (a pinned temp copy of the project; the SDK reaches it through ``MODAL_SERVER_URL``),
+so the Modal path is smoked here too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -26,13 +29,12 @@ FAKE_SECRET_VALUE = "smoke-placeholder-value"  # noqa: S105
 FAKE_VERIFIER = "smoke stand-in (the fake Modal never pulls; no registry was asked)"
 
 
-def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
-    """Pin a copy of the project, sync placeholder secrets and deploy every ref into the fake."""
-    from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TRANSPORT_TARGET
+def _fake_modal_project(work: Path, server: Any) -> Path:
+    """Pin a copy of the project, sync placeholder secrets and deploy every ref into the fake
+    ``server`` (a started :class:`runtime.testing.fake_server.FakeModalServer`)."""
     from runtime.modal.ops import deploy_modal, sync_modal_secrets
     from runtime.registry.edit import set_image_pin
     from runtime.registry.load import Registry
-    from runtime.testing.fake_boundary import STATE_DIR_ENV
 
     project = work / "project"
     shutil.copytree(ROOT / "processors", project / "processors")
@@ -45,8 +47,8 @@ def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
                       repository=f"registry.example.invalid/processors/{ref.ns}-{ref.name}",
                       digest="sha256:" + "0" * 64, config_digest=None,
                       verified_at="1970-01-01T00:00:00Z", verified_by=FAKE_VERIFIER)
-    # Invocation goes through the real modal SDK over a fake gRPC transport (unix socket).
-    env = {BOUNDARY_ENV: FAKE_TRANSPORT_TARGET, STATE_DIR_ENV: str(work / "fake-modal")}
+    # Everything goes through the real modal SDK, pointed at the fake by its own settings.
+    env = server.environ()
     secrets = dict.fromkeys(registry.all_secret_names(), FAKE_SECRET_VALUE)
     saved = {key: os.environ.get(key) for key in (*env, *secrets)}
     os.environ.update({**env, **secrets})
@@ -60,7 +62,7 @@ def _fake_modal_project(work: Path) -> tuple[Path, dict[str, str]]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return project, env
+    return project
 
 
 SMOKE_HELP = {
@@ -69,7 +71,7 @@ SMOKE_HELP = {
     "ref": "smoke only this ref's fixtures (default: every fixture)",
     "branch": "env=dev: the branch in the dev app's name (as deploy-modal)",
     "user": "env=dev: the user in the dev app's name (as deploy-modal)",
-    "fake_modal": "deploy every ref into the in-repo fake Modal first and smoke it there",
+    "fake_modal": "deploy every ref into the one fake Modal server first and smoke it there",
     "pytest_args": "extra arguments passed to pytest",
 }
 
@@ -81,11 +83,16 @@ def run_smoke(*, adapter: str = "local", env: str = "dev", ref: str = "", branch
     argv += [f"--smoke-{key}={value}" for key, value in (("ref", ref), ("branch", branch),
                                                           ("user", user)) if value]
     child_env = dict(os.environ, TEST_LANE="smoke")
-    with tempfile.TemporaryDirectory(prefix="smoke-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="smoke-") as tmp, contextlib.ExitStack() as stack:
         if fake_modal:
-            project, fake_env = _fake_modal_project(Path(tmp))
-            argv += ["--smoke-adapter=modal", "--smoke-env=staging", f"--smoke-root={project}"]
-            child_env.update(fake_env)
+            from runtime.testing.fake_server import FakeModalServer
+
+            server = stack.enter_context(FakeModalServer(Path(tmp) / "fake-modal"))
+            project = _fake_modal_project(Path(tmp), server)
+            server.state.source_root = project
+            argv += ["--smoke-adapter=modal", "--smoke-env=staging",
+                     f"--smoke-root={project}"]
+            child_env.update(server.environ())
         else:
             argv += [f"--smoke-adapter={adapter}", f"--smoke-env={env}"]
         print(f"== lane smoke: {' '.join(argv[1:])}", file=sys.stderr, flush=True)

@@ -4,7 +4,8 @@ Folder = lane = marker (SPEC §14). In the PR lanes (unit, integration, contract
 property) every test runs with sockets disabled (unix sockets stay allowed for local IPC).
 Exception: a PR-lane test marked ``requires_docker`` talks to the local engine (a unix socket)
 and the local registry, which is TCP on 127.0.0.1 — so for those tests connections are allowed
-to 127.0.0.1 only (``pytest_socket.socket_allow_hosts``); every other host still raises.
+to 127.0.0.1 only (``pytest_socket.socket_allow_hosts``); every other host still raises. The same
+holds for tests marked ``modal``: the fake Modal server serves volume blocks on 127.0.0.1.
 
 Docker fixtures (session): :func:`docker_infra` reuses or starts the engine + registry with
 ``runtime.devinfra.services.up()`` and builds the base image; it stops only what it started itself, and at
@@ -70,8 +71,10 @@ def _hermetic_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("hermetic") is None:
         yield
         return
-    if request.node.get_closest_marker("requires_docker") is not None:
-        # Engine on a unix socket, registry on 127.0.0.1: loopback only, nothing else.
+    if (request.node.get_closest_marker("requires_docker") is not None
+            or request.node.get_closest_marker("modal") is not None):
+        # Engine on a unix socket, registry on 127.0.0.1; the fake Modal server's blob store
+        # (volume reads) on 127.0.0.1: loopback only, nothing else.
         pytest_socket.socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
         try:
             yield

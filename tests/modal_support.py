@@ -1,4 +1,4 @@
-"""Shared set-up for the Modal tests: a pinned copy of the project and the fake boundary's env."""
+"""Shared set-up for the Modal tests: a pinned copy of the project and the one fake Modal server."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 import yaml
 
-from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TARGET
-from runtime.testing.fake_boundary import STATE_DIR_ENV
+from runtime.testing.fake_server import FakeModalServer
 from tests.helpers import BUNDLED_REFS, cli_env, copy_project
 
 DIGEST = "sha256:" + "ab" * 32
@@ -20,6 +19,7 @@ VERIFIED = {"verified_at": "2026-01-01T00:00:00Z",
             "verified_by": "test stand-in (the fake Modal never pulls; no registry was asked)"}
 PLANTED = "planted-Secret-Value-7f3a9c"
 REFS = BUNDLED_REFS
+SECRETS = ("ACME_API_KEY", "ACME_ORG_ID")
 
 
 def pinned_project(target: Path, *, extra_secret: str | None = "ACME_ORG_ID") -> Path:
@@ -40,28 +40,38 @@ def pinned_project(target: Path, *, extra_secret: str | None = "ACME_ORG_ID") ->
     return target
 
 
-def fake_env(state_dir: Path, root: Path | None = None, **overrides: str | None) -> dict[str, str]:
-    """A CLI environment that selects the fake Modal boundary with ``state_dir``."""
-    values: dict[str, str | None] = {BOUNDARY_ENV: FAKE_TARGET, STATE_DIR_ENV: str(state_dir)}
+def fake_env(server: FakeModalServer, root: Path | None = None,
+             **overrides: str | None) -> dict[str, str]:
+    """A CLI environment whose modal SDK talks to ``server`` (the SDK's own settings)."""
+    values: dict[str, str | None] = dict(server.environ())
     if root is not None:
         values["PROCESSOR_RUNTIME_ROOT"] = str(root)
     values.update(overrides)
     return cli_env(**values)
 
+
 PARITY_INPUTS = {"demo/echo@1": {"message": "same bytes"}, "text/stats@1": {"top_n": 3},
                  "acme/summarize@1": {"text": "One. Two three. Four five six.", "max_words": 4}}
 
 
-def fake_modal_project(tmp_path: Path, monkeypatch: Any, target: str) -> tuple[Path, Any]:
-    """A pinned project, the fake's env switch set to ``target``, and the declared secrets
-    present in the fake (as a real workspace holds them); returns ``(root, FakeModal)``."""
-    from runtime.testing.fake_boundary import FakeModal
+def start_fake_modal(state_dir: Path, source_root: Path,
+                     secrets: tuple[str, ...] = SECRETS) -> FakeModalServer:
+    """A started fake server whose dev environment holds ``secrets`` (as a real workspace
+    would); the caller closes it."""
+    server = FakeModalServer(state_dir, source_root=source_root).start()
+    for name in secrets:
+        server.state.create_secret(name, {name: "unused-in-mock"}, environment_name="dev")
+    return server
 
+
+def fake_modal_project(tmp_path: Path, monkeypatch: Any,
+                       request: Any) -> tuple[Path, FakeModalServer]:
+    """A pinned project and a started fake server this process's SDK talks to (closed when the
+    test ends); returns ``(root, server)``."""
     root = pinned_project(tmp_path / "project")
-    monkeypatch.setenv(BOUNDARY_ENV, target)
-    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "fake-modal"))
+    server = start_fake_modal(tmp_path / "fake-modal", root)
+    request.addfinalizer(server.close)
+    for key, value in server.environ().items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("PROCESSOR_RUNTIME_ROOT", str(root))
-    fake = FakeModal(tmp_path / "fake-modal", source_root=root)
-    for name in ("ACME_API_KEY", "ACME_ORG_ID"):
-        fake.create_secret(name, {name: "unused-in-mock"}, environment_name="dev")
-    return root, fake
+    return root, server

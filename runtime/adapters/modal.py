@@ -9,6 +9,7 @@ runner retries ``ERR_MODAL_TIMEOUT`` once through :mod:`runtime.retry`.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -17,7 +18,12 @@ from runtime.adapters.outcome import Attempt
 from runtime.child.spawn import SpawnResult
 from runtime.errors import InputsError, ModalInvocationError
 from runtime.logging import get_logger
-from runtime.modal.app import ARTIFACTS_MOUNT, client_timeout_s, function_timeout_s
+from runtime.modal.app import (
+    ARTIFACTS_MOUNT,
+    RESULT_DIGEST_KEY,
+    client_timeout_s,
+    function_timeout_s,
+)
 from runtime.modal.boundary import ModalBoundary, get_boundary
 from runtime.modal.naming import (
     dev_fallback_used,
@@ -28,6 +34,18 @@ from runtime.modal.naming import (
 from runtime.modal.ops import lookup_causes, translate_sdk_error
 
 _RESULT_KEYS = ("rc", "stdout")
+
+
+def call_timeouts(requested_s: float, registry_s: float) -> tuple[int, float]:
+    """``(effective function timeout, client wait)`` of one call, in seconds.
+
+    The deployed function runs under the registry's limit plus a grace; ``--timeout-s`` below
+    the registry's shortens this call (the host stops waiting and cancels it), one above cannot
+    lengthen what was deployed. The wait is always ≥ 1.2 x the effective function timeout.
+    """
+    deployed = function_timeout_s(registry_s)
+    effective = deployed if requested_s >= registry_s else min(deployed, math.ceil(requested_s))
+    return effective, client_timeout_s(effective)
 
 
 class ModalAdapter:
@@ -55,8 +73,7 @@ class ModalAdapter:
         app_name = modal_app_name_from_ref(ref, request.env, branch, user)
         function_name = modal_function_name(ref)
         modal_env = str(options.get("modal_environment") or request.env)
-        fn_timeout = function_timeout_s(request.processor.version.timeout_s)
-        wait_s = client_timeout_s(fn_timeout)
+        fn_timeout, wait_s = call_timeouts(request.timeout_s, request.processor.version.timeout_s)
         boundary = self._active()
         log = get_logger(adapter=self.name, execution_id=request.execution_id,
                          processor_ref=str(ref), mode=request.mode, env=request.env,
@@ -64,7 +81,7 @@ class ModalAdapter:
         if dev_fallback_used(request.env, branch, user):
             log.warning("modal.naming.dev_fallback", reason="env=dev without branch and user")
         log.info("adapter.invoke.start", function_timeout_s=fn_timeout, client_timeout_s=wait_s,
-                 modal_boundary=boundary.kind)
+                 modal_server=boundary.server)
         remote_prefix = self._remote_prefix(request)
         started = time.monotonic()
         try:
@@ -78,13 +95,20 @@ class ModalAdapter:
                                   artifacts_root=ARTIFACTS_MOUNT)
         try:
             result = boundary.call_function(handle, payload, timeout_s=wait_s)
-            self._fetch(boundary, modal_env, remote_prefix, request)
         except Exception as exc:
             raise self._fail(log, exc, "invocation", started, "", app_name, modal_env) from exc
+        outcome, digest = self._outcome(result, started)
         meta = {"app": app_name, "function": function_name, "modal_environment": modal_env,
-                "modal_boundary": boundary.kind}
-        return Attempt(self._outcome(result, started), meta,
-                       reported_prefix=f"{ARTIFACTS_MOUNT}/{remote_prefix}")
+                "modal_server": boundary.server, "image_digest": digest}
+        try:
+            self._fetch(boundary, modal_env, remote_prefix, request)
+        except Exception as exc:
+            if outcome.rc == 0:  # a success whose files cannot be read is not a success
+                raise self._fail(log, exc, "volume read", started, "", app_name,
+                                 modal_env) from exc
+            # The child already failed: its own canonical error is the one the runner reports.
+            log.warning("modal.volume.read_failed", sdk_error=type(exc).__name__, rc=outcome.rc)
+        return Attempt(outcome, meta, reported_prefix=f"{ARTIFACTS_MOUNT}/{remote_prefix}")
 
     @staticmethod
     def _remote_prefix(request: RunRequest) -> str:
@@ -109,16 +133,18 @@ class ModalAdapter:
                               local_dir=request.artifacts_root / execution)
 
     @staticmethod
-    def _outcome(result: Any, started: float) -> SpawnResult:
-        """The function's return value as the one child-result shape; a malformed one is
-        ``ERR_MODAL_INVOCATION`` (it is not what the deployed in-container entry returns)."""
+    def _outcome(result: Any, started: float) -> tuple[SpawnResult, str | None]:
+        """The function's return value as the one child-result shape plus the image digest the
+        function was deployed with; a malformed one is ``ERR_MODAL_INVOCATION`` (it is not what
+        the deployed in-container entry returns)."""
         meta = {"elapsed_ms": int((time.monotonic() - started) * 1000)}
         if not isinstance(result, dict):
             raise ModalInvocationError(
                 f"the Modal function returned {type(result).__name__}, not the in-container "
                 "entry's result", meta=meta)
+        digest = result.get(RESULT_DIGEST_KEY)
         try:
-            return SpawnResult.from_wire(result)
+            return SpawnResult.from_wire(result), digest if isinstance(digest, str) else None
         except ValueError as exc:
             raise ModalInvocationError(
                 f"the Modal function's result is not the in-container entry's ({exc})",

@@ -15,8 +15,13 @@ from pathlib import Path
 #: contributes its own ``*.py`` files (not sub-folders). ``runtime`` itself contributes only the
 #: files in :data:`IMAGE_TOP_FILES`.
 IMAGE_PACKAGES = ("runtime/child", "runtime/kit")
-#: Top-level files of ``runtime`` the baked packages import.
-IMAGE_TOP_FILES = ("runtime/__init__.py", "runtime/errors.py")
+#: Single files baked in: what the baked packages import, and the deployed Modal function's module
+#: with what it imports at module level. Modal's container entrypoint imports
+#: ``runtime.modal.app`` by name (``include_source=False``), with only the standard library and
+#: the ``modal`` client Modal mounts at run time, so these must all be in the image.
+IMAGE_TOP_FILES = ("runtime/__init__.py", "runtime/errors.py",
+                   "runtime/modal/__init__.py", "runtime/modal/app.py", "runtime/modal/naming.py",
+                   "runtime/registry/__init__.py", "runtime/registry/refs.py")
 
 
 def image_paths(root: Path) -> list[str]:

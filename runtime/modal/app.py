@@ -38,6 +38,7 @@ PROCESSOR_DIR = "/opt/processor"
 ENTRY_ENV_KEY = "PROCESSOR_RUNTIME_ENTRY"
 ENTRY_GRACE_S = 10
 CLIENT_TIMEOUT_FACTOR = 1.2
+RESULT_DIGEST_KEY = "image_digest"  # beside the SpawnResult wire fields in the function's result
 
 
 def function_timeout_s(entry_timeout_s: float) -> int:
@@ -147,11 +148,17 @@ def image_reference(resolved: ResolvedProcessor, env: str, image_override: str |
     return f"{pin.repository}@{pin.digest}"
 
 
+def image_digest(image: str) -> str:
+    """The ``sha256:…`` part of ``<repository>@sha256:…``: the image identity a run reports."""
+    return image.rsplit("@", 1)[-1]
+
+
 def plan_function(resolved: ResolvedProcessor, env: str, image: str) -> FunctionPlan:
     """The function of one processor version, with timeouts and secrets from the registry."""
     version = resolved.version
     entry = {"ref": str(resolved.ref), "entrypoint": f"{PROCESSOR_DIR}/{version.entrypoint}",
-             "timeout_s": version.timeout_s, "secrets": list(version.secrets), "env_name": env}
+             "timeout_s": version.timeout_s, "secrets": list(version.secrets), "env_name": env,
+             "image_digest": image_digest(image)}
     return FunctionPlan(
         ref=str(resolved.ref), function_name=modal_function_name(resolved.ref), image=image,
         timeout_s=function_timeout_s(version.timeout_s), memory_mb=version.memory_mb,
@@ -209,21 +216,25 @@ def modal_function(payload: dict[str, Any]) -> dict[str, Any]:
     Returns :func:`runtime.child.entry.run_entry`'s result in its wire form
     (:meth:`~runtime.child.spawn.SpawnResult.to_wire`); the host judges it like a local run.
     """
-    from runtime.child.entry import run_entry
+    from runtime.child.entry import IMAGE_DIGEST_KEY, run_entry
 
     entry = json.loads(os.environ[ENTRY_ENV_KEY])
+    digest = str(entry.get("image_digest") or "")
+    # The deploy-time digest is the image's identity here (Modal hands the container none), so
+    # it reaches the determinism receipt exactly as the docker adapter's variable does.
+    environ = {**os.environ, IMAGE_DIGEST_KEY: digest} if digest else None
     result = run_entry(payload, entrypoint=str(entry["entrypoint"]),
                        timeout_s=float(entry["timeout_s"]), secrets=list(entry["secrets"]),
-                       env_name=str(entry["env_name"]))
+                       env_name=str(entry["env_name"]), environ=environ)
     _commit_artifacts_volume()
-    return result.to_wire()
+    return {**result.to_wire(), RESULT_DIGEST_KEY: digest or None}
 
 
 def _commit_artifacts_volume() -> None:
     """Inside a real Modal container, commit the artifacts volume before returning, so the host
     sees the outputs and receipts as soon as it has the result (a warm container might otherwise
     answer before the background commit). Modal sets ``MODAL_IS_REMOTE=1`` in its containers; the
-    fake boundary's subprocess has no volume to commit and does not set it."""
+    fake server's host subprocess has no volume to commit and does not set it."""
     if os.environ.get("MODAL_IS_REMOTE") != "1":
         return
     import modal

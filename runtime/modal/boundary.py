@@ -1,37 +1,53 @@
-"""The Modal SDK's network boundary: each function here makes one SDK call (or one call pair).
+"""The Modal SDK's network boundary: each method here makes one SDK call (or one call pair).
 
 Everything above this seam (app building, naming, timeouts, error mapping, validation) is the
-production code path for both the real SDK and the in-repo fake
-(:mod:`runtime.testing.fake_boundary`), which implements the same :class:`ModalBoundary` interface
-and raises the real ``modal.exception.*`` classes. The SDK's exceptions pass through untouched:
-translating them into the canon is the caller's job (adapter, deploy, ops).
-
-Selecting a fake (tests only). ``PROCESSOR_RUNTIME_MODAL_BOUNDARY`` may name one of
-:data:`FAKE_TARGETS`: :data:`FAKE_TARGET` replaces this boundary wholesale, while
-:data:`FAKE_TRANSPORT_TARGET` keeps :class:`SdkBoundary` for lookup and invocation and fakes only
-the SDK's gRPC transport; any other value is ``ERR_INPUTS``. This is not a mode and not inferred: it is
-an explicit, allow-listed switch at the same level as the SDK's own ``MODAL_SERVER_URL`` (which
-already lets the environment choose which server the client talks to). Every use is announced by a
-``modal.boundary.fake`` warning event and by ``modal_boundary: fake`` in results, so a run through
-the fake can never pass for a Modal run.
+production code path. The SDK's exceptions pass through untouched: translating them into the
+canon is the caller's job (adapter, deploy, ops). There is no switch here: which server the SDK
+talks to is the SDK's own configuration (``MODAL_SERVER_URL``, tokens), which is also how the
+tests point it at the one fake (:mod:`runtime.testing.fake_server`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from runtime.errors import InputsError
+from runtime.errors import ModalInvocationError
 
-BOUNDARY_ENV = "PROCESSOR_RUNTIME_MODAL_BOUNDARY"
-FAKE_TARGET = "runtime.testing.fake_boundary:from_environment"
-FAKE_TRANSPORT_TARGET = "runtime.testing.fake_server:from_environment"
-FAKE_TARGETS = (FAKE_TARGET, FAKE_TRANSPORT_TARGET)
+_FETCH_WORKERS = 8
+SUPPORTED_SDK = ((1, 6), (2, 0))  # [min, max): App.info / App.stop / App.get_tags need 1.6
+
+
+def installed_sdk_version() -> str:
+    """The installed ``modal`` client's version (``"not installed"`` when it is missing)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("modal")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def check_sdk_version(version: str | None = None) -> str:
+    """Refuse a ``modal`` client outside :data:`SUPPORTED_SDK` before any call is made, so an old
+    client fails with a clear message instead of an ``AttributeError`` half-way through an op.
+
+    Raises ``ERR_MODAL_INVOCATION`` naming the installed and the supported versions.
+    """
+    found = installed_sdk_version() if version is None else version
+    parts = tuple(int(p) if p.isdigit() else -1 for p in found.split(".")[:2])
+    (low, high) = SUPPORTED_SDK
+    if len(parts) == 2 and -1 not in parts and low <= parts < high:
+        return found
+    wanted = f">={low[0]}.{low[1]},<{high[0]}"
+    raise ModalInvocationError(f"the installed modal client is {found}; processor-runtime "
+                               f"supports modal{wanted} (install it with "
+                               f"`pip install 'modal{wanted}'`)",
+                               meta={"modal_version": found, "supported": wanted})
 
 
 @dataclass(frozen=True)
@@ -47,9 +63,12 @@ class AppStatus:
 
 
 class ModalBoundary(Protocol):
-    """The handful of SDK calls the project makes; the real SDK and the fake implement it."""
+    """The handful of SDK calls the project makes (an injection seam for unit tests)."""
 
-    kind: str
+    @property
+    def server(self) -> str:
+        """The Modal server the calls go to (reported in results: a fake never passes for Modal)."""
+        ...
 
     def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
                plan: dict[str, Any] | None = None) -> str:
@@ -67,7 +86,8 @@ class ModalBoundary(Protocol):
 
     def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
                      local_dir: Path) -> int:
-        """Copy ``remote_dir`` of the volume (recursively) into ``local_dir``; returns file count."""
+        """Copy ``remote_dir`` of the volume (recursively) into ``local_dir``; returns file count
+        (0 when ``remote_dir`` does not exist; a missing volume raises ``NotFoundError``)."""
         ...
 
     def list_secret_names(self, *, environment_name: str) -> list[str]:
@@ -99,14 +119,21 @@ class SdkBoundary:
     """The production boundary: the installed ``modal`` SDK (imported lazily, per call).
 
     ``client`` is the ``modal.Client`` every call uses; ``None`` (production) means the
-    SDK's own ``Client.from_env()``. The fake transport
-    (:mod:`runtime.testing.fake_server`) passes a client connected to its unix socket.
+    SDK's own ``Client.from_env()`` (``MODAL_SERVER_URL``, ``MODAL_TOKEN_ID``/``_SECRET``).
     """
 
-    kind = "sdk"
-
     def __init__(self, client: Any | None = None) -> None:
+        check_sdk_version()
         self._client = client
+
+    @property
+    def server(self) -> str:
+        """The client's server URL, else the SDK's configured ``server_url``."""
+        if self._client is not None:
+            return str(self._client.server_url)
+        from modal.config import config
+
+        return str(config.get("server_url"))
 
     def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
                plan: dict[str, Any] | None = None) -> str:
@@ -138,25 +165,38 @@ class SdkBoundary:
 
     def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
                      local_dir: Path) -> int:
-        """``Volume.listdir(recursive=True)`` + ``read_file`` for each regular file."""
+        """``Volume.listdir(recursive=True)`` + ``read_file`` for each regular file.
+
+        A ``remote_dir`` that does not exist (a failed run writes no ``execution/<id>``) copies
+        nothing: Modal answers ``NOT_FOUND`` for listing a missing path, and the volume itself
+        is hydrated first so that a missing *volume* still raises.
+        """
         import modal
+        import modal.exception as mexc
         from modal.types import FileEntryType
 
         from runtime.kit.files import atomic_write
 
         volume = modal.Volume.from_name(volume_name, environment_name=environment_name,
-                                        client=self._client)
-        count = 0
-        for entry in volume.listdir(remote_dir, recursive=True):
-            if entry.type != FileEntryType.FILE:
-                continue
-            relative = Path(entry.path).relative_to(remote_dir)
+                                        client=self._client).hydrate()
+        try:
+            entries = volume.listdir(remote_dir, recursive=True)
+        except mexc.NotFoundError:
+            return 0
+        files = [entry for entry in entries if entry.type == FileEntryType.FILE]
+
+        def copy(entry: Any) -> None:
             data = b"".join(volume.read_file(entry.path))
-            target = local_dir / relative
+            target = local_dir / Path(entry.path).relative_to(remote_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, data, confine_to=local_dir)
-            count += 1
-        return count
+
+        # One round trip (metadata + block download) per file: overlap them, so a run with
+        # thousands of outputs is not read one file at a time.
+        with ThreadPoolExecutor(max_workers=_FETCH_WORKERS) as pool:
+            for _ in pool.map(copy, files):
+                pass
+        return len(files)
 
     def list_secret_names(self, *, environment_name: str) -> list[str]:
         """``Secret.objects.list``: hydrated handles carry names, never values."""
@@ -217,20 +257,8 @@ def _log_record(entry: Any) -> dict[str, Any]:
 
 
 def get_boundary() -> ModalBoundary:
-    """The SDK boundary, or the in-repo fake when the allow-listed test switch names it.
+    """The SDK boundary (the installed ``modal`` client, checked for a supported version).
 
-    Raises ``ERR_INPUTS`` when ``PROCESSOR_RUNTIME_MODAL_BOUNDARY`` names anything but the fake.
+    Raises ``ERR_MODAL_INVOCATION`` for an unsupported client.
     """
-    target = os.environ.get(BOUNDARY_ENV, "").strip()
-    if not target:
-        return SdkBoundary()
-    if target not in FAKE_TARGETS:
-        raise InputsError(f"{BOUNDARY_ENV} may only name one of {', '.join(FAKE_TARGETS)} (the "
-                          f"in-repo fakes), got {target[:120]!r}; unset it to talk to Modal")
-    from runtime.logging import get_logger
-
-    get_logger().warning("modal.boundary.fake", target=target,
-                         note="Modal is NOT contacted; the in-repo fake answers every call")
-    module_name, _, factory = target.partition(":")
-    boundary: ModalBoundary = getattr(importlib.import_module(module_name), factory)()
-    return boundary
+    return SdkBoundary()

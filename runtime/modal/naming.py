@@ -23,8 +23,7 @@ def sanitize_modal_name(raw: str, limit: int = MODAL_NAME_MAX, *,
     collide after sanitising or cutting still get distinct names. Callers that join several
     parts pass an unambiguous encoding of the parts as ``identity``.
     """
-    cleaned = _DISALLOWED.sub("-", raw.lower()).strip("-.") or "x"
-    cleaned = re.sub(r"-{2,}", "-", cleaned)
+    cleaned = _clean(raw)
     changed = cleaned != raw
     if not changed and len(cleaned) <= limit and not _APP_ID_LIKE.match(cleaned):
         return cleaned
@@ -32,6 +31,12 @@ def sanitize_modal_name(raw: str, limit: int = MODAL_NAME_MAX, *,
     tail = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_TAIL]
     head = cleaned[: limit - _HASH_TAIL - 1].rstrip("-.") or "x"
     return f"{head}-{tail}"
+
+
+def _clean(raw: str) -> str:
+    """``raw`` in Modal's charset: lower case, runs of other characters folded into one ``-``."""
+    cleaned = _DISALLOWED.sub("-", raw.lower()).strip("-.") or "x"
+    return re.sub(r"-{2,}", "-", cleaned)
 
 
 def modal_app_name_from_ref(
@@ -53,8 +58,27 @@ def modal_app_name_from_ref(
     if env == "dev" and branch and user:
         # "a/b-c"+"d" and "a/b"+"c-d" join to the same text: hash the parts, not the join.
         identity = json.dumps([branch, user, canonical])
-        return sanitize_modal_name(f"{branch}-{user}-{canonical}", identity=identity)
+        name = sanitize_modal_name(f"{branch}-{user}-{canonical}", identity=identity)
+        if name == f"{branch}-{user}-{canonical}" or _keeps(name, canonical):
+            return name
+        return _cut_prefix_first(f"{branch}-{user}", sanitize_modal_name(canonical), identity)
     return sanitize_modal_name(canonical)
+
+
+def _keeps(name: str, canonical: str) -> bool:
+    """Whether a cut name still ends in the (sanitised) canonical part, hash tail aside."""
+    return name.rsplit("-", 1)[0].endswith(sanitize_modal_name(canonical))
+
+
+def _cut_prefix_first(prefix: str, canonical: str, identity: str) -> str:
+    """``<cut branch-user>-<hash>-<ns>-<name>-v<ver>``: an operator can still tell which processor
+    an app runs, however long the branch; the hash covers the unsanitised parts."""
+    tail = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_TAIL]
+    room = MODAL_NAME_MAX - len(canonical) - _HASH_TAIL - 2
+    if room < 1:  # the canonical part alone fills the name: it is cut as any over-long name
+        return sanitize_modal_name(f"{prefix}-{canonical}", identity=identity)
+    head = _clean(prefix)[:room].rstrip("-.") or "x"
+    return f"{head}-{tail}-{canonical}"
 
 
 def dev_fallback_used(env: str, branch: str | None, user: str | None) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.errors import (
+    ImageUnavailableError,
     ImageUnpinnedError,
     InputsError,
     MissingSecretError,
@@ -33,13 +34,60 @@ from runtime.registry.load import Registry
 SECRET_ENVS = ("staging", "main")
 
 
+# Every class ``modal.exception`` defines, by name -> what it means for an operator. A test walks
+# the installed module and fails when a class is missing here, so a new SDK class cannot fall
+# through unmapped. ``LOOKUP_STAGE``: ``ERR_MODAL_LOOKUP`` while looking up, else invocation.
+LOOKUP_STAGE = "lookup-stage"
+_LOOKUP, _INVOKE, _TIMEOUT = ModalLookupError.code, ModalInvocationError.code, ModalTimeoutError.code
+SDK_ERROR_CANON: dict[str, str] = {
+    # Credentials are checked before any lookup: the drill is the lookup's (token, workspace, env).
+    "AuthError": _LOOKUP, "PermissionDeniedError": _LOOKUP,
+    "NotFoundError": LOOKUP_STAGE, "InvalidError": LOOKUP_STAGE,
+    "FunctionTimeoutError": _TIMEOUT, "TimeoutError": _TIMEOUT, "ExecTimeoutError": _TIMEOUT,
+    "InteractiveTimeoutError": _TIMEOUT, "MountUploadTimeoutError": _TIMEOUT,
+    "OutputExpiredError": _TIMEOUT, "SandboxTimeoutError": _TIMEOUT,
+    "VolumeUploadTimeoutError": _TIMEOUT,
+    # Modal could not build the pinned image: the image is what is unavailable.
+    "ImageBuildError": ImageUnavailableError.code,
+    **dict.fromkeys((
+        "AlreadyExistsError", "AsyncUsageWarning", "ClientClosed", "ConflictError",
+        "ConnectionError", "DataLossError", "DeprecationError", "DeserializationError", "Error",
+        "ExecutionError", "InputCancellation", "InternalAPIWarning", "InternalError",
+        "InternalFailure", "LogsFetchError", "ModuleNotMountable", "RemoteError",
+        "RequestSizeError", "ResourceExhaustedError", "SandboxFilesystemDirectoryNotEmptyError",
+        "SandboxFilesystemError", "SandboxFilesystemFileTooLargeError",
+        "SandboxFilesystemIsADirectoryError", "SandboxFilesystemNotADirectoryError",
+        "SandboxFilesystemNotFoundError", "SandboxFilesystemPathAlreadyExistsError",
+        "SandboxFilesystemPermissionError", "SandboxTerminatedError", "SerializationError",
+        "ServerWarning", "ServiceError", "SnapshotCreationError", "UnimplementedError",
+        "VersionError", "WorkspaceManagementError", "_CliUserExecutionError", "_GRPCErrorWrapper",
+    ), _INVOKE),
+}
+_CANON_CLASSES: dict[str, type[ProcessorRuntimeError]] = {
+    cls.code: cls for cls in (ModalLookupError, ModalInvocationError, ModalTimeoutError,
+                              ImageUnavailableError)}
+
+
 def lookup_causes(*, ref: str, app_name: str, function_name: str | None, env: str,
                   modal_environment: str, branch: str | None, user: str | None) -> str:
-    """The SPEC debug drill for a failed lookup, spelled out with the computed names."""
+    """The SPEC debug drill for a failed lookup, spelled out with the computed names.
+
+    Names both sides: the app the run looked up and what ``inv deploy-modal`` computes for the
+    same values (and without branch/user, the canonical name a fallback deploy made), the Modal
+    environment and the SDK's own ``MODAL_ENVIRONMENT`` when it says something else.
+    """
+    from runtime.modal.boundary import installed_sdk_version
+
     what = f"app {app_name!r}" + (f", function {function_name!r}" if function_name else "")
+    flags = f" --branch {branch} --user {user}" if branch and user else ""
+    deploy_name = modal_app_name_from_ref(ref, env, branch, user)
+    canonical = modal_app_name_from_ref(ref, "main")
+    sides = (f"run side looked up {app_name!r}; deploy side: `inv deploy-modal --ref {ref} "
+             f"--env {env}{flags}` deploys {deploy_name!r}")
+    if env == "dev" and deploy_name != canonical:
+        sides += f", a deploy without --branch/--user deploys {canonical!r}"
     causes = [
-        f"not deployed: run `inv deploy-modal --ref {ref} --env {env}"
-        + (f" --branch {branch} --user {user}" if branch and user else "") + "`",
+        f"not deployed: run `inv deploy-modal --ref {ref} --env {env}{flags}`",
         f"wrong Modal environment: looked in {modal_environment!r} (set --modal-environment "
         "to match the deploy)",
     ]
@@ -48,40 +96,64 @@ def lookup_causes(*, ref: str, app_name: str, function_name: str | None, env: st
                       f"user={user!r}); deploy and run must pass the same values")
     causes.append("name sanitised: names are lower-cased, cut to 64 characters with a hash tail "
                   "— compare the logged `app`/`function` of deploy and run")
-    return f"{what} not found in Modal environment {modal_environment!r} (env={env}). " \
-           f"Likely causes: " + "; ".join(f"({i}) {c}" for i, c in enumerate(causes, 1))
+    causes.append("credentials: MODAL_TOKEN_ID/MODAL_TOKEN_SECRET (or ~/.modal.toml) must belong "
+                  "to the workspace the app was deployed to")
+    ambient = os.environ.get("MODAL_ENVIRONMENT", "")
+    context = f"modal client {installed_sdk_version()}"
+    if ambient and ambient != modal_environment:
+        context += (f"; MODAL_ENVIRONMENT={ambient!r} is set but not used (the project passes "
+                    f"the environment {modal_environment!r} explicitly)")
+    return (f"{what} not found in Modal environment {modal_environment!r} (env={env}); {sides}. "
+            "Likely causes: " + "; ".join(f"({i}) {c}" for i, c in enumerate(causes, 1))
+            + f". ({context})")
+
+
+def sdk_canon_code(exc: BaseException, stage: str) -> str:
+    """The canon code of an SDK (or remote) exception at ``stage``: its nearest class in
+    :data:`SDK_ERROR_CANON`; the built-in ``TimeoutError`` (``FunctionCall.get``) is a timeout and
+    anything else (a remote user exception) an invocation failure."""
+    import modal.exception as mexc
+
+    for cls in type(exc).__mro__:
+        if cls.__module__ == mexc.__name__ and cls.__name__ in SDK_ERROR_CANON:
+            code = SDK_ERROR_CANON[cls.__name__]
+            if code == LOOKUP_STAGE:
+                return _LOOKUP if stage == "lookup" else _INVOKE
+            return code
+    return _TIMEOUT if isinstance(exc, TimeoutError) else _INVOKE
 
 
 def translate_sdk_error(exc: BaseException, *, stage: str, lookup_message: str = "",
                         meta: Mapping[str, Any] | None = None) -> ProcessorRuntimeError:
-    """Map an SDK (or remote) exception to the canon.
+    """Map an SDK (or remote) exception to the canon through :func:`sdk_canon_code`.
 
-    ``stage="lookup"``: ``NotFoundError``/``InvalidError`` → ``ERR_MODAL_LOOKUP``. Any stage:
-    ``FunctionTimeoutError`` or the built-in ``TimeoutError`` → ``ERR_MODAL_TIMEOUT`` (retryable);
-    everything else (other ``modal.exception.*``, remote user exceptions) → ``ERR_MODAL_INVOCATION``.
+    ``ERR_MODAL_LOOKUP`` (not found while looking up; authentication), ``ERR_MODAL_TIMEOUT``
+    (retryable), ``ERR_IMAGE_UNAVAILABLE`` (image build failed), else ``ERR_MODAL_INVOCATION``.
+    A canon error passes through unchanged: it already says what happened.
     """
-    import modal.exception as mexc
-
+    if isinstance(exc, ProcessorRuntimeError):
+        return exc
     info = dict(meta or {})
     info["sdk_error"] = type(exc).__name__
     detail = redact_text(bound_message(str(exc) or type(exc).__name__, 600))
-    if stage == "lookup" and isinstance(exc, mexc.NotFoundError | mexc.InvalidError):
-        return ModalLookupError(f"{lookup_message} [{type(exc).__name__}: {detail}]", meta=info)
-    if isinstance(exc, mexc.FunctionTimeoutError):
+    code = sdk_canon_code(exc, stage)
+    if code == _LOOKUP:
+        message = lookup_message or f"Modal refused the {stage}"
+        return ModalLookupError(f"{message} [{type(exc).__name__}: {detail}]", meta=info)
+    if code == _TIMEOUT:
+        if isinstance(exc, TimeoutError) and type(exc).__module__ == "builtins":
+            return ModalTimeoutError(f"no result from Modal within the client timeout during "
+                                     f"{stage}", meta=info)
         return ModalTimeoutError(f"the Modal function ran past its own timeout during {stage} "
-                                 f"({detail})", meta=info)
-    if isinstance(exc, TimeoutError) and not isinstance(exc, mexc.Error):
-        return ModalTimeoutError(f"no result from Modal within the client timeout during {stage}",
-                                 meta=info)
-    return ModalInvocationError(f"Modal {stage} failed: {type(exc).__name__}: {detail}", meta=info)
+                                 f"({type(exc).__name__}: {detail})", meta=info)
+    if code == ImageUnavailableError.code:
+        return ImageUnavailableError(f"Modal could not build the image during {stage}: "
+                                     f"{type(exc).__name__}: {detail}", meta=info)
+    return _CANON_CLASSES[code](f"Modal {stage} failed: {type(exc).__name__}: {detail}", meta=info)
 
 
 def _load_registry(root: str | Path | None) -> Registry:
     return Registry.load(Path(root).resolve() if root else project_root())
-
-
-def _boundary_kind(boundary: ModalBoundary) -> str:
-    return boundary.kind
 
 
 def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
@@ -128,7 +200,7 @@ def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
             "env": env, "modal_environment": plan.modal_environment,
             "image": plan.functions[0].image, "image_digest": image_digest,
             "dev_fallback": plan.dev_fallback,
-            "modal_boundary": _boundary_kind(active), "plan": plan.to_dict()}
+            "modal_server": active.server, "plan": plan.to_dict()}
 
 
 def check_deployable_pin(registry: Registry, ref: str, *, env: str, image: str) -> None:
@@ -204,7 +276,7 @@ def sync_modal_secrets(*, env: str, fail_on_missing: bool = True, ref: str | Non
         raise err from exc
     return {"status": "synced" if not missing else "incomplete", "env": env,
             "modal_environment": target_env, "secrets": sorted(rows, key=lambda r: r["name"]),
-            "modal_boundary": _boundary_kind(active)}
+            "modal_server": active.server}
 
 
 def _ops_target(ref: str, env: str, branch: str | None, user: str | None,
@@ -237,7 +309,7 @@ def _run_op(op: str, ref: str, env: str, branch: str | None, user: str | None,
         log.error(f"modal.{op}.error", code=err.code, sdk_error=type(exc).__name__)
         raise err from exc
     log.info(f"modal.{op}.complete")
-    return app_name, target_env, result, _boundary_kind(active)
+    return app_name, target_env, result, active.server
 
 
 def modal_status(ref: str, *, env: str, branch: str | None = None, user: str | None = None,
@@ -251,7 +323,7 @@ def modal_status(ref: str, *, env: str, branch: str | None = None, user: str | N
             "state": status.state, "functions": status.functions,
             "deployed_at": status.deployed_at, "version": status.version,
             "revision": status.version, "image_digest": digest_from_tags(status.tags),
-            "modal_boundary": kind}
+            "modal_server": kind}
 
 
 def modal_logs(ref: str, *, env: str, entries: int = 100, branch: str | None = None,
@@ -269,7 +341,7 @@ def modal_logs(ref: str, *, env: str, entries: int = 100, branch: str | None = N
         lambda b, a, e: b.app_logs(a, environment_name=e, entries=entries))
     lines = [{**record, "message": redact_text(str(record.get("message", "")))}
              for record in records]
-    return {"app": app, "modal_environment": target, "entries": lines, "modal_boundary": kind}
+    return {"app": app, "modal_environment": target, "entries": lines, "modal_server": kind}
 
 
 def destroy_modal(ref: str, *, env: str, branch: str | None = None, user: str | None = None,
@@ -279,7 +351,7 @@ def destroy_modal(ref: str, *, env: str, branch: str | None = None, user: str | 
     app, target, _, kind = _run_op(
         "destroy", ref, env, branch, user, modal_environment, root, boundary,
         lambda b, a, e: b.app_stop(a, environment_name=e))
-    return {"status": "stopped", "app": app, "modal_environment": target, "modal_boundary": kind}
+    return {"status": "stopped", "app": app, "modal_environment": target, "modal_server": kind}
 
 
 def drift_modal(*, env: str, ref: str | None = None, branch: str | None = None,
@@ -326,7 +398,7 @@ def drift_modal(*, env: str, ref: str | None = None, branch: str | None = None,
             f"{row['app']} ({row['ref']}) in Modal environment {row['modal_environment']!r}"
             for row in missing), meta=meta)
     return {"status": "clean", "env": env, "apps": rows,
-            "modal_boundary": _boundary_kind(boundary or get_boundary())}
+            "modal_server": (boundary or get_boundary()).server}
 
 
 def _drift_row(ref: str, pinned: str, env: str, branch: str | None, user: str | None,
@@ -379,4 +451,4 @@ def dev_build_push_deploy(ref: str, *, branch: str | None = None, user: str | No
             "image_id": built.image_id, "reference": pushed.reference,
             "image_digest": pushed.digest, "app": deployed["app"],
             "app_id": deployed["app_id"], "modal_environment": deployed["modal_environment"],
-            "modal_boundary": deployed["modal_boundary"]}
+            "modal_server": deployed["modal_server"]}

@@ -1,40 +1,39 @@
-"""A fake Modal *server* for the real SDK: only the gRPC transport is faked, not the SDK.
+"""The one fake Modal server: a documented test seam, like httpx's ``MockTransport``.
 
-:class:`runtime.testing.fake_boundary.FakeModal` replaces :class:`runtime.modal.boundary.SdkBoundary`
-wholesale, so the SDK's own code never runs under it. Here the lookup and invocation path runs
-through the installed ``modal`` SDK for real (``Function.from_name(...).hydrate()``, ``spawn``,
-``FunctionCall.get(timeout=)``, its retries, its argument/result serialization and its mapping of
-gRPC statuses and result statuses to ``modal.exception.*``), talking to an in-process grpclib
-server on a unix socket (no network socket is ever opened).
+Clients reach it exactly as they reach Modal: the installed SDK, pointed at it through its own
+configuration (``MODAL_SERVER_URL=unix://…`` plus placeholder ``MODAL_TOKEN_ID`` /
+``MODAL_TOKEN_SECRET``, see :meth:`FakeModalServer.environ`). Nothing in the project selects it;
+no SDK call is replaced. It is gRPC (grpclib) on a unix socket answering the real ``api_pb2``
+messages, plus the blob HTTP a volume read needs on 127.0.0.1 (loopback only).
 
-The server answers the handful of RPCs that path uses — ``FunctionGet``, ``FunctionMap``,
-``FunctionGetOutputs``, ``FunctionCallCancel`` — from the same folder-backed state as the fake
-boundary (apps deployed through it, secrets, the volume, planted faults) and executes a call with
-:meth:`FakeModal.call_function` (a subprocess running the in-container entry).
+It follows Modal's server for every call the project makes and, where unsure, the stricter
+reading of the installed SDK's source: ``SecretList`` pages (``created_before``, at most
+``max_objects``, ``created_at`` set), ``SecretUpdate`` without a value deletes the key,
+``VolumeGetOrCreate`` honours ``object_creation_type`` (a never-created volume is ``NOT_FOUND``),
+listing or reading a missing volume path is ``NOT_FOUND``, ``ImageGetOrCreate`` answers "not built"
+and the build is joined through ``ImageJoinStreaming`` (a planted ``image_build`` fault fails it).
+Deploy (``App.deploy``), lookup, invocation (``FunctionMap``/``FunctionGetOutputs``/
+``FunctionCallCancel``), secrets sync, the volume read (``VolumeListFiles2``, ``VolumeGetFile2`` +
+the block fetch) and the operator ops (``App.lookup`` + ``info``/``stop``/``logs``/``get_tags``) are
+served; every other RPC answers ``UNIMPLEMENTED``. An input runs as a host subprocess importing the
+deployed body (:meth:`runtime.testing._state.FakeModalState.prepare_call`); cancelling it kills
+that subprocess's process group, as Modal stops the container.
 
-Deploy (``App.deploy`` of :func:`runtime.modal.app.build_app`'s app) and secrets sync
-(``Secret.objects.list/create``, ``Secret.update``) run through the SDK too
-(:class:`FakeDeployServicer`): ``AppGetByDeploymentName``, ``AppCreate``/``AppGetLayout``,
-``EnvironmentGetOrCreate``, ``SecretGetOrCreate``, ``MountGetOrCreate`` (the SDK's global client
-mount), ``ImageGetOrCreate`` (answered as an image already built, so no build stream is joined),
-``VolumeGetOrCreate``, ``FunctionPrecreate``, ``FunctionCreate``, ``AppHeartbeat``, ``AppPublish``
-(which stores the functions where ``FunctionGet`` finds them), ``AppClientDisconnect``,
-``SecretList`` and ``SecretUpdate``. The operator ops run through the SDK's ``App.lookup(name)``
-(``AppGetOrCreate``: ``NOT_FOUND`` for an unknown or stopped app) then ``info(refresh=True)``
-(``AppGetInfo``) with ``get_tags()`` (``AppGetTags``: the tags ``AppPublish`` stored),
-``stop()`` (``AppStop``) or ``logs.tail(n)`` (``AppFetchLogs``, serving the log
-lines the fake keeps from its containers' stderr). Every other RPC answers ``UNIMPLEMENTED``. The
-volume read stays on the fake boundary (it needs blob storage over HTTP).
+Use it in tests::
+
+    with FakeModalServer(tmp_path / "modal", source_root=root) as server:
+        monkeypatch.setenv(...) for each of server.environ().items()
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import builtins
 import contextlib
 import json
+import os
 import shutil
+import signal
 import tempfile
 import threading
 import uuid
@@ -42,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from runtime.modal.app import ENTRY_ENV_KEY
-from runtime.modal.boundary import AppStatus, SdkBoundary
-from runtime.testing.fake_boundary import FakeModal
-from runtime.testing.fake_boundary import from_environment as fake_from_environment
+from runtime.testing._state import ENVIRONMENTS, FakeModalState
 
-_HANG = object()  # a planted ``TimeoutError``: the input never produces an output
+_STDOUT_MAX = 8 * 1024 * 1024  # the body's result (already bounded by the entry)
+_STDERR_KEEP = 8 * 1024  # like the spawn helper's tail
+_LIST_BATCH = 100
 _SERVER_READY_S = 30.0
 _IMAGE_BUILDER_VERSION = "2024.10"  # one the installed SDK supports
 
@@ -67,14 +66,65 @@ def _grpc_status(exc: BaseException) -> Any:
     return Status.FAILED_PRECONDITION  # not retried by the SDK; surfaces as ConflictError
 
 
-class FakeModalServicer:
-    """grpclib handler for the invocation RPCs, backed by a :class:`FakeModal`'s state."""
+async def _communicate(proc: Any, stdin: bytes) -> tuple[int, bytes, bytes]:
+    """Feed stdin, read stdout (bounded) and keep only stderr's tail: memory stays bounded
+    whatever the body prints."""
+    async def feed() -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(stdin)
+            await proc.stdin.drain()
+        proc.stdin.close()
 
-    def __init__(self, fake: FakeModal) -> None:
+    async def read(stream: Any, keep: int, head: bool) -> bytes:
+        data = bytearray()
+        while chunk := await stream.read(65536):
+            data += chunk
+            if head:
+                del data[keep:]
+            else:
+                del data[:-keep]
+        return bytes(data)
+
+    _, stdout, stderr = await asyncio.gather(feed(), read(proc.stdout, _STDOUT_MAX, True),
+                                             read(proc.stderr, _STDERR_KEEP, False))
+    return await proc.wait(), stdout, stderr
+
+
+def _kill_group(proc: Any) -> None:
+    """Stop everything the input started, as Modal stops the container: the body's process
+    group and every descendant's (the spawn helper puts the processor in a session of its own,
+    out of the body's group), found through ``/proc`` before any of them dies."""
+    for pid in (*_descendants(proc.pid), proc.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(root: int) -> list[int]:
+    """Pids below ``root`` (children first found, deepest last), from ``/proc/*/stat``."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+class FakeModalServicer:
+    """grpclib handler for the lookup and invocation RPCs, backed by a :class:`FakeModalState`."""
+
+    def __init__(self, fake: FakeModalState) -> None:
         self.fake = fake
         self.rpcs: list[str] = []  # every RPC asked, in order (including unimplemented ones)
         self._handles: dict[str, dict[str, Any]] = {}
-        self._calls: dict[str, asyncio.Task[Any]] = {}
+        self.calls: dict[str, asyncio.Task[Any]] = {}  # function call id -> running input
 
     def __mapping__(self) -> dict[str, Any]:
         """grpclib's route table: every RPC of Modal's API, routed to this object."""
@@ -138,8 +188,8 @@ class FakeModalServicer:
         args, kwargs = deserialize_data_format(item.input.args, item.input.data_format, None)
         if kwargs or len(args) != 1 or not isinstance(args[0], dict):
             raise GRPCError(Status.INVALID_ARGUMENT, "the modal function takes one payload dict")
-        call_id = f"fc-{len(self._calls) + 1:06d}"
-        self._calls[call_id] = asyncio.create_task(self._execute(handle, args[0]))
+        call_id = f"fc-{len(self.calls) + 1:06d}"
+        self.calls[call_id] = asyncio.create_task(self._execute(handle, args[0]))
         await stream.send_message(api_pb2.FunctionMapResponse(
             function_call_id=call_id,
             pipelined_inputs=[api_pb2.FunctionPutInputsResponseItem(
@@ -147,14 +197,30 @@ class FakeModalServicer:
 
     async def _execute(self, handle: dict[str, Any], payload: dict[str, Any]) -> Any:
         """The container's side: run the function under its own timeout only (Modal's server
-        knows nothing of the client's wait)."""
-        limit = float(handle["function"]["timeout_s"])
+        knows nothing of the client's wait); a cancelled input's process group is killed."""
         try:
-            return await asyncio.to_thread(self.fake.call_function, handle, payload,
-                                           timeout_s=limit)
+            prepared = await asyncio.to_thread(self.fake.prepare_call, handle, payload)
+        except builtins.TimeoutError:  # a planted hang: only FunctionCallCancel ends this input
+            await asyncio.Event().wait()
+            raise
+        proc = await asyncio.create_subprocess_exec(
+            *prepared.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=prepared.env, cwd=prepared.cwd,
+            start_new_session=True)
+        try:
+            rc, stdout, stderr_tail = await asyncio.wait_for(_communicate(proc, prepared.stdin),
+                                                             timeout=prepared.limit_s)
         except builtins.TimeoutError:
-            await asyncio.Event().wait()  # never set: only FunctionCallCancel ends this input
-            return _HANG
+            _kill_group(proc)
+            import modal.exception as mexc
+
+            raise mexc.FunctionTimeoutError(
+                f"Function timed out after {prepared.limit_s:g}s") from None
+        except asyncio.CancelledError:
+            _kill_group(proc)
+            raise
+        return await asyncio.to_thread(self.fake.finish_call, handle, prepared, rc, stdout,
+                                       stderr_tail)
 
     async def FunctionGetOutputs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
         """Wait up to the request's timeout for the output; none yet means an unfinished input."""
@@ -163,7 +229,7 @@ class FakeModalServicer:
 
         request = await stream.recv_message()
         self.rpcs.append("FunctionGetOutputs")
-        task = self._calls.get(request.function_call_id)
+        task = self.calls.get(request.function_call_id)
         if task is None:
             raise GRPCError(Status.NOT_FOUND, f"unknown function call {request.function_call_id!r}")
         await asyncio.wait({task}, timeout=max(0.0, float(request.timeout)))
@@ -181,7 +247,7 @@ class FakeModalServicer:
 
         request = await stream.recv_message()
         self.rpcs.append("FunctionCallCancel")
-        task = self._calls.get(request.function_call_id)
+        task = self.calls.get(request.function_call_id)
         if task is not None:
             task.cancel()
         await stream.send_message(empty_pb2.Empty())
@@ -190,7 +256,7 @@ class FakeModalServicer:
 class FakeDeployServicer(FakeModalServicer):
     """Adds the deploy, secrets and app ops RPCs: what the SDK's ``App.deploy`` (app, environment, named
     secrets, volume, registry image, functions, publish) and ``Secret.objects.list/create`` /
-    ``Secret.update`` send. ``AppPublish`` stores the functions in the :class:`FakeModal` state,
+    ``Secret.update`` send. ``AppPublish`` stores the functions in the :class:`FakeModalState`,
     so a later ``FunctionGet`` finds and runs them.
 
     ``asked`` records each of these requests as plain data (names, image reference, function
@@ -198,13 +264,16 @@ class FakeDeployServicer(FakeModalServicer):
     secrets) and ``SecretUpdate``, as the SDK sent them.
     """
 
-    def __init__(self, fake: FakeModal) -> None:
+    def __init__(self, fake: FakeModalState) -> None:
         super().__init__(fake)
         self.asked: list[dict[str, Any]] = []
         self._ids: dict[str, int] = {}
         self._apps: dict[str, tuple[str, str]] = {}  # app id -> (name, environment)
         self._images: dict[str, str] = {}  # image id -> registry reference
         self._volumes: dict[str, str] = {}  # volume id -> name
+        self._volume_envs: dict[str, str] = {}  # volume id -> environment
+        self.blobs: dict[str, Path] = {}  # blob token -> file (served by the blob server)
+        self.blob_url = ""  # set by FakeModalServer once the blob server listens
         self._named: dict[str, tuple[str, str]] = {}  # secret id -> (name, environment)
         self._env_dicts: dict[str, dict[str, str]] = {}  # ephemeral secret id -> values
         self._functions: dict[str, dict[str, Any]] = {}  # function id -> definition
@@ -220,8 +289,6 @@ class FakeDeployServicer(FakeModalServicer):
 
     def _environment(self, name: str) -> str:
         from grpclib import GRPCError, Status
-
-        from runtime.testing.fake_boundary import ENVIRONMENTS
 
         if name not in ENVIRONMENTS:
             raise GRPCError(Status.NOT_FOUND, f"Environment '{name}' not found")
@@ -306,21 +373,31 @@ class FakeDeployServicer(FakeModalServicer):
             secret_id=secret_id, metadata=api_pb2.SecretMetadata(name=name, environment_name=env)))
 
     async def SecretList(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
-        """Names of the environment's secrets (one page)."""
+        """One page of the environment's secrets, newest first: at most ``max_objects``, created
+        strictly before ``created_before``, each with ``created_at`` (the SDK pages on it and
+        stops at a short page)."""
+        from grpclib import GRPCError, Status
         from modal_proto import api_pb2
 
         request = await self._request(stream, "SecretList")
         env = self._environment(request.environment_name)
-        self.asked.append({"rpc": "SecretList", "environment": env})
-        items = [api_pb2.SecretListItem(label=name, environment_name=env,
-                                        secret_id=f"st-{env}-{name}",
-                                        metadata=api_pb2.SecretMetadata(name=name,
-                                                                        environment_name=env))
-                 for name in self.fake.secret_names(env)]
+        page = request.pagination
+        if page.max_objects <= 0:
+            raise GRPCError(Status.INVALID_ARGUMENT, "pagination.max_objects must be positive")
+        limit = min(page.max_objects, 100)
+        self.asked.append({"rpc": "SecretList", "environment": env, "max_objects": limit,
+                           "created_before": page.created_before})
+        rows = await asyncio.to_thread(self.fake.secret_page, env,
+                                       created_before=page.created_before, limit=limit)
+        items = [api_pb2.SecretListItem(
+            label=name, environment_name=env, secret_id=f"st-{env}-{name}", created_at=created,
+            metadata=api_pb2.SecretMetadata(name=name, environment_name=env,
+                                            creation_info=api_pb2.CreationInfo(created_at=created)))
+            for name, created in rows]
         await stream.send_message(api_pb2.SecretListResponse(items=items, environment_name=env))
 
     async def SecretUpdate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
-        """Merge the request's key updates into a named secret."""
+        """Set the request's keys on a named secret; an update without a value deletes its key."""
         from google.protobuf import empty_pb2
         from grpclib import GRPCError, Status
 
@@ -328,11 +405,16 @@ class FakeDeployServicer(FakeModalServicer):
         target = self._named.get(request.secret_id)
         if target is None:
             raise GRPCError(Status.NOT_FOUND, f"unknown secret {request.secret_id!r}")
-        values = {update.key: update.value for update in request.updates}
+        updates: dict[str, str | None] = {
+            update.key: (update.value if update.HasField("value") else None)
+            for update in request.updates}
         self.asked.append({"rpc": "SecretUpdate", "name": target[0], "environment": target[1],
-                           "values": values})
-        await asyncio.to_thread(self.fake.update_secret, target[0], values,
-                                environment_name=target[1])
+                           "values": updates})
+        try:
+            await asyncio.to_thread(self.fake.update_secret, target[0], updates,
+                                    environment_name=target[1])
+        except Exception as exc:
+            raise GRPCError(_grpc_status(exc), str(exc)) from exc
         await stream.send_message(empty_pb2.Empty())
 
     async def MountGetOrCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
@@ -349,19 +431,86 @@ class FakeDeployServicer(FakeModalServicer):
             mount_id=f"mo-{request.deployment_name}", handle_metadata=api_pb2.MountHandleMetadata()))
 
     async def VolumeGetOrCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
-        """The named volume (created if missing, as ``create_if_missing=True`` asks)."""
+        """The named volume: created only when the request asks (``create_if_missing``); looking
+        up one that was never created is ``NOT_FOUND``, as on Modal."""
+        from grpclib import GRPCError, Status
         from modal_proto import api_pb2
 
         request = await self._request(stream, "VolumeGetOrCreate")
         env = self._environment(request.environment_name)
-        volume_id = f"vo-{env}-{request.deployment_name}"
-        self._volumes[volume_id] = request.deployment_name
-        self.asked.append({"rpc": "VolumeGetOrCreate", "name": request.deployment_name,
-                           "environment": env})
-        await stream.send_message(api_pb2.VolumeGetOrCreateResponse(volume_id=volume_id))
+        name = request.deployment_name
+        kind = request.object_creation_type
+        self.asked.append({"rpc": "VolumeGetOrCreate", "name": name, "environment": env,
+                           "create": kind == api_pb2.OBJECT_CREATION_TYPE_CREATE_IF_MISSING})
+        if kind == api_pb2.OBJECT_CREATION_TYPE_CREATE_IF_MISSING:
+            await asyncio.to_thread(self.fake.create_volume, env, name)
+        elif kind != api_pb2.OBJECT_CREATION_TYPE_UNSPECIFIED:
+            raise GRPCError(Status.UNIMPLEMENTED, f"volume creation type {kind} is not served")
+        elif not await asyncio.to_thread(self.fake.volume_exists, env, name):
+            raise GRPCError(Status.NOT_FOUND, f"Volume '{name}' not found in environment '{env}'")
+        volume_id = f"vo-{env}-{name}"
+        self._volumes[volume_id] = name
+        self._volume_envs[volume_id] = env
+        v2 = api_pb2.VOLUME_FS_VERSION_V2
+        await stream.send_message(api_pb2.VolumeGetOrCreateResponse(
+            volume_id=volume_id, version=v2, metadata=api_pb2.VolumeMetadata(name=name, version=v2)))
+
+    def _volume_path(self, volume_id: str, path: str) -> tuple[Path, Path]:
+        """``(volume root, target)`` for a request path; ``NOT_FOUND`` for an unknown volume id,
+        ``INVALID_ARGUMENT`` for a path escaping the volume."""
+        from grpclib import GRPCError, Status
+
+        if volume_id not in self._volumes:
+            raise GRPCError(Status.NOT_FOUND, f"Volume '{volume_id}' not found")
+        root = self.fake.volume_dir(self._volume_envs[volume_id], self._volumes[volume_id])
+        root = root.resolve()
+        target = (root / path.lstrip("/")).resolve()
+        if target != root and root not in target.parents:
+            raise GRPCError(Status.INVALID_ARGUMENT, f"path {path!r} is outside the volume")
+        return root, target
+
+    async def VolumeListFiles2(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """The entries under a path, relative to the volume root, in batches; a missing path is
+        ``NOT_FOUND`` ("No such file or directory"), never an empty list."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "VolumeListFiles2")
+        root, target = self._volume_path(request.volume_id, request.path)
+        if not target.exists():
+            raise GRPCError(Status.NOT_FOUND, f"No such file or directory: {request.path!r}")
+        paths = [target] if target.is_file() else sorted(
+            target.rglob("*") if request.recursive else target.iterdir())
+        entries = [api_pb2.FileEntry(
+            path=path.relative_to(root).as_posix(),
+            size=path.stat().st_size if path.is_file() else 0, mtime=int(path.stat().st_mtime),
+            type=api_pb2.FileEntry.FILE if path.is_file() else api_pb2.FileEntry.DIRECTORY)
+            for path in paths if not path.is_symlink()]
+        for start in range(0, max(len(entries), 1), _LIST_BATCH):
+            await stream.send_message(api_pb2.VolumeListFiles2Response(
+                entries=entries[start:start + _LIST_BATCH]))
+
+    async def VolumeGetFile2(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """A file as block URLs on the loopback blob server (``BLOCK_SIZE`` each, like Modal's
+        block store); a missing file is ``NOT_FOUND``."""
+        from grpclib import GRPCError, Status
+        from modal._utils.blob_utils import BLOCK_SIZE
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "VolumeGetFile2")
+        _, target = self._volume_path(request.volume_id, request.path)
+        if not target.is_file():
+            raise GRPCError(Status.NOT_FOUND, f"No such file: {request.path!r}")
+        size = target.stat().st_size
+        token = uuid.uuid4().hex
+        self.blobs[token] = target
+        urls = [f"{self.blob_url}/blocks/{token}/{index}"
+                for index in range(max(1, -(-size // BLOCK_SIZE)))]
+        await stream.send_message(api_pb2.VolumeGetFile2Response(get_urls=urls, size=size,
+                                                                 start=0, len=size))
 
     async def ImageGetOrCreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
-        """A registry image whose build already succeeded (no build stream to join)."""
+        """A registry image, answered "not built yet": the SDK joins its build stream."""
         from grpclib import GRPCError, Status
         from modal_proto import api_pb2
 
@@ -374,9 +523,30 @@ class FakeDeployServicer(FakeModalServicer):
             raise GRPCError(Status.INVALID_ARGUMENT, f"expected one FROM line, got {commands!r}")
         image_id = self._id("im")
         self._images[image_id] = froms[0]
+        await stream.send_message(api_pb2.ImageGetOrCreateResponse(image_id=image_id))
+
+    async def ImageJoinStreaming(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """The build of a registry image: one log line, then success — or the failure a planted
+        ``image_build`` fault asks for (the SDK raises ``ImageBuildError``)."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await self._request(stream, "ImageJoinStreaming")
+        reference = self._images.get(request.image_id)
+        if reference is None:
+            raise GRPCError(Status.NOT_FOUND, f"Image '{request.image_id}' not found")
         generic = api_pb2.GenericResult
-        await stream.send_message(api_pb2.ImageGetOrCreateResponse(
-            image_id=image_id, result=generic(status=generic.GENERIC_STATUS_SUCCESS)))
+        result = generic(status=generic.GENERIC_STATUS_SUCCESS)
+        try:
+            await asyncio.to_thread(self.fake.take_fault, "image_build")
+        except Exception as exc:  # noqa: BLE001 - the planted failure is the outcome
+            result = generic(status=generic.GENERIC_STATUS_FAILURE, exception=str(exc))
+        await stream.send_message(api_pb2.ImageJoinStreamingResponse(
+            task_logs=[api_pb2.TaskLogs(data=f"pulling {reference}\n",
+                                        file_descriptor=api_pb2.FILE_DESCRIPTOR_STDERR)],
+            entry_id="1"))
+        await stream.send_message(api_pb2.ImageJoinStreamingResponse(result=result, eof=True,
+                                                                     entry_id="2"))
 
     async def FunctionPrecreate(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
         """An id for a function about to be created."""
@@ -538,7 +708,7 @@ def _within(timestamp: float | None, since: float | None, until: float | None) -
 
 
 def _app_metadata(app: dict[str, Any]) -> Any:
-    """A :meth:`FakeModal.app_by_id` record as Modal's ``AppHandleMetadata``."""
+    """A :meth:`FakeModalState.app_by_id` record as Modal's ``AppHandleMetadata``."""
     from modal_proto import api_pb2
 
     states = {"deployed": api_pb2.APP_STATE_DEPLOYED, "stopped": api_pb2.APP_STATE_STOPPED}
@@ -579,163 +749,120 @@ def _generic_result(task: asyncio.Task[Any]) -> Any:
     return generic(status=generic.GENERIC_STATUS_FAILURE, exception=f"{type(error).__name__}: {error}")
 
 
-class FakeTransportServer:
-    """The servicer on a unix socket, served by its own event loop in a daemon thread."""
+def _drop_sdk_env_client() -> None:
+    """The SDK keeps one ``Client.from_env()`` per process; a new server (a new socket) needs it
+    rebuilt from the current ``MODAL_SERVER_URL``, so starting and closing a server drop it."""
+    from modal.client import Client, _Client
 
-    def __init__(self, servicer: FakeModalServicer) -> None:
-        self.servicer = servicer
+    if _Client._client_from_env is not None:
+        with contextlib.suppress(Exception):  # a client of a server already gone: just drop it
+            Client.from_env().close()
+    _Client._set_env_client(None)
+
+
+class FakeModalServer:
+    """The fake on a unix socket (gRPC) and 127.0.0.1 (blob HTTP), served by its own event loop
+    in a daemon thread; a context manager. Point a client at it with :meth:`environ`."""
+
+    def __init__(self, state_dir: Path, source_root: Path | None = None) -> None:
+        self.state = FakeModalState(Path(state_dir), source_root=source_root)
+        self.servicer = FakeDeployServicer(self.state)
         self._dir = Path(tempfile.mkdtemp(prefix="pr-modal-"))  # short: unix paths max ~107 bytes
         self.path = self._dir / "modal.sock"
         self.url = f"unix://{self.path}"
         self._loop = asyncio.new_event_loop()
         self._server: Any = None
+        self._blob_runner: Any = None
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="fake-modal-transport",
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name="fake-modal-server",
                                         daemon=True)
+
+    def environ(self) -> dict[str, str]:
+        """The SDK's own settings that point a client (this process or a child) at the fake.
+        The token is a placeholder the SDK insists on; nothing but the fake ever receives it."""
+        return {"MODAL_SERVER_URL": self.url, "MODAL_TOKEN_ID": "ak-fake",
+                "MODAL_TOKEN_SECRET": "as-fake"}
+
+    @property
+    def rpcs(self) -> list[str]:
+        """Every RPC asked, in order."""
+        return self.servicer.rpcs
+
+    @property
+    def asked(self) -> list[dict[str, Any]]:
+        """What the deploy, secrets and volume RPCs asked for, as plain data, in order."""
+        return self.servicer.asked
 
     def _serve(self) -> None:
         from grpclib.server import Server
 
         asyncio.set_event_loop(self._loop)
-        self._server = Server([self.servicer])
-        self._loop.run_until_complete(self._server.start(path=str(self.path)))
+        try:
+            self._server = Server([self.servicer])
+            self._loop.run_until_complete(self._server.start(path=str(self.path)))
+            self._loop.run_until_complete(self._start_blobs())
+        except Exception as exc:  # noqa: BLE001 - reported by start(); the thread ends here
+            self._failure = exc
+            self._ready.set()
+            return
         self._ready.set()
         self._loop.run_forever()
 
-    def start(self) -> FakeTransportServer:
-        """Start serving; returns once the socket accepts connections."""
+    async def _start_blobs(self) -> None:
+        """The block store of volume reads, on loopback: ``GET /blocks/<token>/<index>``."""
+        from aiohttp import web
+        from modal._utils.blob_utils import BLOCK_SIZE
+
+        async def block(request: Any) -> Any:
+            path = self.servicer.blobs.get(request.match_info["token"])
+            index = int(request.match_info["index"])
+            if path is None or not path.is_file():
+                raise web.HTTPNotFound()
+            with path.open("rb") as handle:
+                handle.seek(index * BLOCK_SIZE)
+                return web.Response(body=handle.read(BLOCK_SIZE))
+
+        app = web.Application()
+        app.router.add_get("/blocks/{token}/{index:[0-9]+}", block)
+        self._blob_runner = web.AppRunner(app, access_log=None)
+        await self._blob_runner.setup()
+        site = web.TCPSite(self._blob_runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._blob_runner.addresses[0][1]
+        self.servicer.blob_url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> FakeModalServer:
+        """Start serving; returns once both sockets accept connections."""
+        _drop_sdk_env_client()
         self._thread.start()
-        if not self._ready.wait(_SERVER_READY_S):
-            raise RuntimeError("the fake Modal transport did not start")
+        if not self._ready.wait(_SERVER_READY_S) or self._failure is not None:
+            raise RuntimeError(f"the fake Modal server did not start: {self._failure!r}")
         return self
 
     def close(self) -> None:
-        """Stop the server and its loop and remove the socket folder."""
+        """Drop this process's SDK client (its connections first), stop both servers and the
+        loop, and remove the socket folder."""
+        _drop_sdk_env_client()
         if self._server is not None and self._loop.is_running():
             async def stop() -> None:
+                for task in list(self.servicer.calls.values()):
+                    task.cancel()  # kills running inputs' process groups
                 self._server.close()
                 await self._server.wait_closed()
+                if self._blob_runner is not None:
+                    await self._blob_runner.cleanup()
 
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=5)
+                asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
         if not self._thread.is_alive() and not self._loop.is_closed():
             self._loop.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
+    def __enter__(self) -> FakeModalServer:
+        return self.start()
 
-class FakeTransportBoundary:
-    """Deploy, secrets sync, lookup, invocation and the ops (status, stop, logs) through the real
-    SDK over the fake transport; the volume read on the fake boundary.
-
-    ``kind = "fake-transport"`` is reported in every result that used it.
-    """
-
-    kind = "fake-transport"
-
-    def __init__(self, fake: FakeModal) -> None:
-        import modal
-        from modal_proto import api_pb2
-
-        self.fake = fake
-        self.servicer = FakeDeployServicer(fake)
-        self.server = FakeTransportServer(self.servicer).start()
-        # Placeholder credentials: the fake server never checks them, nothing else receives them.
-        self._open = contextlib.ExitStack()
-        self.client = self._open.enter_context(modal.Client(
-            self.server.url, api_pb2.CLIENT_TYPE_CLIENT, ("ak-fake", "as-fake")))
-        self.sdk = SdkBoundary(client=self.client)
-
-    @property
-    def rpcs(self) -> list[str]:
-        """Every RPC the SDK sent, in order."""
-        return self.servicer.rpcs
-
-    @property
-    def asked(self) -> list[dict[str, Any]]:
-        """What the deploy and secrets RPCs asked for, as plain data, in order."""
-        return self.servicer.asked
-
-    def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
-               plan: dict[str, Any] | None = None) -> str:
-        """Through the real SDK: ``App.deploy`` over the fake transport (``plan`` is unused, as
-        on Modal: the server sees only what the SDK sends)."""
-        return self.sdk.deploy(app, name=name, environment_name=environment_name, tag=tag,
-                               plan=plan)
-
-    def lookup_function(self, app_name: str, function_name: str, *, environment_name: str) -> Any:
-        """Through the real SDK: ``FunctionGet`` over the fake transport."""
-        return self.sdk.lookup_function(app_name, function_name, environment_name=environment_name)
-
-    def call_function(self, handle: Any, payload: dict[str, Any], *, timeout_s: float) -> Any:
-        """Through the real SDK: ``FunctionMap`` + ``FunctionGetOutputs`` (+ cancel on timeout)."""
-        return self.sdk.call_function(handle, payload, timeout_s=timeout_s)
-
-    def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
-                     local_dir: Path) -> int:
-        """On the fake boundary (volume reads go through blob storage, out of scope here)."""
-        return self.fake.fetch_volume(volume_name, environment_name=environment_name,
-                                      remote_dir=remote_dir, local_dir=local_dir)
-
-    def list_secret_names(self, *, environment_name: str) -> list[str]:
-        """Through the real SDK: ``SecretList``."""
-        return self.sdk.list_secret_names(environment_name=environment_name)
-
-    def create_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
-        """Through the real SDK: ``SecretGetOrCreate`` (create, fail if it exists)."""
-        self.sdk.create_secret(name, values, environment_name=environment_name)
-
-    def update_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
-        """Through the real SDK: ``SecretGetOrCreate`` (by name) + ``SecretUpdate``."""
-        self.sdk.update_secret(name, values, environment_name=environment_name)
-
-    def app_status(self, app_name: str, *, environment_name: str) -> AppStatus:
-        """Through the real SDK: ``AppGetOrCreate`` (lookup) + ``AppGetInfo``."""
-        return self.sdk.app_status(app_name, environment_name=environment_name)
-
-    def app_stop(self, app_name: str, *, environment_name: str) -> None:
-        """Through the real SDK: ``AppGetOrCreate`` (lookup) + ``AppStop``."""
-        self.sdk.app_stop(app_name, environment_name=environment_name)
-
-    def app_logs(self, app_name: str, *, environment_name: str, entries: int) -> list[dict[str, Any]]:
-        """Through the real SDK: ``AppGetOrCreate`` (lookup) + ``AppFetchLogs`` (the SDK widens
-        its look-back window until it has ``entries`` lines)."""
-        return self.sdk.app_logs(app_name, environment_name=environment_name, entries=entries)
-
-    def close(self) -> None:
-        """Close the SDK client, then the server."""
-        with contextlib.suppress(Exception):  # closing is best effort; the server goes regardless
-            self._open.close()
-        self.server.close()
-
-
-_ACTIVE: dict[Path, FakeTransportBoundary] = {}
-_LOCK = threading.Lock()
-
-
-def close_all() -> None:
-    """Close every boundary this process started (registered with ``atexit``; tests call it)."""
-    with _LOCK:
-        boundaries = list(_ACTIVE.values())
-        _ACTIVE.clear()
-    for boundary in boundaries:
-        boundary.close()
-
-
-atexit.register(close_all)
-
-
-def from_environment() -> FakeTransportBoundary:
-    """The factory :func:`runtime.modal.boundary.get_boundary` calls: one server and client per
-    state folder per process (the fake boundary's ``PROCESSOR_RUNTIME_FAKE_MODAL_DIR``).
-
-    Raises ``ERR_INPUTS`` without ``PROCESSOR_RUNTIME_FAKE_MODAL_DIR``.
-    """
-    fake = fake_from_environment()
-    key = fake.state_dir.resolve()
-    with _LOCK:
-        boundary = _ACTIVE.get(key)
-        if boundary is None:
-            boundary = _ACTIVE[key] = FakeTransportBoundary(fake)
-    return boundary
+    def __exit__(self, *exc: object) -> None:
+        self.close()

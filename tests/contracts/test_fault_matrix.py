@@ -1,18 +1,18 @@
 """The fault matrix (SPEC §16) for the adapters that run hermetically: ``local`` and ``modal``
-through its fake boundary. Every misbehaving fixture processor x adapter, through the CLI; see
-``tests/faults.py`` for the invariants. The docker column lives in
-``tests/integration/test_fault_matrix_docker.py``.
+through the one fake Modal server (its host-subprocess variant). Every misbehaving fixture
+processor x adapter, through the CLI; see ``tests/faults.py`` for the invariants. The docker
+column lives in ``tests/integration/test_fault_matrix_docker.py``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TARGET, FAKE_TRANSPORT_TARGET
-from runtime.testing.fake_boundary import STATE_DIR_ENV, FakeModal
+from runtime.testing.fake_server import FakeModalServer
 from tests.faults import (
     CANARY_ENV,
     CASES,
@@ -38,25 +38,26 @@ def fault_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fake_modal(fault_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every case's ref deployed (dev, image override) to a fake Modal; yields its state dir.
+def fake_modal(fault_root: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Every case's ref deployed (dev, image override) to the fake Modal server; yields the
+    SDK settings that point a CLI at it.
 
     The declared secret exists in the fake with the canary value, as a real workspace would
     hold it: the container gets it, the processor (mock) must not.
     """
     from runtime.modal.ops import deploy_modal
 
-    state = tmp_path_factory.mktemp("fake-modal")
-    boundary = FakeModal(state, source_root=fault_root)
-    boundary.create_secret("ACME_API_KEY", {"ACME_API_KEY": CANARY_ENV["ACME_API_KEY"]},
-                           environment_name="dev")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(BOUNDARY_ENV, FAKE_TARGET)
-        patch.setenv(STATE_DIR_ENV, str(state))
-        for ref in sorted({case.ref for case in CASES}):
-            deploy_modal(ref, env="dev", image_override=f"{FAKE_REPOSITORY}@{OVERRIDE}",
-                         root=fault_root)
-    return state
+    with FakeModalServer(tmp_path_factory.mktemp("fake-modal"), source_root=fault_root) as server:
+        server.state.create_secret("ACME_API_KEY", {"ACME_API_KEY": CANARY_ENV["ACME_API_KEY"]},
+                                   environment_name="dev")
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in server.environ().items():
+                patch.setenv(key, value)
+            for ref in sorted({case.ref for case in CASES}):
+                deploy_modal(ref, env="dev", image_override=f"{FAKE_REPOSITORY}@{OVERRIDE}",
+                             root=fault_root)
+        yield server.environ()
 
 
 def _params() -> list[object]:
@@ -71,8 +72,7 @@ def test_fault_case_settles_cleanly(adapter: str, case: FaultCase, fault_root: P
                                     request: pytest.FixtureRequest, tmp_path: Path) -> None:
     env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root))
     if adapter == "modal":
-        state = request.getfixturevalue("fake_modal")
-        env.update({BOUNDARY_ENV: FAKE_TRANSPORT_TARGET, STATE_DIR_ENV: str(state)})
+        env.update(request.getfixturevalue("fake_modal"))
     exercise(case, adapter, root=fault_root, env=env, workdir=tmp_path)
 
 
@@ -85,8 +85,7 @@ def test_allow_env_secrets_never_hands_a_mock_run_its_declared_secret(
     # mock run never holds its declared secret: the scrub must keep it out of the output.
     env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root), ALLOW_ENV_SECRETS="1", **CANARY_ENV)
     if adapter == "modal":
-        env.update({BOUNDARY_ENV: FAKE_TRANSPORT_TARGET,
-                    STATE_DIR_ENV: str(request.getfixturevalue("fake_modal"))})
+        env.update(request.getfixturevalue("fake_modal"))
     run = run_cli_measured(["run-processor", "--ref", fixture_ref("env_leak"), "--adapter",
                             adapter, "--json", "--artifacts-root", str(tmp_path / "art")],
                            env, tmp_path)

@@ -2,9 +2,8 @@ import json
 
 import pytest
 
-from runtime.testing.fake_boundary import FakeModal
 from tests.helpers import run_cli
-from tests.modal_support import OVERRIDE, PLANTED, fake_env, pinned_project
+from tests.modal_support import OVERRIDE, PLANTED, fake_env, pinned_project, start_fake_modal
 
 pytestmark = pytest.mark.modal
 
@@ -12,9 +11,10 @@ pytestmark = pytest.mark.modal
 @pytest.fixture
 def world(tmp_path):
     root = pinned_project(tmp_path / "project")
-    state = tmp_path / "fake-modal"
-    return {"root": root, "state": state, "fake": FakeModal(state, source_root=root),
-            "env": fake_env(state, root), "art": str(tmp_path / "art")}
+    server = start_fake_modal(tmp_path / "fake-modal", root, secrets=())
+    yield {"root": root, "server": server, "fake": server.state, "env": fake_env(server, root),
+           "art": str(tmp_path / "art")}
+    server.close()
 
 
 def _deploy(world, ref="demo/echo@1", *extra):
@@ -35,7 +35,7 @@ def test_deploy_then_modal_run_succeeds_with_one_stdout_line(world):
     assert result.rc == 0, result.stderr
     assert result.envelope["status"] == "success"
     assert result.envelope["meta"]["app"] == deployed["app"]
-    assert result.envelope["meta"]["modal_boundary"] == "fake"
+    assert result.envelope["meta"]["modal_server"] == world["server"].url
 
 
 def test_cli_deploy_and_run_log_the_same_names_for_branch_and_user(world):
@@ -87,7 +87,7 @@ def test_staging_deploy_refuses_an_override(world):
 
 
 def test_main_deploy_of_an_unpinned_ref_is_err_image_unpinned(world, tmp_path):
-    env = fake_env(world["state"], None)
+    env = fake_env(world["server"], None)
     result = run_cli("deploy-modal", "--ref", "demo/echo@1", "--env", "main", "--json", env=env)
     assert result.rc == 10
     assert result.envelope["error"]["code"] == "ERR_IMAGE_UNPINNED"
@@ -137,10 +137,11 @@ def test_planted_secret_appears_only_in_the_secret_payload(world):
         assert PLANTED not in result.stderr
     actions = [row["action"] for row in resynced.envelope["secrets"]]
     assert actions == ["updated", "updated"]
-    carrying = [c for c in world["fake"].calls() if PLANTED in json.dumps(c)]
-    assert {c["op"] for c in carrying} == {"create_secret", "update_secret"}
-    assert all(PLANTED not in json.dumps({k: v for k, v in c.items() if k != "values"})
-               for c in carrying)
+    carrying = [r for r in world["server"].asked if PLANTED in json.dumps(r)]
+    assert {r["rpc"] for r in carrying} == {"SecretGetOrCreate", "SecretUpdate"}
+    assert all(PLANTED not in json.dumps({k: v for k, v in r.items() if k != "values"})
+               for r in carrying)
+    assert not [c for c in world["fake"].calls() if PLANTED in json.dumps(c)]
 
 
 def test_status_logs_and_destroy_go_through_the_boundary(world):
@@ -155,10 +156,3 @@ def test_status_logs_and_destroy_go_through_the_boundary(world):
     assert destroyed.envelope["status"] == "stopped"
     assert after.rc == 20
     assert after.envelope["error"]["code"] == "ERR_MODAL_LOOKUP"
-
-
-def test_boundary_switch_accepts_only_the_in_repo_fake(world):
-    env = dict(world["env"], PROCESSOR_RUNTIME_MODAL_BOUNDARY="os:getcwd")
-    result = run_cli("status-modal", "--ref", "demo/echo@1", "--json", env=env)
-    assert result.rc == 2
-    assert result.envelope["error"]["code"] == "ERR_INPUTS"

@@ -5,7 +5,6 @@ import pytest
 
 from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
 from runtime.logging import configure_logging
-from runtime.modal.boundary import FAKE_TARGET
 from runtime.modal.ops import deploy_modal
 from runtime.runner import run_processor
 from tests.modal_support import OVERRIDE, PARITY_INPUTS, REFS, fake_modal_project
@@ -16,10 +15,10 @@ INPUTS = PARITY_INPUTS
 
 
 @pytest.fixture
-def fake(tmp_path, monkeypatch):
-    root, boundary = fake_modal_project(tmp_path, monkeypatch, FAKE_TARGET)
-    boundary.root = root
-    return boundary
+def fake(tmp_path, monkeypatch, request):
+    root, server = fake_modal_project(tmp_path, monkeypatch, request)
+    server.root = root
+    return server
 
 
 @pytest.fixture
@@ -64,6 +63,16 @@ def test_modal_run_matches_local_envelope_shape_and_receipt_hashes(fake, tmp_pat
     assert _receipt_hashes(remote, tmp_path / "modal") == _receipt_hashes(local, tmp_path / "local")
 
 
+def test_modal_run_reports_the_deployed_image_digest_in_meta_and_receipt(fake, tmp_path):
+    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    envelope = run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                             root=fake.root)
+    receipt = json.loads((tmp_path / "art" / "execution" / envelope.execution_id /
+                          "determinism.json").read_text())
+    assert envelope.meta["image_digest"] == OVERRIDE
+    assert receipt["image_digest"] == OVERRIDE
+
+
 def test_modal_index_path_is_the_host_write_prefix(fake, tmp_path):
     deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
     envelope = run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
@@ -72,19 +81,18 @@ def test_modal_index_path_is_the_host_write_prefix(fake, tmp_path):
                                       "outputs.json")
 
 
-def test_client_timeout_is_at_least_1_2_times_the_function_timeout(fake, tmp_path):
+def test_client_timeout_is_at_least_1_2_times_the_function_timeout(fake, tmp_path, log_stream):
     deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
     run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art", root=fake.root)
-    deployed = next(c for c in fake.calls() if c["op"] == "deploy")
-    call = next(c for c in fake.calls() if c["op"] == "call_function")
-    state = json.loads((fake.state_dir / "state.json").read_text())
-    fn_timeout = state["apps"]["dev"][deployed["app"]]["functions"]["run_demo_echo_v1"]["timeout_s"]
-    assert call["timeout_s"] >= 1.2 * fn_timeout
+    created = next(r for r in fake.asked if r["rpc"] == "FunctionCreate")
+    invoked = _events(log_stream, "adapter.invoke.start")[0]
+    assert invoked["function_timeout_s"] == created["timeout_s"]
+    assert invoked["client_timeout_s"] >= 1.2 * created["timeout_s"]
 
 
 def test_one_timeout_is_retried_and_the_second_attempt_succeeds(fake, tmp_path):
     deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
-    fake.plan_fault("call", "TimeoutError", times=1)
+    fake.state.plan_fault("call", "TimeoutError", times=1)
     envelope = run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                              root=fake.root)
     assert envelope.meta["attempts"] == 2
@@ -92,7 +100,7 @@ def test_one_timeout_is_retried_and_the_second_attempt_succeeds(fake, tmp_path):
 
 def test_function_timeout_twice_is_err_modal_timeout_with_elapsed_ms(fake, tmp_path):
     deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
-    fake.plan_fault("call", "FunctionTimeoutError", times=2)
+    fake.state.plan_fault("call", "FunctionTimeoutError", times=2)
     with pytest.raises(ModalTimeoutError) as caught:
         run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                       root=fake.root)
@@ -102,11 +110,11 @@ def test_function_timeout_twice_is_err_modal_timeout_with_elapsed_ms(fake, tmp_p
 
 def test_remote_user_exception_is_err_modal_invocation_and_not_retried(fake, tmp_path):
     deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
-    fake.plan_fault("call", "ExecutionError", times=1)
+    fake.state.plan_fault("call", "ExecutionError", times=1)
     with pytest.raises(ModalInvocationError):
         run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                       root=fake.root)
-    assert sum(c["op"] == "call_function" for c in fake.calls()) == 1
+    assert sum(c["op"] == "call_function" for c in fake.state.calls()) == 1
 
 
 def test_branch_mismatch_is_err_modal_lookup_naming_both_names_and_env(fake, tmp_path):

@@ -1,8 +1,9 @@
-"""The modal adapter through the real ``modal`` SDK, with only its gRPC transport faked.
+"""The modal path through the real ``modal`` SDK against the one fake Modal server.
 
-Lookup and invocation run the installed SDK's own code (hydration, spawn, FunctionCall.get,
-serialization, status-to-exception mapping) against the in-process server of
-``runtime.testing.fake_server`` on a unix socket.
+Deploy, lookup, invocation, the volume read, secrets and the ops run the installed SDK's own code
+(hydration, spawn, FunctionCall.get, serialization, paging, block downloads, status-to-exception
+mapping) against :class:`runtime.testing.fake_server.FakeModalServer`, which the SDK reaches
+through its own ``MODAL_SERVER_URL`` setting.
 """
 
 import json
@@ -11,7 +12,7 @@ import modal.exception
 import pytest
 
 from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
-from runtime.modal.boundary import FAKE_TRANSPORT_TARGET, get_boundary
+from runtime.modal.boundary import SdkBoundary, get_boundary
 from runtime.modal.naming import modal_app_name_from_ref, modal_function_name
 from runtime.modal.ops import (
     deploy_modal,
@@ -22,7 +23,6 @@ from runtime.modal.ops import (
 )
 from runtime.registry.refs import parse_ref
 from runtime.runner import run_processor
-from runtime.testing import fake_server as fake_modal_transport
 from tests.modal_support import (
     DIGEST,
     OVERRIDE,
@@ -39,12 +39,12 @@ INPUTS = PARITY_INPUTS
 
 
 @pytest.fixture
-def transport(tmp_path, monkeypatch):
-    root, _fake = fake_modal_project(tmp_path, monkeypatch, FAKE_TRANSPORT_TARGET)
-    boundary = get_boundary()
-    boundary.root = root
-    yield boundary
-    fake_modal_transport.close_all()
+def transport(tmp_path, monkeypatch, request):
+    root, server = fake_modal_project(tmp_path, monkeypatch, request)
+    sdk = SdkBoundary()
+    server.root, server.fake = root, server.state
+    server.lookup_function, server.call_function = sdk.lookup_function, sdk.call_function
+    return server
 
 
 def _receipt_hashes(envelope, artifacts):
@@ -53,9 +53,11 @@ def _receipt_hashes(envelope, artifacts):
     return {key: receipt[key] for key in ("inputs_sha256", "outputs_sha256", "outputs")}
 
 
-def test_the_transport_target_selects_the_sdk_over_the_fake_transport(transport):
-    assert isinstance(transport, fake_modal_transport.FakeTransportBoundary)
-    assert transport.kind == "fake-transport"
+def test_the_sdks_own_server_url_points_the_production_boundary_at_the_fake(transport):
+    assert type(get_boundary()) is SdkBoundary
+    with pytest.raises(modal.exception.NotFoundError):
+        get_boundary().lookup_function("nope", "run_x_v1", environment_name="dev")
+    assert transport.rpcs == ["FunctionGet"]
 
 
 def test_missing_function_is_err_modal_lookup_from_the_sdks_not_found_error(transport, tmp_path):
@@ -74,7 +76,7 @@ def test_sdk_run_matches_local_envelope_shape_and_receipt_hashes(transport, tmp_
                           root=transport.root)
     remote = run_processor(ref, inputs=INPUTS[ref], adapter="modal",
                            artifacts_root=tmp_path / "modal", root=transport.root)
-    assert remote.meta["modal_boundary"] == "fake-transport"
+    assert remote.meta["modal_server"] == transport.url
     assert set(remote.model_dump()) == set(local.model_dump())
     assert [o.model_dump() for o in remote.outputs] == [o.model_dump() for o in local.outputs]
     assert _receipt_hashes(remote, tmp_path / "modal") == _receipt_hashes(local, tmp_path / "local")
@@ -85,7 +87,12 @@ def test_sdk_invocation_sends_function_get_map_and_get_outputs(transport, tmp_pa
     deployed = len(transport.rpcs)
     run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                   root=transport.root)
-    assert transport.rpcs[deployed:] == ["FunctionGet", "FunctionMap", "FunctionGetOutputs"]
+    # ... then the volume read: the run's folder, then its execution/<id> receipt folder.
+    rpcs = transport.rpcs[deployed:]
+    assert rpcs[:3] == ["FunctionGet", "FunctionMap", "FunctionGetOutputs"]
+    assert rpcs[3] == "VolumeGetOrCreate"
+    assert rpcs.count("VolumeListFiles2") == 2
+    assert set(rpcs[4:]) == {"VolumeGetOrCreate", "VolumeListFiles2", "VolumeGetFile2"}
 
 
 def test_function_timeout_status_twice_is_err_modal_timeout_with_elapsed_ms(transport, tmp_path):
@@ -129,7 +136,7 @@ def test_sdk_deploy_records_the_computed_app_function_and_pinned_image(transport
     result = deploy_modal("demo/echo@1", env="dev", root=transport.root)
     app_name = modal_app_name_from_ref(ref, "dev", None, None)
     image = f"{REPOSITORY.format(ns='demo', name='echo')}@{DIGEST}"
-    assert result["modal_boundary"] == "fake-transport"
+    assert result["modal_server"] == transport.url
     assert _asked(transport, "AppCreate") == [{"rpc": "AppCreate", "app": app_name,
                                                "environment": "dev"}]
     [function] = _asked(transport, "FunctionCreate")
@@ -201,7 +208,7 @@ def test_sdk_status_reports_the_deployed_apps_state_functions_and_version(transp
     assert list(status["functions"]) == publish["functions"]
     assert status["functions"][publish["functions"][0]].startswith("fu-")
     assert status["deployed_at"] is not None
-    assert status["modal_boundary"] == "fake-transport"
+    assert status["modal_server"] == transport.url
     assert status["image_digest"] == OVERRIDE  # from the tags deploy attached (AppGetTags)
     assert status["revision"] == 1
     assert transport.rpcs[deployed:] == ["AppGetOrCreate", "AppGetInfo", "AppGetTags"]

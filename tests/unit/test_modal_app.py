@@ -52,3 +52,31 @@ def test_build_app_registers_one_function_under_the_computed_name(pinned):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert sorted(app.registered_functions) == ["run_demo_echo_v1"]
+
+
+@pytest.mark.parametrize(("requested", "registry"), [(2, 30), (0.5, 30), (29.5, 30), (30, 30),
+                                                     (100, 30), (1, 1)])
+def test_the_client_wait_is_at_least_1_2_times_the_effective_function_timeout(requested, registry):
+    from runtime.adapters.modal import call_timeouts
+
+    effective, wait = call_timeouts(requested, registry)
+    assert wait >= 1.2 * effective
+    assert effective <= function_timeout_s(registry)
+
+
+def test_a_shorter_timeout_s_shortens_the_call():
+    from runtime.adapters.modal import call_timeouts
+
+    assert call_timeouts(2, 30) == (2, 3.0)
+
+
+def test_the_registry_timeout_keeps_the_deployed_function_timeout_and_its_grace():
+    from runtime.adapters.modal import call_timeouts
+
+    assert call_timeouts(30, 30) == (function_timeout_s(30), client_timeout_s(function_timeout_s(30)))
+    assert call_timeouts(300, 30) == call_timeouts(30, 30)
+
+
+def test_the_deployed_entry_carries_the_image_digest(pinned):
+    plan = plan_app(pinned, "text/stats@1", env="staging")
+    assert plan.functions[0].entry["image_digest"] == DIGEST

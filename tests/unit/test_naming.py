@@ -53,3 +53,26 @@ def test_unknown_env_is_a_programmer_error():
 
 def test_function_name_has_no_dots():
     assert "." not in modal_function_name("demo/echo@1.2")
+
+
+def test_a_long_branch_is_cut_before_the_processor_part():
+    name = modal_app_name_from_ref("demo/echo@1", "dev", "b" * 80, "ana")
+    assert len(name) <= MODAL_NAME_MAX
+    assert MODAL_NAME.match(name)
+    assert name.endswith("-demo-echo-v1")
+    assert name.startswith("bbbb")
+
+
+def test_a_cut_name_keeps_a_hash_of_the_unsanitised_parts():
+    a = modal_app_name_from_ref("demo/echo@1", "dev", "B" * 70, "ana")
+    b = modal_app_name_from_ref("demo/echo@1", "dev", "b" * 70, "ana")
+    assert a.endswith("-demo-echo-v1")
+    assert b.endswith("-demo-echo-v1")
+    assert a != b
+
+
+def test_a_sanitised_name_that_needs_cutting_still_ends_in_the_processor_part():
+    name = modal_app_name_from_ref("text/stats@2", "dev", "Feature/" + "x" * 40, "Ana.Corp")
+    assert len(name) <= MODAL_NAME_MAX
+    assert name.endswith("-text-stats-v2")
+    assert name.startswith("feature-xxxx")

@@ -1,16 +1,14 @@
-"""A fake Modal behind :class:`runtime.modal.boundary.ModalBoundary`, like httpx's MockTransport.
+"""The fake Modal server's state: what Modal keeps server-side, in a folder shared by processes.
 
-It keeps Modal's server-side state (deployed apps, secrets, the artifacts volume, app logs) in a
-folder so separate CLI processes share it, records every call in ``calls.jsonl``, raises the
-*real* ``modal.exception.*`` classes (and the built-in ``TimeoutError`` that
-``FunctionCall.get`` raises), and executes a call for real: a subprocess imports the deployed
-function body (:func:`runtime.modal.app.modal_function`) with the function's deploy-time
-environment and its secrets as variables, exactly what a Modal container gets.
+Deployed apps (with their functions and tags), named secrets (values, creation times), the
+artifacts volume (a folder per Modal environment and volume), app log lines and planted faults.
+Every call is recorded in ``calls.jsonl``. Only :mod:`runtime.testing.fake_server` reads it; no
+code path of the project talks to this class: clients reach the fake through the real SDK.
 
-Where it must stand in for a container it says so: the volume mount (``/artifacts``) is a folder
-under the state dir (payload paths are mapped in and the result's paths mapped back), and the
-image's ``/opt/processor`` is the processor's source folder from the registry. Faults are planted
-with :meth:`FakeModal.plan_fault`. It never opens a network connection.
+Where it must stand in for a container it says so: the volume mount (``/artifacts``) is the
+volume's folder (payload paths are mapped in and the result's paths mapped back), and the image's
+``/opt/processor`` is the processor's source folder from the registry (the host-subprocess
+variant; the docker lane runs the pinned image instead).
 """
 
 from __future__ import annotations
@@ -22,16 +20,13 @@ import shutil
 import sys
 import time
 import uuid
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.child.spawn import spawn
 from runtime.kit.files import atomic_write
 from runtime.modal.app import ENTRY_ENV_KEY, PROCESSOR_DIR
-from runtime.modal.boundary import AppStatus
 
-STATE_DIR_ENV = "PROCESSOR_RUNTIME_FAKE_MODAL_DIR"
 ENVIRONMENTS = ("dev", "staging", "main")
 LOG_KEEP = 2000
 _RUNNER = ("import json, sys\n"
@@ -51,10 +46,21 @@ def _modal_error(name: str, message: str) -> BaseException:
     return error
 
 
-class FakeModal:
-    """The in-repo fake Modal; ``kind = "fake"`` is reported in every result that used it."""
+@dataclass(frozen=True)
+class PreparedCall:
+    """One input as a host subprocess: what to start and how to map its result back."""
 
-    kind = "fake"
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    stdin: bytes
+    volume: Path
+    mount: str
+    limit_s: float
+
+
+class FakeModalState:
+    """The fake server's folder-backed state (see the module docstring)."""
 
     def __init__(self, state_dir: Path, source_root: Path | None = None,
                  python: str | None = None) -> None:
@@ -72,7 +78,7 @@ class FakeModal:
     def _load(self) -> dict[str, Any]:
         path = self._path("state.json")
         if not path.is_file():
-            return {"apps": {}, "secrets": {}, "logs": {}}
+            return {"apps": {}, "secrets": {}, "logs": {}, "volumes": {}}
         data: dict[str, Any] = json.loads(path.read_text("utf-8"))
         return data
 
@@ -104,6 +110,10 @@ class FakeModal:
         faults: list[dict[str, Any]] = json.loads(path.read_text("utf-8")) if path.is_file() else []
         return faults
 
+    def take_fault(self, op: str) -> None:
+        """Raise the next planted fault of ``op`` (see :meth:`plan_fault`), if any."""
+        self._maybe_fault(op)
+
     def _maybe_fault(self, op: str) -> None:
         faults = self._faults()
         for fault in faults:
@@ -127,30 +137,6 @@ class FakeModal:
             raise _modal_error("NotFoundError", f"App '{app_name}' not found in environment "
                                                 f"'{environment_name}'")
         return app
-
-    # -- the boundary -----------------------------------------------------------------------
-    def deploy(self, app: Any, *, name: str, environment_name: str, tag: str,
-               plan: dict[str, Any] | None = None) -> str:
-        """Record the deploy; the functions come from ``plan`` and are cross-checked against the
-        real ``modal.App``'s registered function names."""
-        self._record("deploy", app=name, environment_name=environment_name, tag=tag)
-        self._maybe_fault("deploy")
-        self._check_env(environment_name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            registered = sorted(app.registered_functions)
-        functions = {fn["function_name"]: fn for fn in (plan or {}).get("functions", [])}
-        if sorted(functions) != registered:
-            raise _modal_error("InvalidError", f"plan functions {sorted(functions)} != app "
-                                               f"functions {registered}")
-        known = self.secret_names(environment_name)
-        for fn in functions.values():
-            for secret in fn["secrets"]:
-                if secret not in known:
-                    raise _modal_error("NotFoundError", f"Secret '{secret}' not found in "
-                                                        f"environment '{environment_name}'")
-        return self.publish(name, environment_name=environment_name, tag=tag, functions=functions,
-                            tags=dict((plan or {}).get("tags") or {}))
 
     def publish(self, name: str, *, environment_name: str, tag: str,
                 functions: dict[str, dict[str, Any]], app_id: str | None = None,
@@ -191,13 +177,14 @@ class FakeModal:
                                                 f"from the '{app_name}' app")
         return {"app": app_name, "environment_name": environment_name, "function": fn}
 
-    def call_function(self, handle: Any, payload: dict[str, Any], *, timeout_s: float) -> Any:
-        """Run the deployed function body in a subprocess, as a container would."""
+    def prepare_call(self, handle: dict[str, Any], payload: dict[str, Any]) -> PreparedCall:
+        """The container's side of one input, as a host subprocess importing the deployed body
+        (:func:`runtime.modal.app.modal_function`) with the function's deploy-time variables
+        and its secrets, exactly what a Modal container gets. Raises a planted ``call`` fault."""
         fn = handle["function"]
         env_name = handle["environment_name"]
         self._record("call_function", app=handle["app"], function=fn["function_name"],
-                     environment_name=env_name, timeout_s=timeout_s,
-                     execution_id=payload.get("execution_id"))
+                     environment_name=env_name, execution_id=payload.get("execution_id"))
         self._maybe_fault("call")
         volume = self._volume_dir(env_name, fn["volume"])
         volume.mkdir(parents=True, exist_ok=True)
@@ -206,31 +193,30 @@ class FakeModal:
         for key in ("write_prefix", "artifacts_root"):
             local[key] = str(payload[key]).replace(mount, str(volume), 1)
         Path(local["write_prefix"]).mkdir(parents=True, exist_ok=True)
-        directory = self._processor_dir(fn["ref"])
         entry = dict(fn["entry"])
-        entry["entrypoint"] = str(entry["entrypoint"]).replace(PROCESSOR_DIR, str(directory), 1)
-        secrets = self._load()["secrets"].get(env_name, {})
+        entry["entrypoint"] = str(entry["entrypoint"]).replace(
+            PROCESSOR_DIR, str(self._processor_dir(fn["ref"])), 1)
         child_env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR")
                      if key in os.environ}
         child_env.update({"PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                           ENTRY_ENV_KEY: json.dumps(entry), "PYTHONHASHSEED": "0"})
         for name in fn["secrets"]:
-            child_env.update(secrets.get(name, {}))
-        limit = min(float(fn["timeout_s"]), timeout_s)
-        result = spawn([self.python, "-B", "-c", _RUNNER], stdin=json.dumps(local).encode(),
-                       env=child_env, cwd=str(self.state_dir), timeout_s=limit)
-        self._append_logs(handle["app"], env_name, result.stderr_tail)
-        if result.timed_out:
-            if fn["timeout_s"] <= timeout_s:
-                raise _modal_error("FunctionTimeoutError",
-                                   f"Function timed out after {fn['timeout_s']}s")
-            raise _modal_error("TimeoutError", "no result within the get() timeout")
-        if result.rc != 0:
-            tail = result.stderr_tail.decode("utf-8", "replace")[-2000:]
-            raise _modal_error("RemoteError", f"container exited with {result.rc}: {tail}")
-        value = json.loads(result.stdout.decode("utf-8"))
+            child_env.update(self.secret_values(name, environment_name=env_name))
+        return PreparedCall(argv=[self.python, "-B", "-c", _RUNNER], env=child_env,
+                            cwd=str(self.state_dir), stdin=json.dumps(local).encode(),
+                            volume=volume, mount=mount, limit_s=float(fn["timeout_s"]))
+
+    def finish_call(self, handle: dict[str, Any], prepared: PreparedCall, rc: int,
+                    stdout: bytes, stderr_tail: bytes) -> Any:
+        """The function's return value from the finished subprocess (the container's paths
+        mapped back); a crashed runner is the ``RemoteError`` Modal reports for a dead input."""
+        self._append_logs(handle["app"], handle["environment_name"], stderr_tail)
+        if rc != 0:
+            tail = stderr_tail.decode("utf-8", "replace")[-2000:]
+            raise _modal_error("RemoteError", f"container exited with {rc}: {tail}")
+        value = json.loads(stdout.decode("utf-8"))
         if isinstance(value, dict) and isinstance(value.get("stdout"), str):
-            value["stdout"] = value["stdout"].replace(str(volume), mount)
+            value["stdout"] = value["stdout"].replace(str(prepared.volume), prepared.mount)
         return value
 
     def _processor_dir(self, ref: str) -> Path:
@@ -256,24 +242,6 @@ class FakeModal:
         return [line if isinstance(line, dict) else {"timestamp": None, "message": str(line)}
                 for line in stored]
 
-    def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
-                     local_dir: Path) -> int:
-        """Copy the fake volume's ``remote_dir`` into ``local_dir``."""
-        self._record("fetch_volume", volume=volume_name, environment_name=environment_name,
-                     remote_dir=remote_dir)
-        source = self._volume_dir(environment_name, volume_name) / remote_dir
-        count = 0
-        if not source.is_dir():
-            return count
-        local_dir.mkdir(parents=True, exist_ok=True)
-        for path in sorted(source.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                target = local_dir / path.relative_to(source)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(target, path.read_bytes(), local_dir)
-                count += 1
-        return count
-
     def secret_names(self, environment_name: str) -> list[str]:
         """Names of the stored secrets of the environment (not recorded as a call)."""
         return sorted(self._load()["secrets"].get(environment_name, {}))
@@ -283,59 +251,72 @@ class FakeModal:
         app = self._load()["apps"].get(environment_name, {}).get(name)
         return str(app["app_id"]) if app and app["state"] == "deployed" else None
 
-    def list_secret_names(self, *, environment_name: str) -> list[str]:
-        """``Secret.objects.list``: names only."""
-        self._record("list_secrets", environment_name=environment_name)
-        self._maybe_fault("secrets")
-        self._check_env(environment_name)
-        return sorted(self._load()["secrets"].get(environment_name, {}))
-
     def create_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
-        """``Secret.objects.create``: ``AlreadyExistsError`` for a taken name."""
-        self._record("create_secret", name=name, environment_name=environment_name, values=values)
+        """``SecretGetOrCreate`` (create): ``AlreadyExistsError`` for a taken name. Creation times
+        are strictly increasing, so the SDK's ``created_before`` paging never skips one."""
+        self._record("create_secret", name=name, environment_name=environment_name)
+        self._maybe_fault("secrets")
         state = self._load()
         secrets = state["secrets"].setdefault(environment_name, {})
         if name in secrets:
             raise _modal_error("AlreadyExistsError", f"Secret '{name}' already exists")
-        secrets[name] = dict(values)
+        latest = max((s["created_at"] for env in state["secrets"].values() for s in env.values()),
+                     default=0.0)
+        secrets[name] = {"values": dict(values), "created_at": max(time.time(), latest + 0.001)}
         self._save(state)
 
-    def update_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
-        """``Secret.update``: merge keys; ``NotFoundError`` for an unknown name."""
-        self._record("update_secret", name=name, environment_name=environment_name, values=values)
+    def update_secret(self, name: str, updates: dict[str, str | None], *,
+                      environment_name: str) -> None:
+        """``SecretUpdate``: set keys; a key sent without a value is deleted, as Modal does."""
+        self._record("update_secret", name=name, environment_name=environment_name,
+                     keys=sorted(updates))
         state = self._load()
         secrets = state["secrets"].setdefault(environment_name, {})
         if name not in secrets:
             raise _modal_error("NotFoundError", f"Secret '{name}' not found")
-        secrets[name].update(values)
+        values = secrets[name]["values"]
+        for key, value in updates.items():
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
         self._save(state)
 
-    def app_status(self, app_name: str, *, environment_name: str) -> AppStatus:
-        """``App.lookup(...).info()``."""
-        self._record("app_status", app=app_name, environment_name=environment_name)
-        self._maybe_fault("ops")
-        app = self._app(self._load(), app_name, environment_name)
-        return AppStatus(app_id=app["app_id"], state=app["state"], version=app["version"],
-                         functions=dict.fromkeys(app["functions"], f"fu-{app['app_id'][3:]}"),
-                         tags=dict(app.get("tags") or {}))
+    def secret_values(self, name: str, *, environment_name: str) -> dict[str, str]:
+        """The keys and values of a named secret (what a container gets; ``{}`` if absent)."""
+        found = self._load()["secrets"].get(environment_name, {}).get(name)
+        return dict(found["values"]) if found else {}
 
-    def app_stop(self, app_name: str, *, environment_name: str) -> None:
-        """``App.lookup(...).stop()``."""
-        self._record("app_stop", app=app_name, environment_name=environment_name)
-        self._maybe_fault("ops")
-        state = self._load()
-        self._app(state, app_name, environment_name).update(state="stopped", stopped_at=time.time())
-        self._save(state)
+    def secret_page(self, environment_name: str, *, created_before: float,
+                    limit: int) -> list[tuple[str, float]]:
+        """``SecretList``: ``(name, created_at)``, newest first, created strictly before
+        ``created_before`` (0 = no bound), at most ``limit`` (the SDK asks 100 a page)."""
+        self._maybe_fault("secrets")
+        stored = self._load()["secrets"].get(environment_name, {})
+        rows = sorted(((name, float(s["created_at"])) for name, s in stored.items()),
+                      key=lambda row: row[1], reverse=True)
+        if created_before:
+            rows = [row for row in rows if row[1] < created_before]
+        return rows[:limit]
 
-    def app_logs(self, app_name: str, *, environment_name: str, entries: int) -> list[dict[str, Any]]:
-        """``App.lookup(...).logs.tail(entries)``."""
-        self._record("app_logs", app=app_name, environment_name=environment_name, entries=entries)
-        self._maybe_fault("ops")
+    # -- the volume ------------------------------------------------------------------------
+    def volume_dir(self, environment_name: str, volume_name: str) -> Path:
+        """The folder holding a volume's files."""
+        return self._volume_dir(environment_name, volume_name)
+
+    def volume_exists(self, environment_name: str, volume_name: str) -> bool:
+        """Whether the volume was ever created (``VolumeGetOrCreate`` with create-if-missing)."""
+        return volume_name in self._load().get("volumes", {}).get(environment_name, [])
+
+    def create_volume(self, environment_name: str, volume_name: str) -> None:
+        """Create the volume if missing (idempotent, like ``create_if_missing=True``)."""
+        self._check_env(environment_name)
         state = self._load()
-        self._app(state, app_name, environment_name)
-        lines = self._log_entries(state, app_name, environment_name)[-entries:]
-        return [{"timestamp": _iso(line["timestamp"]), "source": "stderr",
-                 "message": line["message"]} for line in lines]
+        names = state.setdefault("volumes", {}).setdefault(environment_name, [])
+        if volume_name not in names:
+            names.append(volume_name)
+            self._save(state)
+        self._volume_dir(environment_name, volume_name).mkdir(parents=True, exist_ok=True)
 
     # -- by app id, for the fake transport's ops RPCs (AppGetOrCreate, AppGetInfo, AppStop,
     #    AppFetchLogs) ---------------------------------------------------------------------
@@ -384,22 +365,3 @@ class FakeModal:
         """Forget everything (tests)."""
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _iso(timestamp: float | None) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp is not None else ""
-
-
-def from_environment() -> FakeModal:
-    """The factory :func:`runtime.modal.boundary.get_boundary` calls; state dir from the env.
-
-    Raises ``ERR_INPUTS`` without ``PROCESSOR_RUNTIME_FAKE_MODAL_DIR``.
-    """
-    from runtime.errors import InputsError
-
-    state_dir = os.environ.get(STATE_DIR_ENV, "").strip()
-    if not state_dir:
-        raise InputsError(f"the fake Modal boundary needs {STATE_DIR_ENV} (its state folder)")
-    return FakeModal(Path(state_dir))
