@@ -9,6 +9,7 @@ envelope — or raises the canon error carrying the same context for the error e
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
@@ -158,16 +159,53 @@ def run_processor(
     image_override: str | None = None,
     root: str | Path | None = None,
     adapter_options: dict[str, Any] | None = None,
+    evidence: str | Path | bool | None = None,
 ) -> Envelope:
     """Run the processor ``ref`` once (plus one retry on a timeout) and return its envelope.
 
-    ``mode`` is explicit (``mock`` by default, never inferred). Raises the canon:
-    ``ERR_INPUTS`` (bad ref/inputs/flags), ``ERR_CI_SAFETY`` (real under ``CI=true``),
-    ``ERR_MISSING_SECRET``, ``ERR_ADAPTER_INVOCATION`` (child failure or contract breach) and the
-    adapter-specific image/Modal codes. The raised error carries ``execution_id`` and ``meta``.
+    ``mode`` is explicit (``mock`` by default, never inferred). ``evidence`` records the run's
+    envelope and events (``True``: under ``evidence/runs/<execution_id>/``; a path: under
+    ``<path>/<execution_id>/``). Raises the canon: ``ERR_INPUTS`` (bad ref/inputs/flags),
+    ``ERR_CI_SAFETY`` (real under ``CI=true``), ``ERR_MISSING_SECRET``, ``ERR_ADAPTER_INVOCATION``
+    (child failure or contract breach) and the adapter-specific image/Modal codes. The raised
+    error carries ``execution_id`` and ``meta``.
     """
-    started = time.monotonic()
     eid = new_execution_id() if execution_id is None else execution_id
+    execute = functools.partial(
+        _execute, ref, eid, inputs=inputs, mode=mode, adapter=adapter, env=env,
+        write_prefix=write_prefix, artifacts_root=artifacts_root, timeout_s=timeout_s,
+        image_override=image_override, root=root, adapter_options=adapter_options)
+    if not evidence:
+        return execute()
+    from runtime.evidence.record import EvidenceRecorder, run_folder
+
+    # The id names the evidence folder: run_folder checks it (the same check the run makes)
+    # before anything is recorded, so the run itself need not check it again.
+    project = Path(root).resolve() if root else project_root()
+    folder = run_folder(None if evidence is True else evidence, eid, project)
+    with EvidenceRecorder(folder, inputs=inputs, execution_id=eid) as recorder:
+        envelope = execute(id_checked=True)
+        recorder.record(envelope)
+    return envelope
+
+
+def _execute(
+    ref: str,
+    eid: str,
+    *,
+    inputs: dict[str, Any] | None,
+    mode: str,
+    adapter: str,
+    env: str,
+    write_prefix: str | Path | None,
+    artifacts_root: str | Path | None,
+    timeout_s: float | None,
+    image_override: str | None,
+    root: str | Path | None,
+    adapter_options: dict[str, Any] | None,
+    id_checked: bool = False,
+) -> Envelope:
+    started = time.monotonic()
     context: dict[str, Any] = {"adapter": adapter, "mode": mode, "env": env,
                                "processor_ref": str(ref)}
     log = get_logger(execution_id=eid, **context)
@@ -177,7 +215,8 @@ def run_processor(
     artifacts: Path | None = None
     runner: Adapter | None = None
     try:
-        check_execution_id(eid)
+        if not id_checked:
+            check_execution_id(eid)
         check_mode(mode)
         check_env(env)
         check_image_override(env, image_override)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,30 +93,29 @@ def run_processor(
     setup_logging(json, verbose)
 
     def action() -> Envelope:
-        from runtime.evidence.record import (
-            ENVELOPE_NAME,
-            EvidenceRecorder,
-            evidence_from_env,
-            run_folder,
-        )
-        from runtime.guards import new_execution_id
+        from runtime.errors import ProcessorRuntimeError
+        from runtime.evidence.record import ENVELOPE_NAME, evidence_from_env, run_folder
         from runtime.paths import project_root
 
         from_env = evidence_from_env()
-        if not (evidence or evidence_dir or from_env is not None):
-            return run(None)
-        eid = execution_id or new_execution_id()
-        folder = run_folder(evidence_dir or from_env, eid, project_root())
+        recording: str | bool | None = evidence_dir or from_env or (evidence or from_env == "")
+        eid = execution_id
         try:
-            with EvidenceRecorder(folder, execution_id=eid) as recorder:
-                envelope = run(recorder, eid)
-                recorder.record(envelope)
+            envelope = run(recording)
+            eid = envelope.execution_id
+        except ProcessorRuntimeError as err:
+            eid = err.execution_id or eid
+            raise
         finally:
-            if (folder / ENVELOPE_NAME).is_file():
-                note(f"evidence: {folder}", json)  # with --json the evidence.recorded event says it
+            if recording and eid:
+                with contextlib.suppress(ProcessorRuntimeError):
+                    folder = run_folder(recording if isinstance(recording, str) else None, eid,
+                                        project_root())
+                    if (folder / ENVELOPE_NAME).is_file():
+                        note(f"evidence: {folder}", json)  # --json: the evidence.recorded event
         return envelope
 
-    def run(recorder: Any, eid: str = "") -> Envelope:
+    def run(recording: str | bool | None) -> Envelope:
         from runtime.runner import load_inputs_file, parse_inputs_json, run_processor
 
         if not ref:
@@ -127,8 +127,6 @@ def run_processor(
             inputs = parse_inputs_json(inputs_json)
         elif inputs_file:
             inputs = load_inputs_file(inputs_file)
-        if recorder is not None:
-            recorder.protect_inputs(inputs)
         limit = parse_timeout(timeout_s)
         return run_processor(
             ref,
@@ -139,11 +137,12 @@ def run_processor(
             write_prefix=write_prefix or None,
             artifacts_root=artifacts_root or None,
             timeout_s=limit,
-            execution_id=eid or execution_id or None,
+            execution_id=execution_id or None,
             image_override=image_override or None,
             adapter_options={key: value for key, value in (
                 ("branch", branch), ("user", user), ("modal_environment", modal_environment))
                 if value},
+            evidence=recording or None,
         )
 
     run_cli(

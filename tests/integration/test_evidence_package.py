@@ -170,3 +170,30 @@ def test_the_recorder_scrubs_inputs_and_secrets_from_the_events(tmp_path, projec
     assert "my private words" not in text
     assert record["inputs"] == "[REDACTED]"
     assert record["api_key"] == "[REDACTED]"
+
+
+def test_run_processor_records_evidence_as_a_parameter(tmp_path, project_root):
+    """Evidence is a parameter of the one execution surface: the id is made (and checked) there."""
+    import json
+
+    from runtime.runner import run_processor
+
+    envelope = run_processor("demo/echo@1", inputs={"message": "private words"},
+                             artifacts_root=tmp_path / "art", root=project_root,
+                             evidence=tmp_path / "evidence")
+    folder = tmp_path / "evidence" / envelope.execution_id
+    recorded = json.loads((folder / "envelope.json").read_text())
+    assert recorded["execution_id"] == envelope.execution_id
+    events = (folder / "events.ndjson").read_text()
+    assert '"execution.start"' in events
+    assert '"execution.settle"' in events
+    assert "private words" not in events
+
+
+def test_run_processor_refuses_an_evidence_id_that_names_no_folder(tmp_path, project_root):
+    from runtime.runner import run_processor
+
+    with pytest.raises(InputsError, match="execution id"):
+        run_processor("demo/echo@1", execution_id="../escape", root=project_root,
+                      artifacts_root=tmp_path / "art", evidence=tmp_path / "evidence")
+    assert not (tmp_path / "evidence").exists()
