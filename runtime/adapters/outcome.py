@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.child.spawn import TIMEOUT_RC, SpawnResult
+from runtime.child.spawn import STDERR_TAIL_BYTES, TIMEOUT_RC, SpawnResult
 from runtime.contract.envelope import (
     check_receipts,
     check_success_files,
@@ -23,7 +23,7 @@ from runtime.contract.envelope import (
 from runtime.contract.wire import Envelope
 from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
 from runtime.kit.hashing import sha256_hex
-from runtime.redaction import redact_text
+from runtime.redaction import redact_tail
 
 if TYPE_CHECKING:
     from runtime.adapters.base import RunRequest
@@ -58,7 +58,9 @@ def failure_meta(outcome: SpawnResult) -> dict[str, object]:
 
 def container_failed(outcome: SpawnResult) -> AdapterInvocationError:
     """The SPEC §7 failure: ``Container failed with exit code <rc>. STDERR:\\n<tail>``."""
-    tail = redact_text(outcome.stderr_tail.decode("utf-8", "replace"))
+    # Redact first, cut afterwards: spawn kept a margin beyond the bound for exactly this.
+    raw = outcome.stderr_tail.decode("utf-8", "replace")
+    tail = redact_tail(raw, STDERR_TAIL_BYTES, cut_start=outcome.stderr_len > len(outcome.stderr_tail))
     return AdapterInvocationError(
         f"Container failed with exit code {outcome.rc}. STDERR:\n{tail}",
         retryable=outcome.timed_out,
