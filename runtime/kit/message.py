@@ -25,7 +25,7 @@ MESSAGE_LIMIT = 4000
 STATUSES = ("success", "error")
 #: Marks where a bounded text was cut. The host's redaction treats both sides of it as cut edges,
 #: so a piece of a secret left there is redacted although the child never knew the secret.
-CUT_MARK = "\u2026[cut]"
+CUT_MARK = "...[cut]"  # ASCII: the same whether JSON-escaped with ensure_ascii or not
 #: The most characters of a crash traceback a child logs (its end: where the error is).
 TRACEBACK_LIMIT = 4000
 
