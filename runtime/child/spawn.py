@@ -271,10 +271,15 @@ def _marked_pids(marker: bytes) -> list[int]:
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
             try:
-                with open(f"/proc/{entry.name}/environ", "rb") as handle:
-                    environ = handle.read()
+                fd = os.open(f"/proc/{entry.name}/environ", os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 continue
+            try:
+                environ = b"".join(iter(lambda fd=fd: os.read(fd, _CHUNK), b""))  # type: ignore[misc]
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
             if marker in environ.split(b"\0"):
                 found.append(int(entry.name))
     return found

@@ -7,8 +7,8 @@ import textwrap
 from runtime.child.spawn import (
     CUT_MARGIN_BYTES,
     LINE_LIMIT_BYTES,
-    STDERR_TAIL_BYTES,
     SPAWN_MARKER_ENV,
+    STDERR_TAIL_BYTES,
     STDOUT_RING_BYTES,
     TIMEOUT_RC,
     spawn,
