@@ -47,7 +47,10 @@ TOKEN_CANARY = "sk-canaryTok" + "Q7x" * 8  # PLANTED_SERVICE_TOKEN: undeclared, 
 AMBIENT_CANARY = "canary-ambient-plain-3b6f0e"  # PLANTED_NOTE: an innocuous-looking name
 INPUT_CANARY = "sk-canaryInput" + "W3v" * 7  # token-shaped, passed in the inputs
 # PLANTED_QUOTED_SECRET: quote, backslash and non-ASCII, so its JSON spellings differ from it
-QUOTED_CANARY = 'canary-"quo\\ted"-\u00e9\u00df-7a9e1f'
+QUOTED_CANARY = 'Qz7rKq"w\\0rd\u00e9\u00df-Xv4pMn'
+# Its letter runs survive any escaping (JSON in JSON, repr of JSON, ...): found alone, they
+# show a leak whatever encoding carried it.
+CANARY_PIECES = {QUOTED_CANARY: (b"Qz7rKq", b"Xv4pMn")}
 CANARY_ENV = {
     "ACME_API_KEY": DECLARED_CANARY,
     "PLANTED_DB_PASSWORD": DB_PASSWORD_CANARY,
@@ -377,7 +380,8 @@ def encodings(canary: str) -> tuple[bytes, ...]:
 
 def canary_hits(data: bytes, canaries: tuple[str, ...]) -> list[str]:
     """The canaries present in ``data``, in any of their :func:`encodings`."""
-    return [canary for canary in canaries if any(form in data for form in encodings(canary))]
+    return [canary for canary in canaries
+            if any(form in data for form in (*encodings(canary), *CANARY_PIECES.get(canary, ())))]
 
 
 def scan_tree(folder: Path, *, inputs_allowed_under: tuple[Path, ...] = ()) -> list[str]:

@@ -81,3 +81,13 @@ def test_ambient_secrets_never_pass_outside_dev(env):
 def test_only_the_exact_flag_value_1_allows_ambient_secrets(flag):
     parent = {**PARENT, "ALLOW_ENV_SECRETS": flag}
     assert "AWS_SECRET_ACCESS_KEY" not in build_child_env(mode="mock", env="dev", parent=parent)
+
+
+@pytest.mark.parametrize("ci", ["true", "True", "1", "buildkite"])
+def test_allow_env_secrets_is_ignored_under_ci(ci):
+    from runtime.child.env import build_child_env
+
+    parent = {"PATH": "/bin", "CI": ci, "ALLOW_ENV_SECRETS": "1", "SOME_AMBIENT_TOKEN": "t0ken-v4lue"}
+    child = build_child_env(mode="mock", env="dev", parent=parent)
+    assert "SOME_AMBIENT_TOKEN" not in child
+    assert "ALLOW_ENV_SECRETS" not in child
