@@ -309,7 +309,7 @@ def package_evidence(src: str | Path, out: str | Path, *, lane: str, root: Path,
     ``ERR_INPUTS`` for a bad lane name, when ``src`` is not a folder, or when the registry cannot
     be read (fail closed).
     """
-    if not LANE_RE.match(lane):
+    if not LANE_RE.fullmatch(lane):
         raise InputsError(f"lane {lane[:80]!r} must match {LANE_RE.pattern}")
     source = Path(src)
     if not source.is_dir():
