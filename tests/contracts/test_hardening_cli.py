@@ -32,7 +32,8 @@ def test_a_bad_execution_id_is_err_inputs_and_not_echoed_in_full(eid: str, tmp_p
     envelope = _envelope(result.stdout)
     assert result.rc == 2
     assert envelope["error"]["code"] == "ERR_INPUTS"
-    assert eid not in result.stdout and eid not in result.stderr
+    assert eid not in result.stdout
+    assert eid not in result.stderr
     assert len(result.stdout) < 2000
     assert not any((tmp_path / "art").rglob("trail*"))
 

@@ -96,3 +96,21 @@ def test_edit_keeps_the_file_mode(registry_file):
 def test_edit_leaves_no_temp_file_behind(registry_file):
     set_base_image(registry_file, repository="127.0.0.1:5000/base", digest=DIGEST)
     assert sorted(p.name for p in registry_file.parent.iterdir()) == ["processors.yaml"]
+
+
+def test_a_read_only_registry_file_is_not_replaced(tmp_path):
+    from runtime.errors import InputsError
+    from runtime.registry.edit import edit_registry
+
+    path = tmp_path / "processors.yaml"
+    path.write_text("schema_version: 1\nprocessors: {}\n# a comment\n")
+    path.chmod(0o444)
+    before = path.read_bytes()
+
+    def mutate(document):
+        document["processors"]["demo/x"] = {"path": "p", "versions": {
+            "1": {"entrypoint": "main.py", "timeout_s": 5, "secrets": []}}}
+
+    with pytest.raises(InputsError, match="read-only"):
+        edit_registry(path, mutate)
+    assert path.read_bytes() == before
