@@ -72,6 +72,36 @@ def _write_stdout(text: str) -> None:
         raise Exit(code=STDOUT_FAILED_EXIT) from None
 
 
+def envelope_parse_errors() -> None:
+    """Make Invoke's flag-parse errors (``--bogus``, a flag missing its value) one ``ERR_INPUTS``
+    envelope on stdout (exit 2) when ``--json`` was asked for, like every other refusal.
+
+    Invoke parses task flags before any task body runs, so no ``run_cli`` can see these; its
+    ``Program.parse_tasks`` is wrapped once, from the wiring module.
+    """
+    from invoke.exceptions import ParseError
+    from invoke.program import Program
+
+    original = Program.parse_tasks
+    if getattr(original, "_envelopes", False):
+        return
+
+    def parse_tasks(self: Program) -> None:
+        try:
+            original(self)
+        except ParseError as exc:
+            if "--json" not in (getattr(self, "argv", None) or sys.argv):
+                raise
+            from runtime.errors import InputsError
+
+            setup_logging(json_mode=True)
+            err = InputsError(f"bad command line: {str(exc)[:300]}")
+            _fail(err, True, canonical_error_envelope)
+
+    parse_tasks._envelopes = True  # type: ignore[attr-defined]
+    Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def cancel_on_signals() -> Iterator[None]:
     """While the block runs, SIGTERM/SIGHUP/SIGINT raise :class:`CancelledError` in it.

@@ -91,3 +91,13 @@ def test_an_unwritable_stdout_ends_without_a_traceback(target: str, tmp_path: Pa
     assert "Traceback" not in stderr
     events = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     assert any(event.get("event") == "cli.stdout.failed" for event in events)
+
+
+@pytest.mark.parametrize("args", [("--json", "--bogus"), ("--json", "--execution-id")],
+                         ids=["unknown-flag", "flag-without-value"])
+def test_an_invoke_parse_error_with_json_is_one_err_inputs_envelope(args: tuple[str, ...]) -> None:
+    result = run_cli("run-processor", *args)
+    assert result.rc == 2
+    assert _envelope(result.stdout)["error"]["code"] == "ERR_INPUTS"
+    for line in result.stderr.splitlines():
+        assert isinstance(json.loads(line), dict)
