@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.fixtures.project import fixture_ref
@@ -419,7 +420,12 @@ def scan_file_stream(path: Path) -> list[str]:
 def exercise(case: FaultCase, adapter: str, *, root: Path, env: dict[str, str], workdir: Path,
              extra_args: tuple[str, ...] = (),
              leftovers: Callable[[str], list[Any]] | None = None) -> dict[str, Any]:
-    """Run ``case`` through ``adapter`` and assert every invariant; returns the envelope."""
+    """Run ``case`` through ``adapter`` and assert every invariant; returns the envelope.
+
+    A case that does not apply to ``adapter`` (``only``) is skipped, with its reason.
+    """
+    if case.only and adapter not in case.only:
+        pytest.skip(f"{case.name} applies to {', '.join(case.only)} only: {case.only_reason}")
     artifacts, evidence, sentinel = workdir / "art", workdir / "evidence", workdir / "sentinel"
     sentinel.mkdir(parents=True)
     (sentinel / "keep.txt").write_text("the sentinel outside every write prefix\n")

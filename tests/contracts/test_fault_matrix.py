@@ -70,8 +70,6 @@ def _params() -> Iterator[object]:
 @pytest.mark.parametrize(("adapter", "case"), _params())
 def test_fault_case_settles_cleanly(adapter: str, case: FaultCase, fault_root: Path,
                                     request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    if case.only and adapter not in case.only:
-        pytest.skip(f"{case.name} applies to {', '.join(case.only)} only: {case.only_reason}")
     env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_root))
     if adapter == "modal":
         state = request.getfixturevalue("fake_modal")
