@@ -28,6 +28,9 @@ from tasks import (
     smoke,
     test,
 )
+from tasks.cli import envelope_parse_errors
+
+envelope_parse_errors()  # flag-parse errors become envelopes too (with --json)
 
 ns = Collection()
 for module in (run, batch, lifecycle, modal_tasks, contracts, test, smoke, faults, bench, meta, ci,

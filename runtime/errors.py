@@ -93,6 +93,22 @@ class AdapterInvocationError(ProcessorRuntimeError):
     exit_code = 30
 
 
+class CancelledError(AdapterInvocationError):
+    """The run was cancelled by a signal (SIGTERM, SIGHUP, SIGINT), like a timeout cut short.
+
+    Same code as every failed child (``ERR_ADAPTER_INVOCATION``, not retried), but its own exit
+    code, 130, so a CI log tells a cancel from a failure. The runner removes the folders the run
+    claimed, so its execution id can be used again.
+    """
+
+    exit_code = 130
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(f"run cancelled by {signal_name}: the child's process group was killed "
+                         "and the run's folders removed", retryable=False)
+        self.signal_name = signal_name
+
+
 class InputsError(ProcessorRuntimeError):
     """The caller's request is unusable: bad JSON, not an object, unknown ref, bad flag."""
 

@@ -1,12 +1,16 @@
-"""Preflight guards that refuse unsafe requests before anything runs."""
+"""Preflight guards that refuse unsafe requests before anything runs.
+
+``ci_enabled`` lives with the child environment (standard library only, the container entry
+asks it too) and is re-exported here.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import uuid
 from collections.abc import Mapping
 
+from runtime.child.env import ci_enabled as ci_enabled  # re-exported: the one CI check
 from runtime.contract.wire import ENVS, EXECUTION_ID_RE, MODES
 from runtime.errors import CISafetyError, ImageUnavailableError, ImageUnpinnedError, InputsError
 
@@ -74,12 +78,6 @@ def check_remote_pullable(reference: str, env: str) -> None:
             "registry (PROCESSOR_IMAGE_REGISTRY or image_registry in registry/processors.yaml) "
             "and re-pin through the reviewed pin PR", retryable=False,
             meta={"env": env, "registry_host": host})
-
-
-def ci_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    """True when the process runs in CI (``CI=true``/``1``), which forbids ``mode=real``."""
-    value = (os.environ if environ is None else environ).get("CI", "")
-    return value.strip().lower() in {"true", "1", "yes"}
 
 
 def check_mode(mode: str, environ: Mapping[str, str] | None = None) -> None:

@@ -9,21 +9,25 @@ envelope — or raises the canon error carrying the same context for the error e
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import os
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from runtime.adapters import Adapter, RunRequest, get_adapter
-from runtime.adapters.outcome import judge_attempt
+from runtime.adapters.outcome import judge_attempt, watch_confinement
 from runtime.contract.schemas import input_validator, validate_outputs
 from runtime.contract.wire import Envelope
-from runtime.errors import InputsError, ProcessorRuntimeError
+from runtime.errors import CancelledError, InputsError, ProcessorRuntimeError
 from runtime.guards import (
+    SOURCE_ADAPTERS,
     check_env,
     check_execution_id,
     check_image_override,
@@ -32,7 +36,7 @@ from runtime.guards import (
     new_execution_id,
 )
 from runtime.kit.files import remove_partial_writes
-from runtime.kit.message import INPUTS_LIMIT_BYTES
+from runtime.kit.message import CUT_MARK, INPUTS_LIMIT_BYTES
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
 from runtime.redaction import register_secret_names, register_sensitive_environ
@@ -40,6 +44,10 @@ from runtime.registry.load import Registry, ResolvedProcessor
 from runtime.retry import call_with_retry
 
 MAX_TIMEOUT_S = 86400
+#: Deepest nesting of inputs accepted: every walk of them (the kit's hashing, validation,
+#: redaction) then stays far from Python's recursion limit.
+MAX_INPUTS_DEPTH = 100
+_SHOWN_ID_CHARS = 80  # an execution id that fails its check is echoed this far, no further
 
 __all__ = ["check_timeout", "inputs_check", "load_inputs_file", "new_execution_id", "parse_inputs_json",
            "run_processor"]
@@ -51,32 +59,69 @@ def parse_inputs_json(text: str) -> dict[str, Any]:
     The size bound here is a read bound (untrusted text is not parsed past the limit); the content
     of the parsed object is checked once, by :func:`run_processor`.
     """
-    if len(text) > INPUTS_LIMIT_BYTES or len(text.encode("utf-8")) > INPUTS_LIMIT_BYTES:
+    if len(text) > INPUTS_LIMIT_BYTES:
+        raise InputsError(f"inputs JSON exceeds {INPUTS_LIMIT_BYTES} bytes")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # argv bytes that were not UTF-8 arrive as surrogates
+        raise InputsError(f"inputs JSON is not UTF-8 text (byte at position {exc.start})") from exc
+    if size > INPUTS_LIMIT_BYTES:
         raise InputsError(f"inputs JSON exceeds {INPUTS_LIMIT_BYTES} bytes")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputsError(f"inputs are not valid JSON: {exc.msg} at line {exc.lineno} "
                           f"column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise InputsError(f"inputs nest deeper than {MAX_INPUTS_DEPTH} levels") from exc
+    except ValueError as exc:  # e.g. an integer past sys.get_int_max_str_digits()
+        raise InputsError(f"inputs are not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(value, dict):
         raise InputsError(f"inputs must be a JSON object, got {type(value).__name__}")
     return value
 
 
 def load_inputs_file(path: str | Path) -> dict[str, Any]:
-    """Read ``--inputs-file``: the same rules as ``--inputs-json``."""
+    """Read ``--inputs-file``: the same rules as ``--inputs-json``.
+
+    Only a regular file is read (a FIFO, a device or ``/dev/zero`` is ``ERR_INPUTS``: opened
+    non-blocking, so a FIFO without a writer cannot hang the run), and never more than the limit
+    plus one byte, whatever its size claims.
+    """
     file = Path(path)
     try:
-        size = file.stat().st_size
-    except OSError as exc:
-        raise InputsError(f"inputs file {file} cannot be read: {exc.strerror}") from exc
-    if size > INPUTS_LIMIT_BYTES:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise InputsError(f"inputs file {file} cannot be read: {reason}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputsError(f"inputs file {file} is not a regular file")
+        try:
+            data = handle.read(INPUTS_LIMIT_BYTES + 1)
+        except OSError as exc:
+            raise InputsError(f"inputs file {file} cannot be read: {exc.strerror}") from exc
+    if len(data) > INPUTS_LIMIT_BYTES:
         raise InputsError(f"inputs file {file} exceeds {INPUTS_LIMIT_BYTES} bytes")
     try:
-        text = file.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputsError(f"inputs file {file} is not readable UTF-8 text: {exc}") from exc
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputsError(f"inputs file {file} is not readable UTF-8 text: {exc.reason} at byte "
+                          f"{exc.start}") from exc
     return parse_inputs_json(text)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` nests containers deeper than ``limit`` (an iterative walk)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def check_timeout(timeout_s: float | None, default_s: float) -> float:
@@ -92,12 +137,14 @@ def check_timeout(timeout_s: float | None, default_s: float) -> float:
 def _check_inputs(inputs: Any) -> dict[str, Any]:
     if not isinstance(inputs, dict):
         raise InputsError(f"inputs must be a JSON object, got {type(inputs).__name__}")
+    if _depth_exceeds(inputs, MAX_INPUTS_DEPTH):
+        raise InputsError(f"inputs nest deeper than {MAX_INPUTS_DEPTH} levels")
     try:
         # UTF-8 as the kit will write it: a lone surrogate ("\ud800" in JSON) is refused here
         # rather than crashing the processor when it encodes its outputs or hashes.
         encoded = json.dumps(inputs, allow_nan=False, ensure_ascii=False).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise InputsError(f"inputs are not JSON-serialisable UTF-8: {exc}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InputsError(f"inputs are not JSON-serialisable UTF-8: {str(exc)[:200]}") from exc
     if len(encoded) > INPUTS_LIMIT_BYTES:
         raise InputsError(f"inputs exceed {INPUTS_LIMIT_BYTES} bytes")
     return inputs
@@ -117,16 +164,50 @@ def inputs_check(processor: ResolvedProcessor) -> Callable[[Any], dict[str, Any]
     return check
 
 
-def _prepare_prefix(write_prefix: Path) -> Path:
+def _check_path_text(label: str, path: Path) -> None:
+    """A path the child receives in its JSON payload must be UTF-8 text (``ERR_INPUTS``)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputsError(f"{label} is not UTF-8 text (byte at position {exc.start})") from exc
+
+
+def _make_dir(label: str, path: Path, *, exclusive: bool) -> None:
+    """Create ``path`` (parents too). ``exclusive``: it must not exist yet — ``mkdir`` is the
+    atomic claim, no check-then-act — else ``FileExistsError``. ``ERR_INPUTS`` when the
+    filesystem refuses (``/proc``, ``/dev/null``, under a file, read-only)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(exist_ok=not exclusive)
+    except FileExistsError:
+        if exclusive:
+            raise
+        raise InputsError(f"{label} {path} exists and is not a folder") from None
+    except OSError as exc:
+        raise InputsError(f"{label} {path} cannot be created: {exc.strerror}") from exc
+    if not path.is_dir():
+        raise InputsError(f"{label} {path} is not a folder")
+
+
+def _prepare_prefix(write_prefix: Path, code_folder: Path) -> tuple[Path, bool]:
+    """The write prefix, created (or found empty); returns it resolved and whether we made it."""
+    _check_path_text("write prefix", write_prefix)
     if write_prefix.is_symlink():
         raise InputsError(f"write prefix {write_prefix} is a symlink")
-    if write_prefix.exists():
-        if not write_prefix.is_dir():
-            raise InputsError(f"write prefix {write_prefix} exists and is not a folder")
-        if any(write_prefix.iterdir()):
-            raise InputsError(f"write prefix {write_prefix} is not empty (use a fresh folder)")
-    write_prefix.mkdir(parents=True, exist_ok=True)
-    return write_prefix.resolve()
+    resolved = write_prefix.resolve()
+    if resolved == code_folder or code_folder in resolved.parents:
+        # The run's own outputs would change the code hash: receipts would stop being stable.
+        raise InputsError(f"write prefix {write_prefix} lies inside the processor's code folder")
+    try:
+        _make_dir("write prefix", write_prefix, exclusive=True)
+        return write_prefix.resolve(), True
+    except FileExistsError:
+        pass
+    if not write_prefix.is_dir():
+        raise InputsError(f"write prefix {write_prefix} exists and is not a folder")
+    if any(write_prefix.iterdir()):
+        raise InputsError(f"write prefix {write_prefix} is not empty (use a fresh folder)")
+    return write_prefix.resolve(), False
 
 
 def _reset_prefix(write_prefix: Path) -> None:
@@ -143,6 +224,21 @@ def _discard_partial_writes(prefix: Path, execution_dir: Path, log: Any) -> None
     removed = [*remove_partial_writes(prefix), *remove_partial_writes(execution_dir)]
     if removed:
         log.warning("execution.partial_writes.removed", count=len(removed))
+
+
+def _release(created: list[Path], *, wipe: bool) -> None:
+    """Give back the folders a failed run claimed: empty ones always (a run refused before its
+    child wrote anything leaves no ``runs/<id>``), all of them when the run was cancelled, so the
+    execution id can be used again."""
+    for folder in reversed(created):
+        if wipe:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                    if sub.is_dir() and not sub.is_symlink():
+                        sub.rmdir()  # only empty folders go; a file stops it (OSError)
+                folder.rmdir()
 
 
 def run_processor(
@@ -206,14 +302,17 @@ def _execute(
     id_checked: bool = False,
 ) -> Envelope:
     started = time.monotonic()
+    # Until it passes its check the id is untrusted text: never echoed in full.
+    shown_id = eid if len(eid) <= _SHOWN_ID_CHARS else eid[:_SHOWN_ID_CHARS] + CUT_MARK
     context: dict[str, Any] = {"adapter": adapter, "mode": mode, "env": env,
-                               "processor_ref": str(ref)}
-    log = get_logger(execution_id=eid, **context)
+                               "processor_ref": str(ref)[:_SHOWN_ID_CHARS]}
+    log = get_logger(execution_id=shown_id, **context)
     log.info("execution.start")
     attempts = 0
     prefix: Path | None = None
     artifacts: Path | None = None
     runner: Adapter | None = None
+    created: list[Path] = []  # folders this run claimed, innermost last
     try:
         if not id_checked:
             check_execution_id(eid)
@@ -231,13 +330,25 @@ def _execute(
         register_sensitive_environ()
         checked_inputs = inputs_check(resolved)({} if inputs is None else inputs)
         artifacts = Path(artifacts_root) if artifacts_root else default_artifacts_root(project)
-        artifacts.mkdir(parents=True, exist_ok=True)
+        _check_path_text("artifacts root", artifacts)
+        _make_dir("artifacts root", artifacts, exclusive=False)
         artifacts = artifacts.resolve()
+        if artifacts == resolved.directory or resolved.directory in artifacts.parents:
+            raise InputsError(f"artifacts root {artifacts} lies inside the processor's code folder")
         execution_dir = artifacts / "execution" / eid
-        if execution_dir.exists() and any(execution_dir.iterdir()):
+        try:
+            # The atomic claim of the id: of two runs with one id, exactly one gets here.
+            _make_dir("execution folder", execution_dir, exclusive=True)
+        except FileExistsError:
             # A reused id would overwrite an earlier run's receipt: lose nothing, refuse instead.
-            raise InputsError(f"execution id {eid} was already used under {artifacts}")
-        prefix = _prepare_prefix(Path(write_prefix) if write_prefix else artifacts / "runs" / eid)
+            raise InputsError(f"execution id {eid} was already used under {artifacts} "
+                              "(use a fresh id)") from None
+        created.append(execution_dir)
+        prefix, made = _prepare_prefix(
+            Path(write_prefix) if write_prefix else artifacts / "runs" / eid, resolved.directory)
+        if made:
+            created.append(prefix)
+        confinement = watch_confinement(artifacts, eid) if adapter in SOURCE_ADAPTERS else None
         request = RunRequest(
             execution_id=eid, processor=resolved, mode=mode, env=env, inputs=checked_inputs,
             write_prefix=prefix, artifacts_root=artifacts, timeout_s=limit, root=project,
@@ -258,7 +369,10 @@ def _execute(
                 invoke_log.error("adapter.invoke.error", code=exc.code,
                                  elapsed_ms=exc.meta.get("elapsed_ms"))
                 raise
-            return judge_attempt(result, request, invoke_log), result.meta
+            envelope = judge_attempt(result, request, invoke_log)
+            if confinement is not None:
+                confinement.check(invoke_log)
+            return envelope, result.meta
 
         def on_retry(number: int, exc: BaseException) -> None:
             log.warning("execution.retry", attempt=number, code=getattr(exc, "code", None))
@@ -268,8 +382,9 @@ def _execute(
     except ProcessorRuntimeError as err:
         if prefix is not None and artifacts is not None and attempts:
             _discard_partial_writes(prefix, artifacts / "execution" / eid, log)
+        _release(created, wipe=isinstance(err, CancelledError))
         elapsed = int((time.monotonic() - started) * 1000)
-        err.execution_id = eid
+        err.execution_id = shown_id
         err.meta = {**err.meta, **context, "elapsed_ms": elapsed, "attempts": attempts}
         log.error("execution.settle", status="error", code=err.code, elapsed_ms=elapsed,
                   attempts=attempts)

@@ -6,16 +6,26 @@ envelope. Without it a person gets a short summary. Canon errors map to their ex
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any, NoReturn
 
 from invoke.exceptions import Exit
 from invoke.tasks import task as _invoke_task
 
-from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
+from runtime.errors import AdapterInvocationError, CancelledError, ProcessorRuntimeError
+
+#: What CI runners and terminals send to stop a job; each cancels the run like a timeout.
+CANCEL_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+#: Exit code when stdout cannot take the result (a closed pipe, ``/dev/full``).
+STDOUT_FAILED_EXIT = 1
 
 
 def task(*args: Any, **kwargs: Any) -> Callable:  # type: ignore[type-arg]  # as invoke.task
@@ -51,8 +61,82 @@ def note(text: str, json_mode: bool) -> None:
 
 def emit_line(payload: dict[str, Any]) -> None:
     """Print one compact JSON line on stdout (the only stdout write in ``--json`` mode)."""
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    _write_stdout(json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def _write_stdout(text: str) -> None:
+    """Write and flush stdout; a reader that went away or a full disk ends the task with one
+    NDJSON event on stderr and ``STDOUT_FAILED_EXIT``, not a traceback."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        # Point fd 1 at /dev/null so the interpreter's final flush cannot raise again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        with contextlib.suppress(OSError):
+            sys.stderr.write(json.dumps({"event": "cli.stdout.failed", "level": "error",
+                                         "error": exc.strerror or type(exc).__name__}) + "\n")
+            sys.stderr.flush()
+        raise Exit(code=STDOUT_FAILED_EXIT) from None
+
+
+def envelope_parse_errors() -> None:
+    """Make Invoke's flag-parse errors (``--bogus``, a flag missing its value) one ``ERR_INPUTS``
+    envelope on stdout (exit 2) when ``--json`` was asked for, like every other refusal.
+
+    Invoke parses task flags before any task body runs, so no ``run_cli`` can see these; its
+    ``Program.parse_tasks`` is wrapped once, from the wiring module.
+    """
+    from invoke.exceptions import ParseError
+    from invoke.program import Program
+
+    original = Program.parse_tasks
+    if getattr(original, "_envelopes", False):
+        return
+
+    def parse_tasks(self: Program) -> None:
+        try:
+            original(self)
+        except ParseError as exc:
+            if "--json" not in (getattr(self, "argv", None) or sys.argv):
+                raise
+            from runtime.errors import InputsError
+
+            setup_logging(json_mode=True)
+            err = InputsError(f"bad command line: {str(exc)[:300]}")
+            _fail(err, True, canonical_error_envelope)
+
+    parse_tasks._envelopes = True  # type: ignore[attr-defined]
+    Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def cancel_on_signals() -> Iterator[None]:
+    """While the block runs, SIGTERM/SIGHUP/SIGINT raise :class:`CancelledError` in it.
+
+    The error unwinds like a timeout: spawn kills the child's group (and what escaped it), the
+    runner removes the run's temp files and folders, and the task prints one error envelope and
+    exits 130. Further signals are ignored while that cleanup runs. Only the main thread can
+    install handlers; elsewhere the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def cancel(signum: int, _frame: FrameType | None) -> None:
+        for number in CANCEL_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
+        raise CancelledError(signal.Signals(signum).name)
+
+    previous = {number: signal.signal(number, cancel) for number in CANCEL_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def canonical_error_envelope(err: ProcessorRuntimeError) -> dict[str, Any]:
@@ -76,7 +160,8 @@ def run_cli(
     """
     on_error_envelope = on_error_envelope or canonical_error_envelope
     try:
-        result = action()
+        with cancel_on_signals():
+            result = action()
     except ProcessorRuntimeError as err:
         _fail(err, json_mode, on_error_envelope)
     except Exit:
@@ -94,7 +179,7 @@ def run_cli(
     if json_mode:
         emit_line(to_json(result))
     else:
-        sys.stdout.write(to_text(result).rstrip("\n") + "\n")
+        _write_stdout(to_text(result).rstrip("\n") + "\n")
 
 
 def fail(err: ProcessorRuntimeError, json_mode: bool = False) -> NoReturn:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 
-from runtime.errors import InputsError
+from runtime.errors import InputsError, ProcessorRuntimeError
 from tasks.cli import note, run_cli, setup_logging, task
 
 if TYPE_CHECKING:  # the model (pydantic) loads with the runner, not with `inv --list`
@@ -116,6 +116,17 @@ def run_processor(
         return envelope
 
     def run(recording: str | bool | None) -> Envelope:
+        try:
+            return run_checked(recording)
+        except ProcessorRuntimeError as err:
+            # Refused before the runner saw it (flags, inputs): the envelope still says what
+            # was asked for, as the runner's own errors do.
+            for key, value in (("adapter", adapter), ("mode", mode), ("env", env),
+                               ("processor_ref", ref[:80])):
+                err.meta.setdefault(key, value)
+            raise
+
+    def run_checked(recording: str | bool | None) -> Envelope:
         from runtime.runner import load_inputs_file, parse_inputs_json, run_processor
 
         if not ref:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.fixtures.project import fixture_ref
@@ -46,15 +47,22 @@ DB_PASSWORD_CANARY = "canary-undeclared-db-pw-8c2d7a"  # PLANTED_DB_PASSWORD: un
 TOKEN_CANARY = "sk-canaryTok" + "Q7x" * 8  # PLANTED_SERVICE_TOKEN: undeclared, token-shaped
 AMBIENT_CANARY = "canary-ambient-plain-3b6f0e"  # PLANTED_NOTE: an innocuous-looking name
 INPUT_CANARY = "sk-canaryInput" + "W3v" * 7  # token-shaped, passed in the inputs
+# PLANTED_QUOTED_SECRET: quote, backslash and non-ASCII, so its JSON spellings differ from it
+QUOTED_CANARY = 'Qz7rKq"w\\0rd\u00e9\u00df-Xv4pMn'
+# Its letter runs survive any escaping (JSON in JSON, repr of JSON, ...): found alone, they
+# show a leak whatever encoding carried it.
+CANARY_PIECES = {QUOTED_CANARY: (b"Qz7rKq", b"Xv4pMn")}
 CANARY_ENV = {
     "ACME_API_KEY": DECLARED_CANARY,
     "PLANTED_DB_PASSWORD": DB_PASSWORD_CANARY,
     "PLANTED_SERVICE_TOKEN": TOKEN_CANARY,
     "PLANTED_NOTE": AMBIENT_CANARY,
+    "PLANTED_QUOTED_SECRET": QUOTED_CANARY,
 }
 ENV_CANARIES = tuple(CANARY_ENV.values())
 
 ADAPTER_EXIT = {"ERR_ADAPTER_INVOCATION": 30, "ERR_INPUTS": 2}
+CANCELLED_EXIT = 130
 PEAK_RSS_LIMIT_KIB = 200 * 1024
 CASE_TIMEOUT_S = 180.0
 FLOOD_MB_LOCAL = 500
@@ -73,6 +81,12 @@ class FaultCase:
     # index_path); they exist only where the processor can reach them (local).
     escapes: tuple[str, ...] = ()
     bundled: bool = False
+    # the CLI flags that carry the inputs (default: ``--inputs-json`` of ``inputs``); a case
+    # about bad input replaces them (given the workdir beside the sentinel)
+    args: Callable[[str, Path], list[str]] | None = None
+    # adapters the case applies to (empty: all); elsewhere it is skipped with this reason
+    only: tuple[str, ...] = ()
+    only_reason: str = ""
 
 
 def _flood(adapter: str, _sentinel: Path) -> dict[str, Any]:
@@ -121,6 +135,78 @@ CASES: tuple[FaultCase, ...] = (
               lambda adapter, sentinel: {"text": f"One {INPUT_CANARY}. Two.", "max_words": 3},
               bundled=True),
 )
+
+
+def _leak(how: str) -> Callable[[str, Path], dict[str, Any]]:
+    return lambda adapter, sentinel: {"secret": QUOTED_CANARY, "how": how}
+
+
+def _deep_inputs(_adapter: str, _workdir: Path) -> list[str]:
+    return ["--inputs-json", '{"a":' * 985 + "1" + "}" * 985]
+
+
+def _inputs_file(path: str) -> Callable[[str, Path], list[str]]:
+    return lambda adapter, workdir: ["--inputs-file", path]
+
+
+def _fifo(_adapter: str, workdir: Path) -> list[str]:
+    fifo = workdir / "inputs.fifo"
+    os.mkfifo(fifo)
+    return ["--inputs-file", str(fifo)]
+
+
+def _not_utf8(_adapter: str, workdir: Path) -> list[str]:
+    return ["--inputs-json", os.fsdecode(b'{"a": "\xff\xfe"}')]
+
+
+def _prefix(path: str) -> Callable[[str, Path], list[str]]:
+    return lambda adapter, workdir: ["--write-prefix", path]
+
+
+def _prefix_in_code(_adapter: str, _workdir: Path) -> list[str]:
+    from tests.fixtures.project import FIXTURE_PROCESSORS
+
+    return ["--write-prefix", str(FIXTURE_PROCESSORS / "write_escape" / "w1")]
+
+
+def _artifacts_a_file(_adapter: str, workdir: Path) -> list[str]:
+    (workdir / "a-file").write_text("not a folder\n")
+    return ["--artifacts-root", str(workdir / "a-file")]
+
+
+INPUT_CASES: tuple[FaultCase, ...] = (
+    FaultCase("inputs_deep", "demo/echo@1", "ERR_INPUTS", args=_deep_inputs, bundled=True),
+    FaultCase("inputs_huge_int", "demo/echo@1", "ERR_INPUTS", bundled=True,
+              args=lambda adapter, workdir: ["--inputs-json", '{"n": ' + "7" * 5000 + "}"]),
+    FaultCase("inputs_not_utf8", "demo/echo@1", "ERR_INPUTS", args=_not_utf8, bundled=True),
+    FaultCase("inputs_dev_zero", "demo/echo@1", "ERR_INPUTS", args=_inputs_file("/dev/zero"),
+              bundled=True),
+    FaultCase("inputs_fifo", "demo/echo@1", "ERR_INPUTS", args=_fifo, bundled=True),
+    FaultCase("prefix_in_proc", "demo/echo@1", "ERR_INPUTS", args=_prefix("/proc/w1"),
+              bundled=True),
+    FaultCase("prefix_dev_null", "demo/echo@1", "ERR_INPUTS", args=_prefix("/dev/null/w1"),
+              bundled=True),
+    FaultCase("prefix_in_code", fixture_ref("write_escape"), "ERR_INPUTS", args=_prefix_in_code),
+    FaultCase("artifacts_a_file", "demo/echo@1", "ERR_INPUTS", args=_artifacts_a_file,
+              bundled=True),
+)
+CASES = (*CASES,
+    FaultCase("secret_crash", fixture_ref("secret_leaks"), ERR, _leak("crash")),
+    FaultCase("secret_error_cut", fixture_ref("secret_leaks"), "ERR_INPUTS", _leak("error")),
+    FaultCase("secret_stream_cuts", fixture_ref("secret_leaks"), ERR, _leak("cuts")),
+    FaultCase("escape_setsid_hang", fixture_ref("escape_setsid"), ERR,
+              lambda adapter, sentinel: {"then": "hang"}),
+    FaultCase("escape_setsid_exit", fixture_ref("escape_setsid"), None,
+              lambda adapter, sentinel: {"then": "exit"}),
+    FaultCase("write_dotdot", fixture_ref("write_escape"), ERR,
+              lambda adapter, sentinel: {"where": "dotdot"}, escapes=("runs/ESCAPED.txt",),
+              only=("local",), only_reason="containers mount only the prefix and execution "
+              "folder: a write beside them never reaches the host"),
+    FaultCase("write_execution_dir", fixture_ref("write_escape"), ERR,
+              lambda adapter, sentinel: {"where": "execution"}, only=("local",),
+              only_reason="the container's execution folder is judged by the receipt check"),
+    *INPUT_CASES,
+)
 CASE_BY_NAME = {case.name: case for case in CASES}
 
 
@@ -130,6 +216,13 @@ def case_inputs(case: FaultCase, adapter: str, sentinel: Path) -> dict[str, Any]
     if not case.bundled:
         inputs.setdefault("canary", INPUT_CANARY)
     return inputs
+
+
+def case_args(case: FaultCase, adapter: str, sentinel: Path) -> list[str]:
+    """The CLI flags carrying the case's inputs (a bad-input case supplies its own)."""
+    if case.args is not None:
+        return case.args(adapter, sentinel.parent)
+    return ["--inputs-json", json.dumps(case_inputs(case, adapter, sentinel))]
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -278,9 +371,18 @@ def check_no_partial_files(*folders: Path) -> None:
                     yaml.safe_load(path.read_bytes())
 
 
+def encodings(canary: str) -> tuple[bytes, ...]:
+    """Every spelling a leaked value can take in a byte stream: raw UTF-8, JSON-escaped with and
+    without ``ensure_ascii``, and a Python ``repr``."""
+    texts = {canary, json.dumps(canary)[1:-1], json.dumps(canary, ensure_ascii=False)[1:-1],
+             repr(canary)[1:-1]}
+    return tuple(sorted(text.encode("utf-8") for text in texts))
+
+
 def canary_hits(data: bytes, canaries: tuple[str, ...]) -> list[str]:
-    """The canaries present in ``data``."""
-    return [canary for canary in canaries if canary.encode() in data]
+    """The canaries present in ``data``, in any of their :func:`encodings`."""
+    return [canary for canary in canaries
+            if any(form in data for form in (*encodings(canary), *CANARY_PIECES.get(canary, ())))]
 
 
 def scan_tree(folder: Path, *, inputs_allowed_under: tuple[Path, ...] = ()) -> list[str]:
@@ -304,7 +406,7 @@ def scan_tree(folder: Path, *, inputs_allowed_under: tuple[Path, ...] = ()) -> l
 def scan_file_stream(path: Path) -> list[str]:
     """Canaries in a (possibly huge) stream file, read in overlapping chunks."""
     canaries = (*ENV_CANARIES, INPUT_CANARY)
-    overlap = max(len(c) for c in canaries)
+    overlap = max(len(form) for c in canaries for form in encodings(c))
     found: set[str] = set()
     tail = b""
     with path.open("rb") as handle:
@@ -318,18 +420,24 @@ def scan_file_stream(path: Path) -> list[str]:
 def exercise(case: FaultCase, adapter: str, *, root: Path, env: dict[str, str], workdir: Path,
              extra_args: tuple[str, ...] = (),
              leftovers: Callable[[str], list[Any]] | None = None) -> dict[str, Any]:
-    """Run ``case`` through ``adapter`` and assert every invariant; returns the envelope."""
+    """Run ``case`` through ``adapter`` and assert every invariant; returns the envelope.
+
+    A case that does not apply to ``adapter`` (``only``) is skipped, with its reason.
+    """
+    if case.only and adapter not in case.only:
+        pytest.skip(f"{case.name} applies to {', '.join(case.only)} only: {case.only_reason}")
     artifacts, evidence, sentinel = workdir / "art", workdir / "evidence", workdir / "sentinel"
     sentinel.mkdir(parents=True)
     (sentinel / "keep.txt").write_text("the sentinel outside every write prefix\n")
     before = snapshot(sentinel)
     registry_yaml = root / "registry" / "processors.yaml"
     registry_before = registry_yaml.read_bytes()
-    inputs = case_inputs(case, adapter, sentinel)
     run_env = {**env, **CANARY_ENV, "PROCESSOR_EVIDENCE": str(evidence)}
+    flags = case_args(case, adapter, sentinel)
+    if "--artifacts-root" not in flags:
+        flags += ["--artifacts-root", str(artifacts)]
     run = run_cli_measured(["run-processor", "--ref", case.ref, "--adapter", adapter, "--json",
-                            "--inputs-json", json.dumps(inputs), "--artifacts-root",
-                            str(artifacts), *extra_args], run_env, workdir)
+                            *flags, *extra_args], run_env, workdir)
     envelope = check_envelope(case, run)
     assert envelope["meta"]["adapter"] == adapter
     assert run.peak_kib < PEAK_RSS_LIMIT_KIB, f"peak RSS {run.peak_kib} KiB"

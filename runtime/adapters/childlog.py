@@ -12,8 +12,9 @@ import json
 import time
 from typing import IO, Any
 
+from runtime.child.spawn import CUT_MARGIN_BYTES, LINE_LIMIT_BYTES
 from runtime.logging import emit_record, failure_expected, level_enabled
-from runtime.redaction import redact
+from runtime.redaction import redact, redact_text
 
 FORWARD_BUDGET_BYTES = 1024 * 1024
 
@@ -45,6 +46,10 @@ class StderrForwarder:
         text = line.decode("utf-8", "replace").rstrip("\r")
         if not text.strip():
             return True
+        if len(line) > LINE_LIMIT_BYTES:
+            # Spawn cut it (with a margin): redact the whole piece, then cut to the line limit.
+            cut = len(line) >= LINE_LIMIT_BYTES + CUT_MARGIN_BYTES
+            text = redact_text(text, cut_end=cut)[:LINE_LIMIT_BYTES]
         record: object
         try:
             record = json.loads(text)

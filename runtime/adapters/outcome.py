@@ -9,26 +9,30 @@ success envelope, or raises the canon error that explains the run, and logs the
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.child.spawn import TIMEOUT_RC, SpawnResult
+from runtime.child.spawn import STDERR_TAIL_BYTES, TIMEOUT_RC, SpawnResult
 from runtime.contract.envelope import (
     check_receipts,
     check_success_files,
     parse_envelope,
     raise_for_error_envelope,
 )
-from runtime.contract.wire import Envelope
+from runtime.contract.wire import EXECUTION_ID_RE, Envelope
 from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
 from runtime.kit.hashing import sha256_hex
-from runtime.redaction import redact_text
+from runtime.redaction import redact_tail
 
 if TYPE_CHECKING:
     from runtime.adapters.base import RunRequest
 
-__all__ = ["TIMEOUT_RC", "Attempt", "container_failed", "failure_meta", "judge", "judge_attempt"]
+RECEIPT_NAME = "determinism.json"  # the one file a child writes in its execution folder
+
+__all__ = ["TIMEOUT_RC", "Attempt", "Confinement", "container_failed", "failure_meta", "judge",
+           "judge_attempt", "watch_confinement"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,9 @@ def failure_meta(outcome: SpawnResult) -> dict[str, object]:
 
 def container_failed(outcome: SpawnResult) -> AdapterInvocationError:
     """The SPEC §7 failure: ``Container failed with exit code <rc>. STDERR:\\n<tail>``."""
-    tail = redact_text(outcome.stderr_tail.decode("utf-8", "replace"))
+    # Redact first, cut afterwards: spawn kept a margin beyond the bound for exactly this.
+    raw = outcome.stderr_tail.decode("utf-8", "replace")
+    tail = redact_tail(raw, STDERR_TAIL_BYTES, cut_start=outcome.stderr_len > len(outcome.stderr_tail))
     return AdapterInvocationError(
         f"Container failed with exit code {outcome.rc}. STDERR:\n{tail}",
         retryable=outcome.timed_out,
@@ -131,3 +137,56 @@ def judge_attempt(attempt: Attempt, request: RunRequest, log: Any) -> Envelope:
 def _loggable(meta: dict[str, Any]) -> dict[str, Any]:
     """Adapter meta minus the keys every breadcrumb already binds."""
     return {key: value for key, value in meta.items() if key not in ("adapter", "elapsed_ms", "rc")}
+
+
+class Confinement:
+    """What a source-run child could reach beside its prefix, listed before the run.
+
+    The local adapter runs the processor from source with our permissions, so nothing stops it
+    writing ``prefix/../x`` or into ``execution/``; SPEC §16 makes that an error. The artifacts
+    root, ``runs/`` and ``execution/`` are listed before the attempt and compared after it: a new
+    entry there that is not another run's folder, or anything in this run's execution folder but
+    its receipt, is ``ERR_ADAPTER_INVOCATION``.
+    """
+
+    def __init__(self, artifacts_root: Path, execution_id: str) -> None:
+        self._root = artifacts_root
+        self._execution_id = execution_id
+        self._areas = (artifacts_root, artifacts_root / "runs", artifacts_root / "execution")
+        self._before = {area: self._names(area) for area in self._areas}
+
+    @staticmethod
+    def _names(folder: Path) -> set[str]:
+        try:
+            return {entry.name for entry in os.scandir(folder)}
+        except OSError:
+            return set()
+
+    def escapes(self) -> list[str]:
+        """Artifacts-root-relative paths written outside the prefix since the listing."""
+        found = []
+        for area in self._areas:
+            for name in sorted(self._names(area) - self._before[area]):
+                path = area / name
+                legit = (area != self._root and path.is_dir() and not path.is_symlink()
+                         and EXECUTION_ID_RE.fullmatch(name))
+                if not legit and not (area == self._root and name in ("runs", "execution")):
+                    found.append(path.relative_to(self._root).as_posix())
+        receipt_dir = self._root / "execution" / self._execution_id
+        found += [f"execution/{self._execution_id}/{name}"
+                  for name in sorted(self._names(receipt_dir) - {RECEIPT_NAME})]
+        return found
+
+    def check(self, log: Any) -> None:
+        """Raise ``ERR_ADAPTER_INVOCATION`` naming what the child wrote outside its prefix."""
+        escaped = self.escapes()
+        if escaped:
+            log.error("adapter.confinement.breach", paths=escaped[:20])
+            shown = ", ".join(escaped[:5]) + (f" (+{len(escaped) - 5} more)" if len(escaped) > 5
+                                              else "")
+            raise AdapterInvocationError(f"processor wrote outside its write prefix: {shown}")
+
+
+def watch_confinement(artifacts_root: Path, execution_id: str) -> Confinement:
+    """List what the child could reach beside its prefix now; ``.check`` after the attempt."""
+    return Confinement(artifacts_root, execution_id)

@@ -107,7 +107,7 @@ def load_fixture(path: Path, expected_key: str) -> Fixture:
     outputs, error = expected.get("outputs"), expected.get("error")
     if outputs is not None and not (
             isinstance(outputs, dict)
-            and all(isinstance(h, str) and _SHA256.match(h) for h in outputs.values())):
+            and all(isinstance(h, str) and _SHA256.fullmatch(h) for h in outputs.values())):
         raise InputsError(f"{path}: expected.outputs: must map output paths to sha256 hex")
     if "error" in expected and not (isinstance(error, str) and error.startswith("ERR_")):
         raise InputsError(f"{path}: expected.error: must be an ERR_* code")

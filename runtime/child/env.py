@@ -28,9 +28,21 @@ FIXED = {
 }
 
 
+CI_OFF = ("0", "false", "no", "off")
+
+
+def ci_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the process runs in CI: ``CI`` set to anything but empty or ``0``/``false``/
+    ``no``/``off`` (any case). CI runners spell it ``true``, ``True``, ``1`` or their own name;
+    guessing wrong would let ``mode=real`` or ambient secrets through, so unknown means CI."""
+    value = (os.environ if environ is None else environ).get("CI", "").strip().lower()
+    return value not in ("", *CI_OFF)
+
+
 def ambient_secrets_allowed(env: str, parent: Mapping[str, str]) -> bool:
-    """Ambient variables pass only with ``ALLOW_ENV_SECRETS=1`` **and** ``env == dev``."""
-    return env == "dev" and parent.get("ALLOW_ENV_SECRETS") == "1"
+    """Ambient variables pass only with ``ALLOW_ENV_SECRETS=1`` **and** ``env == dev``, and
+    never under CI (a CI job holds the pipeline's secrets in its environment)."""
+    return env == "dev" and parent.get("ALLOW_ENV_SECRETS") == "1" and not ci_enabled(parent)
 
 
 def missing_secrets(names: Iterable[str], parent: Mapping[str, str]) -> list[str]:

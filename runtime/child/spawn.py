@@ -2,7 +2,13 @@
 
 Shared by the local adapter and the in-container entry, so it uses the standard library only.
 The child runs in its own session (process group); at the deadline the whole group is killed and
-``rc`` is 124. Afterwards the group is always reaped, so no grandchild outlives a run.
+``rc`` is 124. Afterwards the group is always reaped, and so is every process that carries this
+spawn's marker in its environment (``SPAWN_MARKER_ENV``): a descendant that left the group with
+``setsid`` still outlives no run. The pipes are drained with a deadline, so a descendant that
+holds them open cannot keep the caller waiting either.
+
+Tails and lines are kept ``CUT_MARGIN_BYTES`` beyond their reported bounds: the host redacts first
+and cuts afterwards, so a secret straddling a cut is still whole when it is redacted.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 STDERR_TAIL_BYTES = 8 * 1024
@@ -22,8 +29,18 @@ STDOUT_LIMIT_BYTES = 16 * 1024 * 1024
 STDOUT_RING_BYTES = 64 * 1024
 LINE_LIMIT_BYTES = 16 * 1024
 TIMEOUT_RC = 124
+#: Kept beyond ``STDERR_TAIL_BYTES`` and ``LINE_LIMIT_BYTES`` so the host can redact a secret that
+#: straddles a cut before it applies the cut (secrets longer than this are cut-edge redacted).
+CUT_MARGIN_BYTES = 1024
+#: Every child gets this variable with a value unique to its spawn; after the run every process
+#: still carrying it (an escaped ``setsid`` descendant included) is killed.
+SPAWN_MARKER_ENV = "PROCESSOR_SPAWN_MARKER"
 _CHUNK = 64 * 1024
 _KILL_GRACE_S = 0.5
+_POLL_MS = 50
+_DRAIN_GRACE_S = 2.0  # after the child is gone: read what is buffered, then stop
+_JOIN_S = 10.0
+_SWEEP_ROUNDS = 5
 
 # A line sink may return False to say it wants no more lines (e.g. its log budget is spent);
 # spawn then stops splitting lines and only keeps the bounded tail.
@@ -145,11 +162,15 @@ def collect_stdout(chunks: Iterable[bytes]) -> tuple[bytes, bytes, int, bool]:
 
 
 def forward_stderr(chunks: Iterable[bytes], sink: LineSink | None) -> tuple[bytes, int]:
-    """Split a child's stderr into lines for ``sink`` (each cut to ``LINE_LIMIT_BYTES``) and keep
-    the last ``STDERR_TAIL_BYTES``; returns ``(tail, total)``. A sink returning False (or raising)
-    gets no more lines, but the stream is still drained to its end."""
-    tail = _Tail(STDERR_TAIL_BYTES)
+    """Split a child's stderr into lines for ``sink`` and keep the end of the stream; returns
+    ``(tail, total)``. Lines are cut to ``LINE_LIMIT_BYTES`` and the tail to
+    ``STDERR_TAIL_BYTES``, each plus ``CUT_MARGIN_BYTES`` (the host cuts again after redacting);
+    the rest of a cut line is dropped, never offered as a line of its own. A sink returning False
+    (or raising) gets no more lines, but the stream is still drained to its end."""
+    tail = _Tail(STDERR_TAIL_BYTES + CUT_MARGIN_BYTES)
+    offer_limit = LINE_LIMIT_BYTES + CUT_MARGIN_BYTES
     pending = b""
+    skipping = False  # the rest of a line already offered cut: dropped up to its newline
     total = 0
     for chunk in chunks:
         total += len(chunk)
@@ -159,31 +180,55 @@ def forward_stderr(chunks: Iterable[bytes], sink: LineSink | None) -> tuple[byte
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
-            if not _offer(sink, line[:LINE_LIMIT_BYTES]):
+            if skipping:
+                skipping = False
+                continue
+            if not _offer(sink, line[:offer_limit]):
                 sink, pending = None, b""
                 break
-        if sink is not None and len(pending) > LINE_LIMIT_BYTES:  # no newlines: emit a cut line
-            if not _offer(sink, pending[:LINE_LIMIT_BYTES]):
-                sink = None
+        if skipping:
             pending = b""
-    if sink is not None and pending:
-        _offer(sink, pending[:LINE_LIMIT_BYTES])
+        elif sink is not None and len(pending) > offer_limit:  # no newline yet: emit a cut line
+            if not _offer(sink, pending[:offer_limit]):
+                sink = None
+            pending, skipping = b"", True
+    if sink is not None and pending and not skipping:
+        _offer(sink, pending[:offer_limit])
     return tail.value(), total
 
 
-def _chunks(pipe: object, partial: bool) -> Iterator[bytes]:
-    read = pipe.read1 if partial and hasattr(pipe, "read1") else pipe.read  # type: ignore[attr-defined]
-    while chunk := read(_CHUNK):
+def _chunks(fd: int, stop: threading.Event) -> Iterator[bytes]:
+    """Read ``fd`` to its end, or, once ``stop`` is set, until it has nothing more buffered (or
+    ``_DRAIN_GRACE_S`` passed): a descendant still holding the pipe cannot block the drain."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    stop_at: float | None = None
+    while True:
+        if stop.is_set():
+            stop_at = stop_at if stop_at is not None else time.monotonic() + _DRAIN_GRACE_S
+            if time.monotonic() > stop_at:
+                return
+        if not poller.poll(_POLL_MS):
+            if stop.is_set():
+                return
+            continue
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except OSError:
+            return
+        if not chunk:
+            return
         yield chunk
 
 
-def _drain_stdout(pipe: object, state: dict[str, object]) -> None:
-    kept, tail, total, overflow = collect_stdout(_chunks(pipe, partial=False))
+def _drain_stdout(fd: int, stop: threading.Event, state: dict[str, object]) -> None:
+    kept, tail, total, overflow = collect_stdout(_chunks(fd, stop))
     state.update(stdout=kept, tail=tail, total=total, overflow=overflow)
 
 
-def _drain_stderr(pipe: object, sink: LineSink | None, state: dict[str, object]) -> None:
-    tail, total = forward_stderr(_chunks(pipe, partial=True), sink)
+def _drain_stderr(fd: int, stop: threading.Event, sink: LineSink | None,
+                  state: dict[str, object]) -> None:
+    tail, total = forward_stderr(_chunks(fd, stop), sink)
     state.update(tail=tail, total=total)
 
 
@@ -199,11 +244,63 @@ def _offer(sink: LineSink, line: bytes) -> bool:
         return False
 
 
-def _feed_stdin(pipe: object, data: bytes) -> None:
-    with contextlib.suppress(BrokenPipeError, OSError):
-        pipe.write(data)  # type: ignore[attr-defined]
-    with contextlib.suppress(BrokenPipeError, OSError):
+def _feed_stdin(pipe: object, data: bytes, stop: threading.Event) -> None:
+    """Write ``data`` without blocking past ``stop``: a descendant may hold stdin unread."""
+    fd = pipe.fileno()  # type: ignore[attr-defined]
+    view = memoryview(data)
+    with contextlib.suppress(OSError):
+        os.set_blocking(fd, False)
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT | select.POLLERR)
+        while view and not stop.is_set():
+            if not poller.poll(_POLL_MS):
+                continue
+            try:
+                view = view[os.write(fd, view[:_CHUNK]):]
+            except BlockingIOError:
+                continue
+    with contextlib.suppress(OSError):
         pipe.close()  # type: ignore[attr-defined]
+
+
+def _marked_pids(marker: bytes) -> list[int]:
+    """Pids (other than ours) whose environment holds ``marker``; unreadable ones are skipped."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                fd = os.open(f"/proc/{entry.name}/environ", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                environ = b"".join(iter(lambda fd=fd: os.read(fd, _CHUNK), b""))  # type: ignore[misc]
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+            if marker in environ.split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def sweep_marked(marker: str) -> int:
+    """SIGKILL every process carrying ``SPAWN_MARKER_ENV=marker``: what ``setsid`` took out of
+    the process group. Repeated a few rounds (a process may fork while we look); returns how
+    many were killed."""
+    needle = f"{SPAWN_MARKER_ENV}={marker}".encode()
+    killed = 0
+    for _ in range(_SWEEP_ROUNDS):
+        pids = _marked_pids(needle)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.01)
+    return killed
 
 
 def _kill_group(pgid: int, sig: int) -> None:
@@ -243,13 +340,15 @@ def spawn(
 ) -> SpawnResult:
     """Run ``argv`` to completion or to its deadline; returns rc, bounded output and timing.
 
-    ``PYTHONUNBUFFERED=1`` and ``LOG_STREAM=stderr`` are always set; stdin is a pipe (never a
-    TTY). ``on_stderr_line`` receives each stderr line (cut to 16 KiB) as it arrives, until it
-    returns False.
+    ``PYTHONUNBUFFERED=1``, ``LOG_STREAM=stderr`` and this spawn's ``SPAWN_MARKER_ENV`` are
+    always set; stdin is a pipe (never a TTY). ``on_stderr_line`` receives each stderr line (cut
+    to 16 KiB plus the cut margin) as it arrives, until it returns False.
     """
+    marker = uuid.uuid4().hex
     child_env = dict(os.environ if env is None else env)
     child_env["PYTHONUNBUFFERED"] = "1"
     child_env["LOG_STREAM"] = "stderr"
+    child_env[SPAWN_MARKER_ENV] = marker
     started = time.monotonic()
     proc = subprocess.Popen(
         list(argv),
@@ -264,10 +363,13 @@ def spawn(
     pgid = proc.pid
     out_state: dict[str, object] = {}
     err_state: dict[str, object] = {}
+    stop = threading.Event()
     threads = [
-        threading.Thread(target=_feed_stdin, args=(proc.stdin, stdin), daemon=True),
-        threading.Thread(target=_drain_stdout, args=(proc.stdout, out_state), daemon=True),
-        threading.Thread(target=_drain_stderr, args=(proc.stderr, on_stderr_line, err_state),
+        threading.Thread(target=_feed_stdin, args=(proc.stdin, stdin, stop), daemon=True),
+        threading.Thread(target=_drain_stdout, args=(proc.stdout.fileno(), stop, out_state),  # type: ignore[union-attr]
+                         daemon=True),
+        threading.Thread(target=_drain_stderr,
+                         args=(proc.stderr.fileno(), stop, on_stderr_line, err_state),  # type: ignore[union-attr]
                          daemon=True),
     ]
     for thread in threads:
@@ -288,10 +390,12 @@ def spawn(
         proc.wait()
         raise
     finally:
-        # Reap the whole group: a grandchild holding our pipes must not outlive the run.
+        # Reap the whole group, then what left it: nothing holding our pipes outlives the run.
         _kill_group(pgid, signal.SIGKILL)
+        sweep_marked(marker)
+        stop.set()
         for thread in threads:
-            thread.join(timeout=5)
+            thread.join(timeout=_JOIN_S)
         for pipe in (proc.stdout, proc.stderr):
             with contextlib.suppress(OSError):
                 pipe.close()  # type: ignore[union-attr]

@@ -96,7 +96,7 @@ def field_path(root: str, parts: Iterable[str | int]) -> str:
     for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif _IDENTIFIER.match(part):
+        elif _IDENTIFIER.fullmatch(part):
             text += f".{part}"
         else:
             text += f"[{json.dumps(part)}]"

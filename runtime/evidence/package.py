@@ -50,6 +50,8 @@ SPOOL_BYTES = 8 * 1024 * 1024
 WHOLE_JSON_LIMIT_BYTES = 16 * 1024 * 1024
 MANIFEST_LIMIT_BYTES = 64 * 1024 * 1024
 STATUSES = ("success", "error")
+#: The most bytes ``verify_evidence`` unpacks (evidence is logs and envelopes, far below this).
+VERIFY_UNPACKED_LIMIT_BYTES = 1024 * 1024 * 1024
 LANE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 GZIP_LEVEL = 6  # gzip(1)'s and ``tar czf``'s default; Python's gzip module defaults to 9
 # A line the filter treats as JSON: ``text.lstrip()`` starts with ``{`` or ``[``. In bytes: at a line
@@ -290,6 +292,11 @@ def _collect(src: Path) -> tuple[list[tuple[str, Path, int]], list[str]]:
             if path.is_symlink() or not path.is_file() or name.startswith("."):
                 skipped.append(rel)
                 continue
+            if path.lstat().st_nlink > 1:
+                # A hardlink shares its bytes with a file elsewhere (perhaps outside the run):
+                # packaging it would publish that file. Skipped and listed, like a symlink.
+                skipped.append(rel)
+                continue
             files.append((f"{MEMBER_ROOT}/{rel}", path, path.stat().st_size))
     files.sort(key=lambda item: item[0])
     return files, sorted(skipped)
@@ -317,7 +324,7 @@ def package_evidence(src: str | Path, out: str | Path, *, lane: str, root: Path,
     lane name, when ``src`` is not a folder (without ``missing_ok``), or when the registry
     cannot be read (fail closed).
     """
-    if not LANE_RE.match(lane):
+    if not LANE_RE.fullmatch(lane):
         raise InputsError(f"lane {lane[:80]!r} must match {LANE_RE.pattern}")
     source = Path(src)
     if not source.is_dir() and not (missing_ok and not source.exists()):
@@ -504,9 +511,17 @@ def verify_evidence(path: str | Path) -> VerifyResult:
     members = 0  # every regular file, the manifest included: what package_evidence counts
     corrupt = False
     try:
+        unpacked = 0
         with tarfile.open(archive, mode="r|gz") as tar:
             for info in tar:
                 name = info.name
+                unpacked += max(info.size, 0)
+                if unpacked > VERIFY_UNPACKED_LIMIT_BYTES:
+                    # A small archive can inflate to gigabytes of zeros: stop reading, say so.
+                    problems.append(f"{name}: the archive unpacks past "
+                                    f"{VERIFY_UNPACKED_LIMIT_BYTES} bytes; not read further")
+                    corrupt = True
+                    break
                 if not info.isfile():
                     problems.append(f"{name}: not a regular file (type {info.type!r})")
                     continue

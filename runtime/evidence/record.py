@@ -102,10 +102,11 @@ def scrub_line(text: str, extra: Collection[str] = ()) -> str:
     """Filter one NDJSON line; a line that is not JSON is treated as text and redacted."""
     try:
         record = json.loads(text)
-    except ValueError:
-        return redact_text(text, extra)
-    if isinstance(record, dict | list):
-        return json.dumps(scrub_record(record, extra), ensure_ascii=False, separators=(",", ":"))
+        if isinstance(record, dict | list):
+            return json.dumps(scrub_record(record, extra), ensure_ascii=False,
+                              separators=(",", ":"))
+    except (ValueError, RecursionError):  # a line nested too deep to walk is scrubbed as text
+        pass
     return redact_text(text, extra)
 
 

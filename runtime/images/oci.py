@@ -71,7 +71,7 @@ def split_repository(repository: str) -> tuple[str, str]:
     if not name or not ("." in host or ":" in host or host == "localhost"):
         raise InputsError(f"repository {repository!r} must be fully qualified "
                           "(e.g. 127.0.0.1:5000/processors/demo/echo)")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise InputsError(f"repository path {name!r} is not a valid OCI repository name")
     return host, name
 

@@ -14,7 +14,15 @@ from typing import IO, Any
 
 from runtime.kit.files import UnsafePathError, atomic_write, safe_join
 from runtime.kit.hashing import canonical_json, sha256_hex, tree_sha256
-from runtime.kit.message import PAYLOAD_LIMIT_BYTES, envelope_line, error_envelope, success_envelope
+from runtime.kit.message import (
+    PAYLOAD_LIMIT_BYTES,
+    TRACEBACK_LIMIT,
+    envelope_line,
+    error_envelope,
+    event_line,
+    keep_tail,
+    success_envelope,
+)
 
 _REQUIRED = ("execution_id", "ref", "mode", "inputs", "write_prefix", "artifacts_root")
 KIT_VERSION = "1"
@@ -62,7 +70,6 @@ class Context:
     def log(self, event: str, **fields: Any) -> None:
         """Emit one NDJSON event on stderr (never stdout); values must be JSON-serialisable."""
         record = {
-            "event": event,
             "level": fields.pop("level", "info"),
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "execution_id": self.execution_id,
@@ -70,7 +77,7 @@ class Context:
             "mode": self.mode,
             **fields,
         }
-        self._stderr.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+        self._stderr.write(event_line(event, **record))
         self._stderr.flush()
 
     # -- inputs and secrets ------------------------------------------------------------------
@@ -189,14 +196,13 @@ def serve(handle: Callable[[Context], None], *, code_root: str | Path | None = N
         envelope = ctx.finish()
         code = 0
     except KitError as err:
-        envelope = error_envelope(execution_id, err.code, err.message[:2000],
-                                  retryable=err.retryable)
-        stderr.write(json.dumps({"event": "processor.error", "level": "error", "code": err.code,
-                                 "message": err.message[:2000]}) + "\n")
+        envelope = error_envelope(execution_id, err.code, err.message, retryable=err.retryable)
+        stderr.write(event_line("processor.error", level="error", code=err.code,
+                                message=envelope["error"]["message"]))
         code = 2
     except Exception:  # noqa: BLE001 - a crash becomes rc 1 with its traceback on stderr
-        stderr.write(json.dumps({"event": "processor.crash", "level": "error",
-                                 "traceback": traceback.format_exc()[-4000:]}) + "\n")
+        stderr.write(event_line("processor.crash", level="error",
+                                traceback=keep_tail(traceback.format_exc(), TRACEBACK_LIMIT)))
         stderr.flush()
         return 1
     finally:

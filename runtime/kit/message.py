@@ -23,6 +23,26 @@ PAYLOAD_LIMIT_BYTES = INPUTS_LIMIT_BYTES + 64 * 1024
 #: Upper bound of ``error.message`` on the wire (the host bounds and redacts again).
 MESSAGE_LIMIT = 4000
 STATUSES = ("success", "error")
+#: Marks where a bounded text was cut. The host's redaction treats both sides of it as cut edges,
+#: so a piece of a secret left there is redacted although the child never knew the secret.
+CUT_MARK = "...[cut]"  # ASCII: the same whether JSON-escaped with ensure_ascii or not
+#: The most characters of a crash traceback a child logs (its end: where the error is).
+TRACEBACK_LIMIT = 4000
+
+
+def keep_head(text: str, limit: int) -> str:
+    """``text`` cut to its first ``limit`` characters, the cut marked with ``CUT_MARK``."""
+    return text if len(text) <= limit else text[:limit] + CUT_MARK
+
+
+def keep_tail(text: str, limit: int) -> str:
+    """``text`` cut to its last ``limit`` characters, the cut marked with ``CUT_MARK``."""
+    return text if len(text) <= limit else CUT_MARK + text[-limit:]
+
+
+def event_line(event: str, **fields: Any) -> str:
+    """One NDJSON log line a child writes on stderr (the kit's own events use this)."""
+    return json.dumps({"event": event, **fields}, default=str, ensure_ascii=False) + "\n"
 
 
 def success_envelope(execution_id: str, outputs: list[dict[str, Any]], index_path: str,
@@ -37,7 +57,8 @@ def error_envelope(execution_id: str, code: str, message: str, *, retryable: boo
     """An error envelope with a canon ``code`` (``ERR_*``), a bounded message and ``retryable``."""
     return {"status": "error", "execution_id": execution_id or "unknown", "outputs": [],
             "index_path": "",
-            "error": {"code": code, "message": message[:MESSAGE_LIMIT], "retryable": retryable},
+            "error": {"code": code, "message": keep_head(message, MESSAGE_LIMIT),
+                      "retryable": retryable},
             "meta": dict(meta or {})}
 
 

@@ -25,7 +25,7 @@ def sanitize_modal_name(raw: str, limit: int = MODAL_NAME_MAX, *,
     """
     cleaned = _clean(raw)
     changed = cleaned != raw
-    if not changed and len(cleaned) <= limit and not _APP_ID_LIKE.match(cleaned):
+    if not changed and len(cleaned) <= limit and not _APP_ID_LIKE.fullmatch(cleaned):
         return cleaned
     source = raw if identity is None else identity
     tail = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_TAIL]

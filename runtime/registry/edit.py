@@ -10,6 +10,7 @@ old document or the whole new one, never half-written.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from runtime._files import file_lock
 from runtime.contract.wire import is_digest
 from runtime.errors import InputsError
 from runtime.kit.files import atomic_write
-from runtime.registry.load import MAX_REGISTRY_BYTES, validate_document
+from runtime.registry.load import MAX_REGISTRY_BYTES, check_yaml_depth, validate_document
 from runtime.registry.refs import ProcessorRef, parse_ref
 
 Mutation = Callable[[Any], None]
@@ -44,10 +45,11 @@ def render_edit(text: str, mutate: Mutation, *, source: str = "<registry>") -> s
     """
     from ruamel.yaml.error import YAMLError
 
+    check_yaml_depth(text, source)  # the round-trip composer recurses per level too
     yaml = _yaml()
     try:
         document = yaml.load(text)
-    except YAMLError as exc:
+    except (YAMLError, RecursionError) as exc:
         raise InputsError(f"{source}: not valid YAML: {exc}") from exc
     mutate(document)
     out = io.StringIO()
@@ -73,7 +75,14 @@ def edit_registry(path: Path, mutate: Mutation) -> bool:
         rendered = render_edit(raw.decode("utf-8"), mutate, source=str(path)).encode("utf-8")
         if rendered == raw:
             return False
-        atomic_write(path, rendered, path.parent, mode=path.stat().st_mode & 0o7777)
+        # Root passes os.access whatever the mode, so the write bits are asked too.
+        if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
+            # A rename would replace a read-only file without complaint: honour the mode.
+            raise InputsError(f"{path}: registry file is read-only; not replaced")
+        try:
+            atomic_write(path, rendered, path.parent, mode=path.stat().st_mode & 0o7777)
+        except PermissionError as exc:  # an immutable file or a read-only folder
+            raise InputsError(f"{path}: registry file cannot be replaced: {exc.strerror}") from exc
         return True
 
 

@@ -19,9 +19,45 @@ from runtime.registry.models import ProcessorEntry, RegistryFile, VersionEntry
 from runtime.registry.refs import ProcessorRef, parse_ref
 
 MAX_REGISTRY_BYTES = 4 * 1024 * 1024
+#: Deepest nesting of collections accepted. The composer recurses per level (in C for libyaml:
+#: a 100,000-deep value segfaults it), so depth is measured on the event stream first.
+MAX_YAML_DEPTH = 64
 # libyaml's safe loader when PyYAML was built with it: ~9x faster than the pure-Python one, and the
 # registry is parsed on every run.
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+    """The safe loader, refusing duplicate mapping keys (YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+_SAFE_LOADER = _StrictLoader
+
+
+def check_yaml_depth(text: str, source: str) -> None:
+    """``ERR_INPUTS`` when collections nest deeper than ``MAX_YAML_DEPTH`` (an iterative scan of
+    the parser's events: nothing recursive has run yet)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_BASE_LOADER):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise InputsError(f"{source}: values nest deeper than {MAX_YAML_DEPTH} levels")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        raise InputsError(f"{source}: not valid YAML: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -53,8 +89,13 @@ def validate_document(raw_bytes: bytes, source: str) -> RegistryFile:
     if len(raw_bytes) > MAX_REGISTRY_BYTES:
         raise InputsError(f"{source}: registry file exceeds {MAX_REGISTRY_BYTES} bytes")
     try:
-        document: Any = yaml.load(raw_bytes.decode("utf-8"), Loader=_SAFE_LOADER)  # noqa: S506 - safe
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputsError(f"{source}: not valid YAML: {exc}") from exc
+    check_yaml_depth(text, source)
+    try:
+        document: Any = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - safe, keys unique
+    except (yaml.YAMLError, RecursionError) as exc:
         raise InputsError(f"{source}: not valid YAML: {exc}") from exc
     if document is None:
         document = {}

@@ -33,7 +33,7 @@ def parse_ref(text: object) -> ProcessorRef:
     """Parse ``ns/name@ver``; raises ``ERR_INPUTS`` with the expected shape on any other text."""
     if not isinstance(text, str):
         raise InputsError(f"ref must be a string like 'demo/echo@1', got {type(text).__name__}")
-    match = _REF_RE.match(text.strip())
+    match = _REF_RE.fullmatch(text.strip())
     if match is None:
         shown = text if len(text) <= 80 else text[:77] + "..."
         raise InputsError(

@@ -15,9 +15,10 @@ def test_bad_timeout_is_err_inputs_with_one_envelope_line(value, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_unknown_flag_is_refused_by_invoke_with_nothing_on_stdout():
-    # Invoke rejects unknown flags before any task code runs: stderr message, rc 1, empty stdout.
+def test_unknown_flag_is_refused_with_one_err_inputs_envelope():
+    # Invoke rejects unknown flags before any task code runs; with --json that is still one
+    # ERR_INPUTS envelope (issue 15), naming the flag, and exit 2.
     result = run_cli("run-processor", "--ref", "demo/echo@1", "--json", "--bogus")
-    assert result.rc == 1
-    assert result.stdout == ""
-    assert "--bogus" in result.stderr
+    assert result.rc == 2
+    assert result.envelope["error"]["code"] == "ERR_INPUTS"
+    assert "--bogus" in result.envelope["error"]["message"]

@@ -197,3 +197,31 @@ def test_run_processor_refuses_an_evidence_id_that_names_no_folder(tmp_path, pro
         run_processor("demo/echo@1", execution_id="../escape", root=project_root,
                       artifacts_root=tmp_path / "art", evidence=tmp_path / "evidence")
     assert not (tmp_path / "evidence").exists()
+
+
+def test_a_hardlink_in_the_evidence_folder_is_skipped_not_packaged(evidence, tmp_path,
+                                                                   project_root):
+    outside = tmp_path / "outside-secret.txt"
+    outside.write_text("bytes that live outside the evidence folder\n")
+    (evidence / "ex-ok" / "linked.txt").hardlink_to(outside)
+    out = tmp_path / "e.tar.gz"
+    package_evidence(evidence, out, lane="t", root=project_root)
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        data = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+    assert not any(name.endswith("linked.txt") for name in names)
+    assert b"outside the evidence folder" not in data
+
+
+def test_verify_stops_at_the_unpacked_size_cap(tmp_path, monkeypatch):
+    from runtime.evidence import package as pack
+
+    monkeypatch.setattr(pack, "VERIFY_UNPACKED_LIMIT_BYTES", 1 << 20)
+    archive = tmp_path / "bomb.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("evidence/zeros.bin")
+        info.size = 4 << 20
+        tar.addfile(info, io.BytesIO(b"\0" * info.size))
+    result = verify_evidence(archive)
+    assert not result.ok
+    assert any("unpacks past" in problem for problem in result.problems)

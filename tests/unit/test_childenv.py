@@ -48,7 +48,7 @@ def test_mock_mode_never_receives_declared_secrets():
 
 
 def test_mock_mode_drops_declared_secrets_even_with_ambient_secrets_allowed():
-    parent = {**PARENT, "ALLOW_ENV_SECRETS": "1"}
+    parent = {**PARENT, "CI": "false", "ALLOW_ENV_SECRETS": "1"}  # the opt-in is off under CI
     child = build_child_env(mode="mock", env="dev", secrets=["ACME_API_KEY"], parent=parent)
     assert "ACME_API_KEY" not in child
     assert child["AWS_SECRET_ACCESS_KEY"] == "ambient-aws-secret"
@@ -64,7 +64,7 @@ def test_an_empty_secret_counts_as_missing():
 
 
 def test_ambient_secrets_pass_with_allow_flag_in_dev():
-    parent = {**PARENT, "ALLOW_ENV_SECRETS": "1"}
+    parent = {**PARENT, "CI": "false", "ALLOW_ENV_SECRETS": "1"}  # the opt-in is off under CI
     child = build_child_env(mode="mock", env="dev", parent=parent)
     assert child["AWS_SECRET_ACCESS_KEY"] == "ambient-aws-secret"
 
@@ -81,3 +81,13 @@ def test_ambient_secrets_never_pass_outside_dev(env):
 def test_only_the_exact_flag_value_1_allows_ambient_secrets(flag):
     parent = {**PARENT, "ALLOW_ENV_SECRETS": flag}
     assert "AWS_SECRET_ACCESS_KEY" not in build_child_env(mode="mock", env="dev", parent=parent)
+
+
+@pytest.mark.parametrize("ci", ["true", "True", "1", "buildkite"])
+def test_allow_env_secrets_is_ignored_under_ci(ci):
+    from runtime.child.env import build_child_env
+
+    parent = {"PATH": "/bin", "CI": ci, "ALLOW_ENV_SECRETS": "1", "SOME_AMBIENT_TOKEN": "t0ken-v4lue"}
+    child = build_child_env(mode="mock", env="dev", parent=parent)
+    assert "SOME_AMBIENT_TOKEN" not in child
+    assert "ALLOW_ENV_SECRETS" not in child

@@ -6,12 +6,14 @@ from runtime.errors import CISafetyError, InputsError
 from runtime.guards import check_env, check_image_override, check_mode, ci_enabled
 
 
-@pytest.mark.parametrize("value", ["true", "TRUE", "1", "yes", " true "])
+@pytest.mark.parametrize("value", ["true", "TRUE", "1", "yes", " true ", "True", "on",
+                                   "github-actions", "woodpecker"])
 def test_ci_truthy_values_enable_the_guard(value):
     assert ci_enabled({"CI": value})
 
 
-@pytest.mark.parametrize("environ", [{}, {"CI": ""}, {"CI": "false"}, {"CI": "0"}])
+@pytest.mark.parametrize("environ", [{}, {"CI": ""}, {"CI": "false"}, {"CI": "0"},
+                                     {"CI": "FALSE"}, {"CI": "No"}, {"CI": " off "}])
 def test_ci_absent_or_falsy_disables_the_guard(environ):
     assert not ci_enabled(environ)
 

@@ -89,3 +89,40 @@ def test_a_boolean_under_a_secret_name_is_presence_and_stays_readable():
 def test_a_number_or_text_under_a_secret_name_is_still_redacted():
     assert redact({"ACME_API_KEY": 12345, "GITHUB_TOKEN": "abc"}) == {
         "ACME_API_KEY": REDACTED, "GITHUB_TOKEN": REDACTED}
+
+
+def test_a_known_value_is_redacted_in_every_json_spelling():
+    import json
+
+    value = 'Pa55"w0rd\\long-\u00e9' + secrets.token_hex(4)
+    register_secret_values([value])
+    for text in (json.dumps({"m": value}), json.dumps({"m": value}, ensure_ascii=False),
+                 repr(value), json.dumps({"m": value}).upper().replace(value.upper(), "")):
+        assert redact_text(text).count(value) == 0
+    assert "long" not in redact_text(json.dumps(f"boom {value}"))
+    assert "long" not in redact_text(json.dumps(f"boom {value}", ensure_ascii=False))
+
+
+def test_a_piece_of_a_secret_at_a_cut_edge_is_redacted():
+    from runtime.kit.message import keep_head
+
+    value = "edge-secret-" + secrets.token_hex(8)
+    register_secret_values([value])
+    assert redact_text(value[5:] + " rest", cut_start=True) == f"{REDACTED} rest"
+    assert redact_text("head " + value[:9], cut_end=True) == f"head {REDACTED}"
+    cut = keep_head("x" * 10 + value, 15)  # the kit's own cut, marked
+    assert value[:5] not in redact_text(cut)
+
+
+def test_redact_is_bounded_on_deep_data():
+    from runtime.redaction import MAX_DEPTH, TOO_DEEP
+
+    deep: list = []
+    node = deep
+    for _ in range(5000):
+        node.append([])
+        node = node[0]
+    out = redact(deep)
+    for _ in range(MAX_DEPTH):
+        out = out[0]
+    assert out == TOO_DEEP

@@ -125,3 +125,24 @@ def test_the_checkout_registry_is_valid_and_holds_the_bundled_processors(project
     assert set(BUNDLED_REFS) <= set(refs)
     for ref in refs:
         assert registry.resolve(ref).entrypoint.is_file(), ref
+
+
+@pytest.mark.parametrize("document", [
+    b"schema_version: 1\nprocessors:\n  x: " + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+    b"schema_version: 1\nprocessors:\n  x: " + b"- " * 100_000 + b"1\n",
+], ids=["flow", "block"])
+def test_a_registry_value_nested_100000_deep_is_err_inputs_not_a_crash(document):
+    from runtime.errors import InputsError
+    from runtime.registry.load import validate_document
+
+    with pytest.raises(InputsError, match="ERR_INPUTS"):
+        validate_document(document, "processors.yaml")
+
+
+def test_duplicate_registry_keys_are_refused_on_load():
+    from runtime.errors import InputsError
+    from runtime.registry.load import validate_document
+
+    document = b"schema_version: 1\nprocessors: {}\nprocessors: {}\n"
+    with pytest.raises(InputsError, match="duplicate key 'processors'"):
+        validate_document(document, "processors.yaml")

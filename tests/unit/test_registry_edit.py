@@ -116,3 +116,21 @@ def test_verified_pin_carries_its_verifier(registry_file):
     pin = load_registry(registry_file).processors["demo/echo"].versions["1"].image
     assert pin.verified
     assert pin.verified_by == "unit-test verifier"
+
+
+def test_a_read_only_registry_file_is_not_replaced(tmp_path):
+    from runtime.errors import InputsError
+    from runtime.registry.edit import edit_registry
+
+    path = tmp_path / "processors.yaml"
+    path.write_text("schema_version: 1\nprocessors: {}\n# a comment\n")
+    path.chmod(0o444)
+    before = path.read_bytes()
+
+    def mutate(document):
+        document["processors"]["demo/x"] = {"path": "p", "versions": {
+            "1": {"entrypoint": "main.py", "timeout_s": 5, "secrets": []}}}
+
+    with pytest.raises(InputsError, match="read-only"):
+        edit_registry(path, mutate)
+    assert path.read_bytes() == before

@@ -5,7 +5,9 @@ import sys
 import textwrap
 
 from runtime.child.spawn import (
+    CUT_MARGIN_BYTES,
     LINE_LIMIT_BYTES,
+    SPAWN_MARKER_ENV,
     STDERR_TAIL_BYTES,
     STDOUT_RING_BYTES,
     TIMEOUT_RC,
@@ -75,7 +77,7 @@ def test_stderr_tail_is_bounded_and_keeps_the_end():
         for i in range(20000):
             sys.stderr.write(f"line {i}\\n")
     """)
-    assert len(result.stderr_tail) <= STDERR_TAIL_BYTES
+    assert len(result.stderr_tail) <= STDERR_TAIL_BYTES + CUT_MARGIN_BYTES
     assert result.stderr_tail.endswith(b"line 19999\n")
     assert result.stderr_len > STDERR_TAIL_BYTES
 
@@ -87,7 +89,10 @@ def test_stderr_lines_reach_the_sink_in_order_and_cut_to_the_line_limit():
         sys.stderr.write("first\\nsecond\\n" + "y" * 100000 + "\\nlast")
     """, on_stderr_line=seen.append)
     assert seen[:2] == [b"first", b"second"]
-    assert all(len(line) <= LINE_LIMIT_BYTES for line in seen)
+    # The long line is offered once, cut (with the margin the host redacts before cutting
+    # again); its rest is dropped, never offered as lines of its own.
+    assert len(seen) == 4
+    assert seen[2] == b"y" * (LINE_LIMIT_BYTES + CUT_MARGIN_BYTES)
     assert seen[-1] == b"last"
 
 
@@ -131,7 +136,8 @@ def test_env_is_exactly_what_the_caller_passes():
     result = _py("import os, json; print(json.dumps(sorted(os.environ)))",
                  env={"PATH": "/usr/bin:/bin", "ONLY_THIS": "1"})
     names = set(json.loads(result.stdout))
-    assert names <= {"PATH", "ONLY_THIS", "PYTHONUNBUFFERED", "LOG_STREAM", "LC_CTYPE"}
+    assert names <= {"PATH", "ONLY_THIS", "PYTHONUNBUFFERED", "LOG_STREAM", "LC_CTYPE",
+                     SPAWN_MARKER_ENV}
     assert "ONLY_THIS" in names
 
 
@@ -147,3 +153,29 @@ def test_a_sink_that_raises_stops_forwarding_but_the_drain_goes_on():
     assert result.rc == 0
     assert not result.timed_out
     assert result.stderr_tail.endswith(b"line 19999\n")
+
+
+def test_a_setsid_descendant_holding_the_pipes_neither_blocks_nor_outlives_the_run(tmp_path):
+    # The child starts a process in a new session (out of the group) that inherits stdout and
+    # stderr and sleeps for minutes, then exits. spawn must return well before that sleep ends
+    # and the escaped process must be gone: the drain has a deadline and the marker sweep kills it.
+    pid_file = tmp_path / "escaped.pid"
+    result = _py(f"""
+        import subprocess, sys
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                                start_new_session=True)
+        open({str(pid_file)!r}, "w").write(str(proc.pid))
+        print("child done")
+    """, timeout_s=60)
+    assert result.rc == 0
+    assert result.stdout.strip() == b"child done"
+    assert gone_soon(int(pid_file.read_text()))
+
+
+def test_the_rest_of_a_cut_line_without_newline_is_not_offered_as_a_line():
+    seen = []
+    _py("""
+        import sys
+        sys.stderr.write("z" * 100000)
+    """, on_stderr_line=seen.append)
+    assert seen == [b"z" * (LINE_LIMIT_BYTES + CUT_MARGIN_BYTES)]

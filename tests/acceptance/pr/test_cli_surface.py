@@ -95,6 +95,6 @@ def test_help_shows_no_automatic_short_flags(run_help):
 def test_a_nameless_flag_is_refused_and_records_nothing(tmp_path):
     result = run_cli("run-processor", "--ref", "demo/echo@1", "--json",
                      f"--={tmp_path / 'elsewhere'}", "--artifacts-root", str(tmp_path))
-    assert result.rc != 0
-    assert result.stdout == ""
+    assert result.rc == 2
+    assert result.envelope["error"]["code"] == "ERR_INPUTS"
     assert not (tmp_path / "elsewhere").exists()
