@@ -2,8 +2,9 @@
 
 Each ``run:`` script of the ``deploy`` job runs with bash, in order, in a copy of the checkout
 whose registry holds verified remote-looking pins (a merged pin PR), against the one fake Modal
-server (each step's SDK reaches it through its own ``MODAL_SERVER_URL``). The steps that need the Docker engine (engine start, acceptance of the pins) are left to
-the docker lane (tests/acceptance/pinned/test_merged_pins.py). The run must leave an evidence
+server (each step's SDK reaches it through its own ``MODAL_SERVER_URL``). The steps that need
+the Docker engine (engine start, acceptance of the pins) are left to the docker lane
+(tests/acceptance/pinned/test_merged_pins.py). The run must leave an evidence
 tarball that ``inv evidence.verify`` accepts, with and without the canary.
 """
 
