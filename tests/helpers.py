@@ -72,6 +72,23 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
                      proc.stderr.decode("utf-8", "replace"))
 
 
+# Linux carries a process's peak RSS (ru_maxrss) across fork and exec: a child started straight
+# from a large pytest process reports pytest's peak as its own. This launcher (small) starts the
+# measured command, so its count starts fresh, and writes what wait4 saw to argv[1].
+_PEAK_LAUNCHER = ("import os, subprocess, sys\n"
+                  "proc = subprocess.Popen(sys.argv[2:])\n"
+                  "_, status, usage = os.wait4(proc.pid, 0)\n"
+                  "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+                  "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
+def peak_rss_argv(peak_file: Path, argv: list[str]) -> list[str]:
+    """``argv`` behind a small launcher, so the command's peak RSS (its own ``ru_maxrss``, and the
+    KiB the launcher writes to ``peak_file`` from wait4) is the command's, not the test
+    process's. Streams, cwd, env and the exit code pass through."""
+    return [sys.executable, "-c", _PEAK_LAUNCHER, str(peak_file), *argv]
+
+
 def process_alive(pid: int) -> bool:
     """True while ``pid`` runs; a zombie (killed, waiting for a reaper) counts as gone."""
     try:

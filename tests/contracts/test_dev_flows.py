@@ -1,13 +1,12 @@
-"""Dev flows as tasks, on the fake Modal: deploy a developer's dev app, smoke it, one real run
-with CI unset; real is refused under CI=true before anything is contacted."""
+"""Dev flows as tasks, on the one fake Modal server: deploy a developer's dev app, smoke it, one
+real run with CI unset; real is refused under CI=true before anything is contacted."""
 
 from __future__ import annotations
 
 import pytest
 
-from runtime.testing.fake_boundary import FakeModal
 from tests.helpers import run_cli
-from tests.modal_support import OVERRIDE, fake_env, pinned_project
+from tests.modal_support import OVERRIDE, fake_env, pinned_project, start_fake_modal
 
 pytestmark = pytest.mark.modal
 
@@ -17,8 +16,9 @@ DEV = ("--branch", "feat-x", "--user", "ana")
 @pytest.fixture
 def world(tmp_path):
     root = pinned_project(tmp_path / "project")
-    state = tmp_path / "fake-modal"
-    return {"root": root, "fake": FakeModal(state, source_root=root), "env": fake_env(state, root)}
+    server = start_fake_modal(tmp_path / "fake-modal", root, secrets=())
+    yield {"root": root, "server": server, "fake": server.state, "env": fake_env(server, root)}
+    server.close()
 
 
 def _deploy_dev(world):
@@ -33,6 +33,7 @@ def test_real_modal_dev_is_refused_under_ci_before_any_modal_call(world):
     result = run_cli("real-modal-dev", "--ref", "demo/echo@1", *DEV, "--json", env=env)
     assert result.rc == 4
     assert result.envelope["error"]["code"] == "ERR_CI_SAFETY"
+    assert world["server"].rpcs == []  # the SDK never reached the server
     assert world["fake"].calls() == []
 
 

@@ -3,7 +3,7 @@ import subprocess
 import sys
 import tarfile
 
-from tests.helpers import ROOT, cli_env, run_cli
+from tests.helpers import ROOT, cli_env, peak_rss_argv, run_cli
 
 
 def test_run_processor_evidence_records_a_success_and_keeps_stdout_one_line(tmp_path):
@@ -61,7 +61,8 @@ def test_packaging_streams_many_files_and_a_large_one_with_bounded_memory(tmp_pa
         f"package_evidence({str(src)!r}, {str(out)!r}, lane='bench', root=Path({str(ROOT)!r}))\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=cli_env(), capture_output=True,
+    argv = peak_rss_argv(tmp_path / "peak-kib", [sys.executable, "-c", code])  # its own peak
+    done = subprocess.run(argv, cwd=ROOT, env=cli_env(), capture_output=True,
                           text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     peak_kib = int(done.stdout.strip())

@@ -1,9 +1,10 @@
 """The deploy half of release.yml, run step by step on this machine with the stand-ins.
 
 Each ``run:`` script of the ``deploy`` job runs with bash, in order, in a copy of the checkout
-whose registry holds verified remote-looking pins (a merged pin PR), against the in-repo fake
-Modal. The steps that need the Docker engine (engine start, acceptance of the pins) are left to
-the docker lane (tests/acceptance/pinned/test_merged_pins.py). The run must leave an evidence
+whose registry holds verified remote-looking pins (a merged pin PR), against the one fake Modal
+server (each step's SDK reaches it through its own ``MODAL_SERVER_URL``). The steps that need
+the Docker engine (engine start, acceptance of the pins) are left to the docker lane
+(tests/acceptance/pinned/test_merged_pins.py). The run must leave an evidence
 tarball that ``inv evidence.verify`` accepts, with and without the canary.
 """
 
@@ -18,10 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime.modal.boundary import BOUNDARY_ENV, FAKE_TARGET
-from runtime.testing.fake_boundary import STATE_DIR_ENV
 from tests.helpers import ROOT
-from tests.modal_support import pinned_project
+from tests.modal_support import pinned_project, start_fake_modal
 
 pytestmark = pytest.mark.modal
 
@@ -52,15 +51,16 @@ def _checkout_copy(dest: Path) -> Path:
 
 
 @pytest.mark.parametrize("canary", [False, True], ids=["without-canary", "with-canary"])
-def test_the_deploy_half_leaves_evidence_that_verifies(canary, tmp_path):
+def test_the_deploy_half_leaves_evidence_that_verifies(canary, tmp_path, request):
     if not (ROOT / ".venv" / "bin" / "inv").exists():
         pytest.skip("the workflow calls .venv/bin/inv: run ./scripts/bootstrap.sh first")
     work = _checkout_copy(tmp_path / "checkout")
+    server = start_fake_modal(tmp_path / "fake-modal", work, secrets=())
+    request.addfinalizer(server.close)
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
     env.update({"CI": "true", "PYTHONHASHSEED": "0", "DEPLOY_ENV": "staging",
                 "REFS": "demo/echo@1", "PROCESSOR_EVIDENCE": "1", "TEST_LANE": "contracts",
-                BOUNDARY_ENV: FAKE_TARGET, STATE_DIR_ENV: str(tmp_path / "fake-modal"),
-                "ACME_API_KEY": "rehearsal-placeholder"})
+                **server.environ(), "ACME_API_KEY": "rehearsal-placeholder"})
     ran = []
     for step in _deploy_steps():
         name = step.get("name", "")
@@ -79,6 +79,9 @@ def test_the_deploy_half_leaves_evidence_that_verifies(canary, tmp_path):
         ran.append(name)
     assert any("Drift" in name for name in ran)
     assert any("jq" in name or "gate" in name for name in ran)
+    # The steps reached this server and nothing else: it holds the synced secret and the app.
+    assert "ACME_API_KEY" in server.state.secret_names("staging")
+    assert server.state.deployed_app_id("demo-echo-v1", environment_name="staging") is not None
     tarball = work / "evidence" / "evidence-staging.tar.gz"
     with tarfile.open(tarball, "r:gz") as archive:
         summary = archive.extractfile("summary.md").read().decode()

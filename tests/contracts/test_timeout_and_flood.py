@@ -1,12 +1,11 @@
 """Hangs and floods: the process group dies at the deadline, memory and tails stay bounded."""
 
 import json
-import os
 import subprocess
 import sys
 
 from tests.fixtures.project import fixture_ref
-from tests.helpers import ROOT, gone_soon
+from tests.helpers import ROOT, gone_soon, peak_rss_argv
 
 MIB = 1024 * 1024
 TAIL_LIMIT = 8 * 1024
@@ -46,12 +45,14 @@ def test_stderr_flood_keeps_parent_memory_bounded_and_tail_at_8_kib(fixture_env,
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     argv = [sys.executable, "-m", "invoke", "run-processor", "--ref", fixture_ref("stderr_flood"),
             "--json", "--artifacts-root", str(tmp_path / "art")]
+    peak_file = tmp_path / "peak-kib"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=fixture_env, stdout=stdout, stderr=stderr)
-        # wait4 reports this CLI's own peak RSS (and that of its waited-for children).
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    peak_kib = usage.ru_maxrss
+        # wait4 (in the launcher) reports this CLI's own peak RSS (and that of its waited-for
+        # children), not the pytest process's.
+        proc = subprocess.Popen(peak_rss_argv(peak_file, argv), cwd=ROOT, env=fixture_env,
+                                stdout=stdout, stderr=stderr)
+        proc.wait()
+    peak_kib = int(peak_file.read_text())
     assert proc.returncode == 30
     assert peak_kib < 150 * 1024, f"CLI peak RSS {peak_kib} KiB for a 200 MB stderr flood"
     lines = out.read_text().splitlines()

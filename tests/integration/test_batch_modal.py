@@ -9,7 +9,6 @@ import pytest
 
 from runtime.batch import run_batch
 from runtime.errors import ProcessorRuntimeError
-from runtime.modal.boundary import FAKE_TARGET
 from runtime.modal.ops import deploy_modal
 from runtime.runner import run_processor
 from tests.modal_support import OVERRIDE, fake_modal_project
@@ -20,9 +19,9 @@ MESSAGES = ["alpha", "beta", "gamma"]
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    project, _fake = fake_modal_project(tmp_path, monkeypatch, FAKE_TARGET)
-    return project
+def project(tmp_path, monkeypatch, request):
+    """``(root, server)``: a pinned project and the fake Modal server the SDK talks to."""
+    return fake_modal_project(tmp_path, monkeypatch, request)
 
 
 def _source(tmp_path: Path) -> Path:
@@ -39,14 +38,15 @@ def _receipt(index_path: str) -> dict:
     return json.loads((Path(index_path).parent / "receipt.json").read_text())
 
 
-def test_modal_batch_items_match_single_modal_runs(root, tmp_path):
+def test_modal_batch_items_match_single_modal_runs(project, tmp_path):
+    root, server = project
     deploy_modal(REF, env="dev", image_override=OVERRIDE, root=root)
     result = run_batch(REF, _source(tmp_path), adapter="modal", root=root,
                        artifacts_root=tmp_path / "batch", batch_id="modal")
     assert result.ok, result.to_envelope()
     for message, item in zip(MESSAGES, _items(result), strict=True):
         assert item["meta"]["adapter"] == "modal"
-        assert item["meta"]["modal_boundary"] == "fake"
+        assert item["meta"]["modal_server"] == server.url
         single = run_processor(REF, inputs={"message": message}, adapter="modal", root=root,
                                artifacts_root=tmp_path / "single")
         batch_receipt, single_receipt = _receipt(item["index_path"]), _receipt(single.index_path)
@@ -54,7 +54,8 @@ def test_modal_batch_items_match_single_modal_runs(root, tmp_path):
             assert batch_receipt[key] == single_receipt[key]
 
 
-def test_an_undeployed_ref_fails_every_item_with_the_single_run_code(root, tmp_path):
+def test_an_undeployed_ref_fails_every_item_with_the_single_run_code(project, tmp_path):
+    root, _server = project
     with pytest.raises(ProcessorRuntimeError) as single:
         run_processor(REF, inputs={"message": "x"}, adapter="modal", root=root,
                       artifacts_root=tmp_path / "single")

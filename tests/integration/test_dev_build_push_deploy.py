@@ -1,5 +1,6 @@
 """The dev loop's orchestration without Docker: build and push are replaced by their results
-(the docker lane runs them for real in tests/acceptance/pinned), deploy runs on the fake Modal."""
+(the docker lane runs them for real in tests/acceptance/pinned), deploy runs through the real SDK
+on the one fake Modal server."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import pytest
 
 from runtime.errors import ImageUnavailableError
 from runtime.images.build import BuildResult, PushResult
+from runtime.modal.boundary import SdkBoundary
 from runtime.modal.ops import dev_build_push_deploy, dev_identity
-from runtime.testing.fake_boundary import FakeModal
-from tests.modal_support import pinned_project
+from tests.modal_support import fake_modal_project
 
 pytestmark = pytest.mark.modal
 
@@ -18,8 +19,8 @@ REPO = "registry.example.invalid/processors/demo/echo"
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    root = pinned_project(tmp_path / "project")
+def world(tmp_path, monkeypatch, request):
+    root, server = fake_modal_project(tmp_path, monkeypatch, request)
     steps: list[str] = []
 
     def build(ref, *, root=None, **_):
@@ -34,30 +35,31 @@ def world(tmp_path, monkeypatch):
 
     monkeypatch.setattr("runtime.images.build.build_processor", build)
     monkeypatch.setattr("runtime.images.build.push_processor", push)
-    return root, FakeModal(tmp_path / "fake", source_root=root), steps
+    return root, server, steps
 
 
 def test_build_push_then_deploy_the_dev_app_with_the_pushed_digest(world):
-    root, fake, steps = world
-    result = dev_build_push_deploy("demo/echo@1", branch="feat-x", user="ana", root=root,
-                                   boundary=fake)
+    root, server, steps = world
+    result = dev_build_push_deploy("demo/echo@1", branch="feat-x", user="ana", root=root)
     assert steps == ["build demo/echo@1", "push demo/echo@1"]
     assert result["app"] == "feat-x-ana-demo-echo-v1"
     assert result["image_digest"] == PUSHED
-    status = fake.app_status("feat-x-ana-demo-echo-v1", environment_name="dev")
+    assert result["modal_server"] == server.url
+    status = SdkBoundary().app_status("feat-x-ana-demo-echo-v1", environment_name="dev")
     assert status.tags == {"image_sha256_1": PUSHED[7:39], "image_sha256_2": PUSHED[39:]}
 
 
 def test_a_failed_push_deploys_nothing(world, monkeypatch):
-    root, fake, _ = world
+    root, server, _ = world
 
     def broken(ref, **_):
         raise ImageUnavailableError("registry down")
 
     monkeypatch.setattr("runtime.images.build.push_processor", broken)
     with pytest.raises(ImageUnavailableError):
-        dev_build_push_deploy("demo/echo@1", branch="b", user="u", root=root, boundary=fake)
-    assert [c for c in fake.calls() if c["op"] == "deploy"] == []
+        dev_build_push_deploy("demo/echo@1", branch="b", user="u", root=root)
+    assert "AppPublish" not in server.rpcs
+    assert server.state.deployed_app_id("b-u-demo-echo-v1", environment_name="dev") is None
 
 
 def test_dev_identity_defaults_to_user_env(monkeypatch, tmp_path):

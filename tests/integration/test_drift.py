@@ -1,6 +1,6 @@
-"""Drift and rollback without Docker: pins are digest strings, the fake Modal records what was
-deployed (the app's tags), and ``drift_modal`` compares the two — through the fake boundary and
-through the real SDK over the fake transport (``App.get_tags``)."""
+"""Drift and rollback without Docker: pins are digest strings, the one fake Modal server keeps what
+was deployed (the app's tags, as ``AppPublish`` sent them), and ``drift_modal`` compares the two
+through the real SDK (``App.get_tags``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import yaml
 
 from runtime.errors import ImageUnpinnedError, ModalLookupError, RegistryMismatchError
 from runtime.modal.app import digest_from_tags, image_tags
-from runtime.modal.boundary import FAKE_TARGET, FAKE_TRANSPORT_TARGET
 from runtime.modal.ops import deploy_modal, drift_modal, modal_status
 from runtime.registry.edit import set_image_pin
-from runtime.testing import fake_server
 from tests.helpers import run_cli
-from tests.modal_support import fake_env, fake_modal_project
+from tests.modal_support import fake_env, fake_modal_project, pinned_project, start_fake_modal
 
 pytestmark = pytest.mark.modal
 
@@ -30,11 +28,10 @@ def _pin(root, digest, ref=REF):
                   verified_by="test stand-in (digest strings only)")
 
 
-@pytest.fixture(params=[FAKE_TARGET, FAKE_TRANSPORT_TARGET], ids=["fake", "sdk-transport"])
+@pytest.fixture
 def root(request, tmp_path, monkeypatch):
-    project, _ = fake_modal_project(tmp_path, monkeypatch, request.param)
-    yield project
-    fake_server.close_all()
+    project, _ = fake_modal_project(tmp_path, monkeypatch, request)
+    return project
 
 
 def _drift(root):
@@ -119,11 +116,11 @@ def test_status_shows_the_digest_and_revision(root):
     assert status["revision"] == 2
 
 
-def test_cli_drift_prints_one_envelope_naming_both_digests(tmp_path):
-    from tests.modal_support import pinned_project
-
+def test_cli_drift_prints_one_envelope_naming_both_digests(tmp_path, request):
     project = pinned_project(tmp_path / "project")
-    env = fake_env(tmp_path / "fake-modal", project)
+    server = start_fake_modal(tmp_path / "fake-modal", project)
+    request.addfinalizer(server.close)
+    env = fake_env(server, project)
     _pin(project, PIN_A)
     assert run_cli("deploy-modal", "--ref", REF, "--env", "staging", "--json", env=env).rc == 0
     clean = run_cli("drift-modal", "--env", "staging", "--ref", REF, "--json", env=env)

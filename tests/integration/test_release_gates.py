@@ -9,9 +9,8 @@ import yaml
 from runtime.errors import ImageUnavailableError, ImageUnpinnedError, InputsError
 from runtime.images.build import pin_processor
 from runtime.modal.ops import deploy_modal
-from runtime.testing.fake_boundary import FakeModal
 from tests.helpers import run_cli
-from tests.modal_support import DIGEST, fake_env, pinned_project
+from tests.modal_support import DIGEST, fake_env, fake_modal_project
 
 pytestmark = pytest.mark.modal
 
@@ -27,21 +26,22 @@ def _edit_pin(root, ref_key, **changes):
 
 
 @pytest.fixture
-def world(tmp_path):
-    root = pinned_project(tmp_path / "project")
-    fake = FakeModal(tmp_path / "fake-modal", source_root=root)
-    return root, fake
+def world(tmp_path, monkeypatch, request):
+    """A pinned project and the one fake Modal server this process's SDK talks to."""
+    return fake_modal_project(tmp_path, monkeypatch, request)
 
 
-def _published(fake):
-    return [call for call in fake.calls() if call["op"] == "deploy"]
+def _published(server):
+    """The deploys the server was asked to publish (``App.deploy`` ends in ``AppPublish``)."""
+    return [rpc for rpc in server.rpcs if rpc == "AppPublish"]
 
 
 def test_verified_remote_pin_deploys_to_staging(world):
-    root, fake = world
-    result = deploy_modal("demo/echo@1", env="staging", root=root, boundary=fake)
+    root, server = world
+    result = deploy_modal("demo/echo@1", env="staging", root=root)
     assert result["status"] == "deployed"
-    assert len(_published(fake)) == 1
+    assert len(_published(server)) == 1
+    assert server.state.deployed_app_id("demo-echo-v1", environment_name="staging") is not None
 
 
 @pytest.mark.parametrize(("env", "pin", "error", "match"), [
@@ -54,19 +54,21 @@ def test_verified_remote_pin_deploys_to_staging(world):
 ], ids=["staging-loopback", "main-link-local", "staging-unverified"])
 def test_deploy_of_a_pin_modal_cannot_trust_is_refused_and_publishes_nothing(world, env, pin,
                                                                               error, match):
-    root, fake = world
+    root, server = world
     _edit_pin(root, "demo/echo", **pin)
     with pytest.raises(error, match=match) as caught:
-        deploy_modal("demo/echo@1", env=env, root=root, boundary=fake)
+        deploy_modal("demo/echo@1", env=env, root=root)
     assert caught.value.code == error.code
-    assert _published(fake) == []
+    assert _published(server) == []
+    assert server.state.deployed_app_id("demo-echo-v1", environment_name=env) is None
 
 
 def test_dev_deploy_of_a_loopback_unverified_pin_is_allowed(world):
-    root, fake = world
+    root, server = world
     _edit_pin(root, "demo/echo", repository="127.0.0.1:5000/processors/demo-echo",
               verified_at=None, verified_by=None)
-    assert deploy_modal("demo/echo@1", env="dev", root=root, boundary=fake)["status"] == "deployed"
+    assert deploy_modal("demo/echo@1", env="dev", root=root)["status"] == "deployed"
+    assert len(_published(server)) == 1
 
 
 def test_pin_cannot_skip_verification_and_the_yaml_is_untouched(world):
@@ -77,27 +79,28 @@ def test_pin_cannot_skip_verification_and_the_yaml_is_untouched(world):
     assert (root / "registry" / "processors.yaml").read_bytes() == before
 
 
-def test_cli_staging_deploy_of_a_loopback_pin_is_one_error_envelope(world, tmp_path):
-    root, _ = world
+def test_cli_staging_deploy_of_a_loopback_pin_is_one_error_envelope(world):
+    root, server = world
     _edit_pin(root, "demo/echo", repository="127.0.0.1:5000/processors/demo-echo")
     result = run_cli("deploy-modal", "--ref", "demo/echo@1", "--env", "staging", "--json",
-                     env=fake_env(tmp_path / "fake-modal", root))
+                     env=fake_env(server, root))
     assert result.rc == 11
     assert result.envelope["error"]["code"] == "ERR_IMAGE_UNAVAILABLE"
     assert len(result.stdout.splitlines()) == 1
+    assert _published(server) == []
 
 
-def test_cli_pin_with_no_verify_digest_is_err_inputs(world, tmp_path):
-    root, _ = world
+def test_cli_pin_with_no_verify_digest_is_err_inputs(world):
+    root, server = world
     result = run_cli("pin-processor", "--ref", "demo/echo@1", "--oci", DIGEST,
-                     "--no-verify-digest", "--json", env=fake_env(tmp_path / "fake-modal", root))
+                     "--no-verify-digest", "--json", env=fake_env(server, root))
     assert result.rc == 2
     assert result.envelope["error"]["code"] == "ERR_INPUTS"
 
 
-def test_cli_secrets_sync_fails_on_a_missing_secret_by_default(world, tmp_path):
-    root, _ = world
-    env = fake_env(tmp_path / "fake-modal", root, ACME_API_KEY=None, ACME_ORG_ID=None)
+def test_cli_secrets_sync_fails_on_a_missing_secret_by_default(world):
+    root, server = world
+    env = fake_env(server, root, ACME_API_KEY=None, ACME_ORG_ID=None)
     result = run_cli("sync-modal-secrets", "--env", "staging", "--json", env=env)
     assert result.rc == 3
     assert result.envelope["error"]["code"] == "ERR_MISSING_SECRET"

@@ -1,5 +1,5 @@
 """The release drill with real images: the local registry stands in for the remote one and the
-fake Modal records what was deployed.
+one fake Modal server keeps what was deployed (the SDK reaches it through its own settings).
 
 deploy pin A → drift clean → re-pin B (not deployed) → ERR_REGISTRY_MISMATCH naming both → deploy
 → clean → roll back to A the documented way (``pin-processor --rollback``) → mismatch → deploy →
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from runtime.errors import RegistryMismatchError
 from runtime.images.build import pin_processor
 from runtime.modal.ops import deploy_modal, dev_build_push_deploy, drift_modal
 from runtime.runner import run_processor
-from runtime.testing.fake_boundary import FakeModal
+from runtime.testing.fake_server import FakeModalServer
 from tests.dockerlane import make_project, release
+from tests.modal_support import start_fake_modal
 
 pytestmark = [pytest.mark.requires_docker, pytest.mark.modal]
 
@@ -46,53 +48,61 @@ def project(docker_infra: dict[str, Any], tmp_path: Path) -> Path:
     return root
 
 
-def _clean(root: Path, fake: FakeModal) -> dict[str, Any]:
-    result = drift_modal(env="dev", ref=REF, root=root, boundary=fake)
+@pytest.fixture
+def server(project: Path, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeModalServer]:
+    """The one fake Modal server, which this process's SDK talks to (closed afterwards)."""
+    started = start_fake_modal(tmp_path / "fake-modal", project, secrets=())
+    for key, value in started.environ().items():
+        monkeypatch.setenv(key, value)
+    yield started
+    started.close()
+
+
+def _clean(root: Path) -> dict[str, Any]:
+    result = drift_modal(env="dev", ref=REF, root=root)
     assert result["status"] == "clean"
     return result["apps"][0]
 
 
-def _drifted(root: Path, fake: FakeModal) -> RegistryMismatchError:
+def _drifted(root: Path) -> RegistryMismatchError:
     with pytest.raises(RegistryMismatchError) as caught:
-        drift_modal(env="dev", ref=REF, root=root, boundary=fake)
+        drift_modal(env="dev", ref=REF, root=root)
     return caught.value
 
 
-def test_deploy_drift_re_pin_deploy_and_roll_back(project: Path, tmp_path: Path) -> None:
-    fake = FakeModal(tmp_path / "fake-modal", source_root=project)
+def test_deploy_drift_re_pin_deploy_and_roll_back(project: Path,
+                                                  server: FakeModalServer) -> None:
     first = release(project, REF)
     _git(project, "commit", "-q", "-am", "pin A")
-    deploy_modal(REF, env="dev", root=project, boundary=fake)
-    assert _clean(project, fake)["deployed"] == first.pin.digest
+    deploy_modal(REF, env="dev", root=project)
+    assert _clean(project)["deployed"] == first.pin.digest
 
     main = project / "processors" / "demo" / "echo" / "main.py"
     main.write_text(main.read_text() + "\n# B: a second build\n")
     second = release(project, REF)  # re-pinned (the merged pin PR), not deployed yet
     _git(project, "commit", "-q", "-am", "pin B")
     assert second.pin.digest != first.pin.digest
-    error = _drifted(project, fake)
+    error = _drifted(project)
     assert first.pin.digest in error.message
     assert second.pin.digest in error.message
 
-    deploy_modal(REF, env="dev", root=project, boundary=fake)
-    assert _clean(project, fake)["deployed"] == second.pin.digest
+    deploy_modal(REF, env="dev", root=project)
+    assert _clean(project)["deployed"] == second.pin.digest
 
     rolled = pin_processor(REF, first.pin.digest, rollback=True, root=project)
     assert rolled.verified
-    _drifted(project, fake)
-    deploy_modal(REF, env="dev", root=project, boundary=fake)
-    assert _clean(project, fake)["deployed"] == first.pin.digest
+    _drifted(project)
+    deploy_modal(REF, env="dev", root=project)
+    assert _clean(project)["deployed"] == first.pin.digest
 
 
 def test_dev_flow_build_push_deploy_smoke_and_one_real_run(
-        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeModal(tmp_path / "fake-modal", source_root=project)
-    deployed = dev_build_push_deploy(REF, branch="feat-x", user="ana", root=project,
-                                     boundary=fake)
+        project: Path, server: FakeModalServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    deployed = dev_build_push_deploy(REF, branch="feat-x", user="ana", root=project)
     assert deployed["app"] == "feat-x-ana-demo-echo-v1"
-    monkeypatch.setenv("PROCESSOR_RUNTIME_MODAL_BOUNDARY",
-                       "runtime.testing.fake_boundary:from_environment")
-    monkeypatch.setenv("PROCESSOR_RUNTIME_FAKE_MODAL_DIR", str(tmp_path / "fake-modal"))
+    assert deployed["modal_server"] == server.url
     options = {"branch": "feat-x", "user": "ana"}
     smoke = run_processor(REF, inputs={"message": "smoke"}, adapter="modal", env="dev",
                           root=project, artifacts_root=tmp_path / "smoke",
@@ -103,4 +113,4 @@ def test_dev_flow_build_push_deploy_smoke_and_one_real_run(
                          env="dev", root=project, artifacts_root=tmp_path / "real",
                          adapter_options=options)
     assert real.meta["mode"] == "real"
-    assert [c["op"] for c in fake.calls()].count("call_function") == 2
+    assert [c["op"] for c in server.state.calls()].count("call_function") == 2
