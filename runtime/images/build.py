@@ -289,11 +289,6 @@ class _Context:
         return buffer.getvalue()
 
 
-def runtime_files() -> dict[str, bytes]:
-    """What every image carries of ``runtime`` (:mod:`runtime.images.content`): path → bytes."""
-    return image_files(checkout_root())
-
-
 def git_revision(root: Path) -> str:
     """The checkout's ``HEAD`` commit, or ``unknown`` outside a git work tree."""
     try:
@@ -370,7 +365,7 @@ def build_context(resolved: ResolvedProcessor, registry: Registry, *,
     base = base_reference(registry)
     context = _Context()
     context.add_tree(resolved.directory, f"rootfs{PROCESSOR_DIR}")
-    kit = runtime_files()
+    kit = image_files(checkout_root())  # what every image carries (images/content.py)
     for rel, data in kit.items():
         context.add(f"rootfs{RUNTIME_DIR}/{rel}", data)
     lock_path = resolved.directory / LOCK_FILE
