@@ -30,6 +30,17 @@ def _require_ref(ref: str) -> None:
         raise InputsError("--ref is required (e.g. --ref demo/echo@1)")
 
 
+def _target(ref: str, env: str, branch: str = "", user: str = "",
+            modal_environment: str = "", *, need_ref: bool = True) -> Any:
+    """The one :class:`runtime.modal.target.ModalTarget` a task's flags name."""
+    from runtime.modal.target import ModalTarget
+
+    if need_ref:
+        _require_ref(ref)
+    return ModalTarget.from_flags(ref=ref, env=env, branch=branch, user=user,
+                                  modal_environment=modal_environment)
+
+
 def _cli(action: Any, json: bool) -> None:
     run_cli(action, json_mode=json, to_json=lambda result: result, to_text=_text)
 
@@ -44,10 +55,8 @@ def deploy_modal(c: Context, ref: str = "", env: str = "dev", image_override: st
     def action() -> dict[str, Any]:
         from runtime.modal.ops import deploy_modal as deploy
 
-        _require_ref(ref)
-        return deploy(ref, env=env, image_override=image_override or None,
-                      branch=branch or None, user=user or None,
-                      modal_environment=modal_environment or None)
+        return deploy(_target(ref, env, branch, user, modal_environment),
+                      image_override=image_override or None)
 
     _cli(action, json)
 
@@ -64,8 +73,8 @@ def sync_modal_secrets(c: Context, env: str = "", ref: str = "", fail_on_missing
     def action() -> dict[str, Any]:
         from runtime.modal.ops import sync_modal_secrets as sync
 
-        return sync(env=env, fail_on_missing=fail_on_missing, ref=ref or None,
-                    modal_environment=modal_environment or None)
+        return sync(_target(ref, env, modal_environment=modal_environment, need_ref=False),
+                    fail_on_missing=fail_on_missing)
 
     _cli(action, json)
 
@@ -79,9 +88,7 @@ def logs_modal(c: Context, ref: str = "", env: str = "dev", entries: int = 100, 
     def action() -> dict[str, Any]:
         from runtime.modal.ops import modal_logs
 
-        _require_ref(ref)
-        return modal_logs(ref, env=env, entries=entries, branch=branch or None,
-                          user=user or None, modal_environment=modal_environment or None)
+        return modal_logs(_target(ref, env, branch, user, modal_environment), entries=entries)
 
     def text(result: dict[str, Any]) -> str:
         return "\n".join(f"{e['timestamp']} {e['message']}".strip() for e in result["entries"])
@@ -98,9 +105,7 @@ def status_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "", 
     def action() -> dict[str, Any]:
         from runtime.modal.ops import modal_status
 
-        _require_ref(ref)
-        return modal_status(ref, env=env, branch=branch or None, user=user or None,
-                            modal_environment=modal_environment or None)
+        return modal_status(_target(ref, env, branch, user, modal_environment))
 
     _cli(action, json)
 
@@ -116,8 +121,7 @@ def drift_modal(c: Context, env: str = "", ref: str = "", branch: str = "", user
 
         if not env:
             raise InputsError("--env is required (dev, staging or main)")
-        return drift(env=env, ref=ref or None, branch=branch or None, user=user or None,
-                     modal_environment=modal_environment or None)
+        return drift(_target(ref, env, branch, user, modal_environment, need_ref=False))
 
     def text(result: dict[str, Any]) -> str:
         lines = [f"drift: {result['status']} (env={result['env']})"]
@@ -138,9 +142,7 @@ def destroy_modal(c: Context, ref: str = "", env: str = "dev", branch: str = "",
     def action() -> dict[str, Any]:
         from runtime.modal.ops import destroy_modal as destroy
 
-        _require_ref(ref)
-        return destroy(ref, env=env, branch=branch or None, user=user or None,
-                       modal_environment=modal_environment or None)
+        return destroy(_target(ref, env, branch, user, modal_environment))
 
     _cli(action, json)
 
@@ -170,9 +172,7 @@ def modal_dev_build_push_deploy(c: Context, ref: str = "", branch: str = "", use
     def action() -> dict[str, Any]:
         from runtime.modal.ops import dev_build_push_deploy
 
-        _require_ref(ref)
-        return dev_build_push_deploy(ref, branch=branch or None, user=user or None,
-                                     modal_environment=modal_environment or None)
+        return dev_build_push_deploy(_target(ref, "dev", branch, user, modal_environment))
 
     _cli(action, json)
 

@@ -33,6 +33,7 @@ def _fake_modal_project(work: Path, server: Any) -> Path:
     """Pin a copy of the project, sync placeholder secrets and deploy every ref into the fake
     ``server`` (a started :class:`runtime.testing.fake_server.FakeModalServer`)."""
     from runtime.modal.ops import deploy_modal, sync_modal_secrets
+    from runtime.modal.target import ModalTarget
     from runtime.registry.edit import set_image_pin
     from runtime.registry.load import Registry
 
@@ -53,9 +54,9 @@ def _fake_modal_project(work: Path, server: Any) -> Path:
     saved = {key: os.environ.get(key) for key in (*env, *secrets)}
     os.environ.update({**env, **secrets})
     try:
-        sync_modal_secrets(env="staging", fail_on_missing=True, root=project)
+        sync_modal_secrets(ModalTarget(None, "staging"), fail_on_missing=True, root=project)
         for ref in registry.refs():
-            deploy_modal(str(ref), env="staging", root=project)
+            deploy_modal(ModalTarget(str(ref), "staging"), root=project)
     finally:
         for key, value in saved.items():
             if value is None:

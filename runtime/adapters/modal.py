@@ -25,13 +25,9 @@ from runtime.modal.app import (
     function_timeout_s,
 )
 from runtime.modal.boundary import ModalBoundary, get_boundary
-from runtime.modal.naming import (
-    dev_fallback_used,
-    modal_app_name_from_ref,
-    modal_function_name,
-    modal_volume_name,
-)
+from runtime.modal.naming import modal_volume_name
 from runtime.modal.ops import lookup_causes, translate_sdk_error
+from runtime.modal.target import ModalTarget
 
 _RESULT_KEYS = ("rc", "stdout")
 
@@ -67,18 +63,16 @@ class ModalAdapter:
         Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_TIMEOUT`` (retryable) and
         ``ERR_MODAL_INVOCATION``; the runner judges the processor's own outcome.
         """
-        options = request.options
-        branch, user = options.get("branch") or None, options.get("user") or None
+        target = self.target(request)
         ref = request.processor.ref
-        app_name = modal_app_name_from_ref(ref, request.env, branch, user)
-        function_name = modal_function_name(ref)
-        modal_env = str(options.get("modal_environment") or request.env)
+        app_name, function_name = target.app_name, target.function_name
+        modal_env = target.environment
         fn_timeout, wait_s = call_timeouts(request.timeout_s, request.processor.version.timeout_s)
         boundary = self._active()
         log = get_logger(adapter=self.name, execution_id=request.execution_id,
                          processor_ref=str(ref), mode=request.mode, env=request.env,
                          app=app_name, function=function_name, modal_environment=modal_env)
-        if dev_fallback_used(request.env, branch, user):
+        if target.dev_fallback:
             log.warning("modal.naming.dev_fallback", reason="env=dev without branch and user")
         log.info("adapter.invoke.start", function_timeout_s=fn_timeout, client_timeout_s=wait_s,
                  modal_server=boundary.server)
@@ -87,9 +81,7 @@ class ModalAdapter:
         try:
             handle = boundary.lookup_function(app_name, function_name, environment_name=modal_env)
         except Exception as exc:
-            message = lookup_causes(ref=str(ref), app_name=app_name, function_name=function_name,
-                                    env=request.env, modal_environment=modal_env, branch=branch,
-                                    user=user)
+            message = lookup_causes(target, function_name=function_name)
             raise self._fail(log, exc, "lookup", started, message, app_name, modal_env) from exc
         payload = request.payload(write_prefix=f"{ARTIFACTS_MOUNT}/{remote_prefix}",
                                   artifacts_root=ARTIFACTS_MOUNT)
@@ -109,6 +101,16 @@ class ModalAdapter:
             # The child already failed: its own canonical error is the one the runner reports.
             log.warning("modal.volume.read_failed", sdk_error=type(exc).__name__, rc=outcome.rc)
         return Attempt(outcome, meta, reported_prefix=f"{ARTIFACTS_MOUNT}/{remote_prefix}")
+
+    @staticmethod
+    def target(request: RunRequest) -> ModalTarget:
+        """The app this run calls: the request's ref and env plus the ``branch``, ``user`` and
+        ``modal_environment`` adapter options (the same target ``inv deploy-modal`` deploys)."""
+        options = request.options
+        return ModalTarget(str(request.processor.ref), request.env,
+                           str(options.get("branch") or "") or None,
+                           str(options.get("user") or "") or None,
+                           str(options.get("modal_environment") or "") or None)
 
     @staticmethod
     def _remote_prefix(request: RunRequest) -> str:

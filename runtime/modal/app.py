@@ -23,14 +23,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import ImageUnpinnedError, InputsError
-from runtime.modal.naming import (
-    dev_fallback_used,
-    modal_app_name_from_ref,
-    modal_function_name,
-    modal_volume_name,
-)
+from runtime.modal.naming import modal_function_name, modal_volume_name
 
 if TYPE_CHECKING:
+    from runtime.modal.target import ModalTarget
     from runtime.registry.load import Registry, ResolvedProcessor
 
 ARTIFACTS_MOUNT = "/artifacts"
@@ -167,23 +163,17 @@ def plan_function(resolved: ResolvedProcessor, env: str, image: str) -> Function
     )
 
 
-def plan_app(registry: Registry, ref: str, *, env: str, modal_environment: str | None = None,
-             branch: str | None = None, user: str | None = None,
+def plan_app(registry: Registry, target: ModalTarget, *,
              image_override: str | None = None) -> AppPlan:
-    """Plan the app for ``ref`` in ``env``: names from :mod:`runtime.modal.naming`, image from the pin.
-
-    Raises ``ERR_INPUTS`` (unknown ref/env, bad override), ``ERR_IMAGE_UNPINNED``.
+    """Plan the target's app: names from :class:`runtime.modal.target.ModalTarget`, image from
+    the pin. Raises ``ERR_INPUTS`` (no or unknown ref, bad override), ``ERR_IMAGE_UNPINNED``.
     """
-    from runtime.guards import check_env
-
-    check_env(env)
-    resolved = registry.resolve(ref)
-    image = image_reference(resolved, env, image_override)
+    resolved = registry.resolve(target.processor_ref)
+    image = image_reference(resolved, target.env, image_override)
     return AppPlan(
-        app_name=modal_app_name_from_ref(resolved.ref, env, branch, user), env=env,
-        modal_environment=modal_environment or env,
-        functions=(plan_function(resolved, env, image),),
-        dev_fallback=dev_fallback_used(env, branch, user), image_override=image_override,
+        app_name=target.app_name, env=target.env, modal_environment=target.environment,
+        functions=(plan_function(resolved, target.env, image),),
+        dev_fallback=target.dev_fallback, image_override=image_override,
     )
 
 

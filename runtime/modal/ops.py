@@ -26,7 +26,7 @@ from runtime.errors import (
 from runtime.logging import get_logger
 from runtime.modal.app import AppPlan, build_app, digest_from_tags, plan_app
 from runtime.modal.boundary import ModalBoundary, get_boundary
-from runtime.modal.naming import dev_fallback_used, modal_app_name_from_ref, modal_function_name
+from runtime.modal.target import ModalTarget
 from runtime.paths import project_root
 from runtime.redaction import redact_text, register_secret_values
 from runtime.registry.load import Registry
@@ -68,26 +68,30 @@ _CANON_CLASSES: dict[str, type[ProcessorRuntimeError]] = {
                               ImageUnavailableError)}
 
 
-def lookup_causes(*, ref: str, app_name: str, function_name: str | None, env: str,
-                  modal_environment: str, branch: str | None, user: str | None) -> str:
+def lookup_causes(target: ModalTarget, *, looked_up: str | None = None,
+                  function_name: str | None = None) -> str:
     """The SPEC debug drill for a failed lookup, spelled out with the computed names.
 
-    Names both sides: the app the run looked up and what ``inv deploy-modal`` computes for the
-    same values (and without branch/user, the canonical name a fallback deploy made), the Modal
-    environment and the SDK's own ``MODAL_ENVIRONMENT`` when it says something else.
+    Names both sides: the app the run looked up (``looked_up``, default the target's own name)
+    and what ``inv deploy-modal`` computes for the same values (and without branch/user, the
+    canonical name a fallback deploy made), the Modal environment and the SDK's own
+    ``MODAL_ENVIRONMENT`` when it says something else.
     """
     from runtime.modal.boundary import installed_sdk_version
 
+    ref, env, branch, user = target.processor_ref, target.env, target.branch, target.user
+    modal_environment = target.environment
+    deploy_name = target.app_name
+    app_name = looked_up or deploy_name
     what = f"app {app_name!r}" + (f", function {function_name!r}" if function_name else "")
-    flags = f" --branch {branch} --user {user}" if branch and user else ""
-    deploy_name = modal_app_name_from_ref(ref, env, branch, user)
-    canonical = modal_app_name_from_ref(ref, "main")
-    sides = (f"run side looked up {app_name!r}; deploy side: `inv deploy-modal --ref {ref} "
-             f"--env {env}{flags}` deploys {deploy_name!r}")
+    flags = target.deploy_flags()
+    canonical = ModalTarget(ref, "main").app_name
+    sides = (f"run side looked up {app_name!r}; deploy side: `inv deploy-modal {flags}` "
+             f"deploys {deploy_name!r}")
     if env == "dev" and deploy_name != canonical:
         sides += f", a deploy without --branch/--user deploys {canonical!r}"
     causes = [
-        f"not deployed: run `inv deploy-modal --ref {ref} --env {env}{flags}`",
+        f"not deployed: run `inv deploy-modal {flags}`",
         f"wrong Modal environment: looked in {modal_environment!r} (set --modal-environment "
         "to match the deploy)",
     ]
@@ -156,19 +160,18 @@ def _load_registry(root: str | Path | None) -> Registry:
     return Registry.load(Path(root).resolve() if root else project_root())
 
 
-def deploy_modal(ref: str, *, env: str, image_override: str | None = None,
-                 branch: str | None = None, user: str | None = None,
-                 modal_environment: str | None = None, root: str | Path | None = None,
+def deploy_modal(target: ModalTarget, *, image_override: str | None = None,
+                 root: str | Path | None = None,
                  boundary: ModalBoundary | None = None) -> dict[str, Any]:
-    """Deploy ``ref``'s app to Modal from its registry pin; returns names, image and app id.
+    """Deploy the target's app to Modal from its registry pin; returns names, image and app id.
 
-    Raises ``ERR_INPUTS`` (unknown ref/env, override outside dev), ``ERR_IMAGE_UNPINNED``
+    Raises ``ERR_INPUTS`` (no or unknown ref, override outside dev), ``ERR_IMAGE_UNPINNED``
     (no pin), ``ERR_MODAL_INVOCATION`` (the SDK refused or failed).
     """
+    ref, env = target.processor_ref, target.env
     registry = _load_registry(root)
     register_secret_values(v for k, v in os.environ.items() if k in registry.all_secret_names())
-    plan = plan_app(registry, ref, env=env, modal_environment=modal_environment, branch=branch,
-                    user=user, image_override=image_override)
+    plan = plan_app(registry, target, image_override=image_override)
     log = get_logger(env=env, modal_environment=plan.modal_environment, processor_ref=ref)
     try:
         check_deployable_pin(registry, ref, env=env, image=plan.functions[0].image)
@@ -228,23 +231,24 @@ def _deploy_tag(plan: AppPlan) -> str:
     return f"sha256-{digest[:12]}"
 
 
-def sync_modal_secrets(*, env: str, fail_on_missing: bool = True, ref: str | None = None,
-                       modal_environment: str | None = None, environ: Mapping[str, str] | None = None,
-                       root: str | Path | None = None,
+def sync_modal_secrets(target: ModalTarget, *, fail_on_missing: bool = True,
+                       environ: Mapping[str, str] | None = None, root: str | Path | None = None,
                        boundary: ModalBoundary | None = None) -> dict[str, Any]:
-    """Create or update the Modal secrets the registry requires, from the caller's environment.
+    """Create or update the Modal secrets the registry requires, from the caller's environment:
+    every ref's, or only ``target.ref``'s; into the target's Modal environment.
 
     Logs names and presence only. Raises ``ERR_INPUTS`` (env not staging/main),
     ``ERR_MISSING_SECRET`` listing every missing name at once (with ``fail_on_missing``),
     ``ERR_MODAL_INVOCATION`` (the SDK failed).
     """
+    env, ref = target.env, target.ref
     if env not in SECRET_ENVS:
         raise InputsError(f"sync-modal-secrets runs for env staging or main, got {env!r}")
     registry = _load_registry(root)
     source = os.environ if environ is None else environ
     names = list(registry.resolve(ref).version.secrets) if ref else registry.all_secret_names()
     register_secret_values(source[name] for name in names if source.get(name))
-    target_env = modal_environment or env
+    target_env = target.environment
     log = get_logger(env=env, modal_environment=target_env)
     presence = {name: bool(source.get(name)) for name in names}
     log.info("modal.secrets.presence", required=names, present=presence)
@@ -279,93 +283,83 @@ def sync_modal_secrets(*, env: str, fail_on_missing: bool = True, ref: str | Non
             "modal_server": active.server}
 
 
-def _ops_target(ref: str, env: str, branch: str | None, user: str | None,
-                modal_environment: str | None, root: str | Path | None) -> tuple[str, str]:
-    from runtime.guards import check_env
-
-    check_env(env)
-    resolved = _load_registry(root).resolve(ref)
-    app_name = modal_app_name_from_ref(resolved.ref, env, branch, user)
-    if dev_fallback_used(env, branch, user):
-        get_logger(env=env).warning("modal.naming.dev_fallback", app=app_name,
-                                    reason="env=dev without --branch and --user")
-    return app_name, modal_environment or env
+def _ops_target(target: ModalTarget, root: str | Path | None) -> ModalTarget:
+    """The target with its ref checked against the registry (``ERR_INPUTS`` when unknown)."""
+    _load_registry(root).resolve(target.processor_ref)
+    if target.dev_fallback:
+        get_logger(env=target.env).warning("modal.naming.dev_fallback", app=target.app_name,
+                                           reason="env=dev without --branch and --user")
+    return target
 
 
-def _run_op(op: str, ref: str, env: str, branch: str | None, user: str | None,
-            modal_environment: str | None, root: str | Path | None,
-            boundary: ModalBoundary | None, call: Any) -> tuple[str, str, Any, str]:
-    app_name, target_env = _ops_target(ref, env, branch, user, modal_environment, root)
-    log = get_logger(env=env, modal_environment=target_env, app=app_name)
+def _run_op(op: str, target: ModalTarget, root: str | Path | None,
+            boundary: ModalBoundary | None, call: Any) -> tuple[Any, str]:
+    """Run ``call(boundary, app_name, modal_environment)`` for one op; SDK errors → canon."""
+    target = _ops_target(target, root)
+    app_name, modal_env = target.app_name, target.environment
+    log = get_logger(env=target.env, modal_environment=modal_env, app=app_name)
     log.info(f"modal.{op}.start")
     active = boundary or get_boundary()
     try:
-        result = call(active, app_name, target_env)
+        result = call(active, app_name, modal_env)
     except Exception as exc:
-        message = lookup_causes(ref=ref, app_name=app_name, function_name=modal_function_name(ref), env=env,
-                                modal_environment=target_env, branch=branch, user=user)
+        message = lookup_causes(target, function_name=target.function_name)
         err = translate_sdk_error(exc, stage="lookup", lookup_message=message,
-                                  meta={"app": app_name, "modal_environment": target_env})
+                                  meta={"app": app_name, "modal_environment": modal_env})
         log.error(f"modal.{op}.error", code=err.code, sdk_error=type(exc).__name__)
         raise err from exc
     log.info(f"modal.{op}.complete")
-    return app_name, target_env, result, active.server
+    return result, active.server
 
 
-def modal_status(ref: str, *, env: str, branch: str | None = None, user: str | None = None,
-                 modal_environment: str | None = None, root: str | Path | None = None,
+def modal_status(target: ModalTarget, *, root: str | Path | None = None,
                  boundary: ModalBoundary | None = None) -> dict[str, Any]:
-    """Lifecycle state of ``ref``'s app. Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_INVOCATION``."""
-    app, target, status, kind = _run_op(
-        "status", ref, env, branch, user, modal_environment, root, boundary,
-        lambda b, a, e: b.app_status(a, environment_name=e))
-    return {"app": app, "modal_environment": target, "app_id": status.app_id,
-            "state": status.state, "functions": status.functions,
+    """Lifecycle state of the target's app. Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_INVOCATION``."""
+    status, kind = _run_op("status", target, root, boundary,
+                           lambda b, a, e: b.app_status(a, environment_name=e))
+    return {"app": target.app_name, "modal_environment": target.environment,
+            "app_id": status.app_id, "state": status.state, "functions": status.functions,
             "deployed_at": status.deployed_at, "version": status.version,
             "revision": status.version, "image_digest": digest_from_tags(status.tags),
             "modal_server": kind}
 
 
-def modal_logs(ref: str, *, env: str, entries: int = 100, branch: str | None = None,
-               user: str | None = None, modal_environment: str | None = None,
-               root: str | Path | None = None,
+def modal_logs(target: ModalTarget, *, entries: int = 100, root: str | Path | None = None,
                boundary: ModalBoundary | None = None) -> dict[str, Any]:
-    """The most recent log lines of ``ref``'s app, redacted.
+    """The most recent log lines of the target's app, redacted.
 
     Raises ``ERR_INPUTS`` (bad count), ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_INVOCATION``.
     """
     if not 0 < entries <= 10000:
         raise InputsError(f"--entries must be within 1..10000, got {entries}")
-    app, target, records, kind = _run_op(
-        "logs", ref, env, branch, user, modal_environment, root, boundary,
-        lambda b, a, e: b.app_logs(a, environment_name=e, entries=entries))
+    records, kind = _run_op("logs", target, root, boundary,
+                            lambda b, a, e: b.app_logs(a, environment_name=e, entries=entries))
     lines = [{**record, "message": redact_text(str(record.get("message", "")))}
              for record in records]
-    return {"app": app, "modal_environment": target, "entries": lines, "modal_server": kind}
+    return {"app": target.app_name, "modal_environment": target.environment, "entries": lines,
+            "modal_server": kind}
 
 
-def destroy_modal(ref: str, *, env: str, branch: str | None = None, user: str | None = None,
-                  modal_environment: str | None = None, root: str | Path | None = None,
+def destroy_modal(target: ModalTarget, *, root: str | Path | None = None,
                   boundary: ModalBoundary | None = None) -> dict[str, Any]:
-    """Stop ``ref``'s app permanently. Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_INVOCATION``."""
-    app, target, _, kind = _run_op(
-        "destroy", ref, env, branch, user, modal_environment, root, boundary,
-        lambda b, a, e: b.app_stop(a, environment_name=e))
-    return {"status": "stopped", "app": app, "modal_environment": target, "modal_server": kind}
+    """Stop the target's app permanently. Raises ``ERR_MODAL_LOOKUP``, ``ERR_MODAL_INVOCATION``."""
+    _, kind = _run_op("destroy", target, root, boundary,
+                      lambda b, a, e: b.app_stop(a, environment_name=e))
+    return {"status": "stopped", "app": target.app_name,
+            "modal_environment": target.environment, "modal_server": kind}
 
 
-def drift_modal(*, env: str, ref: str | None = None, branch: str | None = None,
-                user: str | None = None, modal_environment: str | None = None,
-                root: str | Path | None = None,
+def drift_modal(scope: ModalTarget, *, root: str | Path | None = None,
                 boundary: ModalBoundary | None = None) -> dict[str, Any]:
-    """Compare, per pinned processor (or ``ref`` alone), the digest its deployed app runs (the
-    tags deploy attached) with the registry pin; returns the rows when every app is clean.
+    """Compare, per pinned processor (or ``scope.ref`` alone), the digest its deployed app runs
+    (the tags deploy attached) with the registry pin; returns the rows when every app is clean.
 
-    Raises ``ERR_INPUTS`` (bad env/ref), ``ERR_IMAGE_UNPINNED`` (``ref`` has no pin),
+    Raises ``ERR_INPUTS`` (bad env/ref), ``ERR_IMAGE_UNPINNED`` (``scope.ref`` has no pin),
     ``ERR_REGISTRY_MISMATCH`` naming both digests of every drifting app (or an app that names
     no digest), ``ERR_MODAL_LOOKUP`` for an app that is not deployed (when nothing drifted);
     the rows ride in the error's ``meta``.
     """
+    env, ref = scope.env, scope.ref
     registry = _load_registry(root)
     refs = [registry.resolve(ref).ref] if ref else list(registry.refs())
     rows: list[dict[str, Any]] = []
@@ -377,8 +371,7 @@ def drift_modal(*, env: str, ref: str | None = None, branch: str | None = None,
                                          "through the reviewed pin PR first")
             rows.append({"ref": str(one), "status": "unpinned", "pinned": None})
             continue
-        rows.append(_drift_row(str(one), pin.digest, env, branch, user, modal_environment, root,
-                               boundary))
+        rows.append(_drift_row(scope.with_ref(str(one)), pin.digest, root, boundary))
     checked = [row for row in rows if row["status"] != "unpinned"]
     log = get_logger(env=env)
     log.info("modal.drift.checked", apps=len(checked),
@@ -401,17 +394,15 @@ def drift_modal(*, env: str, ref: str | None = None, branch: str | None = None,
             "modal_server": (boundary or get_boundary()).server}
 
 
-def _drift_row(ref: str, pinned: str, env: str, branch: str | None, user: str | None,
-               modal_environment: str | None, root: str | Path | None,
+def _drift_row(target: ModalTarget, pinned: str, root: str | Path | None,
                boundary: ModalBoundary | None) -> dict[str, Any]:
     """One app's drift row: ``clean``, ``drift`` or ``not_deployed``."""
+    ref = target.processor_ref
     try:
-        status = modal_status(ref, env=env, branch=branch, user=user,
-                              modal_environment=modal_environment, root=root, boundary=boundary)
+        status = modal_status(target, root=root, boundary=boundary)
     except ModalLookupError as err:
-        app, target = _ops_target(ref, env, branch, user, modal_environment, root)
-        return {"ref": ref, "app": app, "modal_environment": target, "status": "not_deployed",
-                "pinned": pinned, "deployed": None, "revision": None,
+        return {"ref": ref, "app": target.app_name, "modal_environment": target.environment,
+                "status": "not_deployed", "pinned": pinned, "deployed": None, "revision": None,
                 "detail": bound_message(err.message, 300)}
     deployed = status["image_digest"]
     return {"ref": ref, "app": status["app"], "modal_environment": status["modal_environment"],
@@ -430,22 +421,27 @@ def dev_identity(branch: str | None, user: str | None,
             user or os.environ.get("USER") or os.environ.get("LOGNAME") or None)
 
 
-def dev_build_push_deploy(ref: str, *, branch: str | None = None, user: str | None = None,
-                          modal_environment: str | None = None, root: str | Path | None = None,
+def dev_build_push_deploy(target: ModalTarget, *, root: str | Path | None = None,
                           boundary: ModalBoundary | None = None) -> dict[str, Any]:
-    """The dev loop in one call: build ``ref``, push it to the image registry, deploy the
-    developer's dev app with that digest as the image override (dev only; staging/main move
-    through pins). Raises what build, push and deploy raise (``ERR_INPUTS``,
-    ``ERR_IMAGE_UNAVAILABLE``, ``ERR_REGISTRY_MISMATCH``, ``ERR_MISSING_SECRET``,
-    ``ERR_MODAL_*``); nothing is deployed unless the push was verified.
+    """The dev loop in one call: build the target's ref, push it to the image registry, deploy
+    the developer's dev app with that digest as the image override (dev only; staging/main move
+    through pins). Branch and user default to the checkout's (:func:`dev_identity`). Raises what
+    build, push and deploy raise (``ERR_INPUTS``, ``ERR_IMAGE_UNAVAILABLE``,
+    ``ERR_REGISTRY_MISMATCH``, ``ERR_MISSING_SECRET``, ``ERR_MODAL_*``); nothing is deployed
+    unless the push was verified.
     """
+    from dataclasses import replace
+
     from runtime.images.build import build_processor, push_processor
 
-    branch, user = dev_identity(branch, user, root)
+    if target.env != "dev":
+        raise InputsError(f"the dev loop deploys env=dev only, got env={target.env}")
+    ref = target.processor_ref
+    branch, user = dev_identity(target.branch, target.user, root)
+    target = replace(target, branch=branch, user=user)
     built = build_processor(ref, root=root)
     pushed = push_processor(ref, root=root)
-    deployed = deploy_modal(ref, env="dev", image_override=pushed.reference, branch=branch,
-                            user=user, modal_environment=modal_environment, root=root,
+    deployed = deploy_modal(target, image_override=pushed.reference, root=root,
                             boundary=boundary)
     return {"status": "deployed", "ref": ref, "branch": branch, "user": user,
             "image_id": built.image_id, "reference": pushed.reference,

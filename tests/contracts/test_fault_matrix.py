@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.modal.target import ModalTarget
 from runtime.testing.fake_server import FakeModalServer
 from tests.faults import (
     CANARY_ENV,
@@ -55,8 +56,8 @@ def fake_modal(fault_root: Path,
             for key, value in server.environ().items():
                 patch.setenv(key, value)
             for ref in sorted({case.ref for case in CASES}):
-                deploy_modal(ref, env="dev", image_override=f"{FAKE_REPOSITORY}@{OVERRIDE}",
-                             root=fault_root)
+                deploy_modal(ModalTarget(ref, "dev"),
+                             image_override=f"{FAKE_REPOSITORY}@{OVERRIDE}", root=fault_root)
         yield server.environ()
 
 

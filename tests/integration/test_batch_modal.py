@@ -10,6 +10,7 @@ import pytest
 from runtime.batch import run_batch
 from runtime.errors import ProcessorRuntimeError
 from runtime.modal.ops import deploy_modal
+from runtime.modal.target import ModalTarget
 from runtime.runner import run_processor
 from tests.modal_support import OVERRIDE, fake_modal_project
 
@@ -40,7 +41,7 @@ def _receipt(index_path: str) -> dict:
 
 def test_modal_batch_items_match_single_modal_runs(project, tmp_path):
     root, server = project
-    deploy_modal(REF, env="dev", image_override=OVERRIDE, root=root)
+    deploy_modal(ModalTarget(REF, "dev"), image_override=OVERRIDE, root=root)
     result = run_batch(REF, _source(tmp_path), adapter="modal", root=root,
                        artifacts_root=tmp_path / "batch", batch_id="modal")
     assert result.ok, result.to_envelope()

@@ -10,6 +10,7 @@ from runtime.errors import ImageUnavailableError
 from runtime.images.build import BuildResult, PushResult
 from runtime.modal.boundary import SdkBoundary
 from runtime.modal.ops import dev_build_push_deploy, dev_identity
+from runtime.modal.target import ModalTarget
 from tests.modal_support import fake_modal_project
 
 pytestmark = pytest.mark.modal
@@ -40,7 +41,7 @@ def world(tmp_path, monkeypatch, request):
 
 def test_build_push_then_deploy_the_dev_app_with_the_pushed_digest(world):
     root, server, steps = world
-    result = dev_build_push_deploy("demo/echo@1", branch="feat-x", user="ana", root=root)
+    result = dev_build_push_deploy(ModalTarget("demo/echo@1", "dev", branch="feat-x", user="ana"), root=root)
     assert steps == ["build demo/echo@1", "push demo/echo@1"]
     assert result["app"] == "feat-x-ana-demo-echo-v1"
     assert result["image_digest"] == PUSHED
@@ -57,7 +58,7 @@ def test_a_failed_push_deploys_nothing(world, monkeypatch):
 
     monkeypatch.setattr("runtime.images.build.push_processor", broken)
     with pytest.raises(ImageUnavailableError):
-        dev_build_push_deploy("demo/echo@1", branch="b", user="u", root=root)
+        dev_build_push_deploy(ModalTarget("demo/echo@1", "dev", branch="b", user="u"), root=root)
     assert "AppPublish" not in server.rpcs
     assert server.state.deployed_app_id("b-u-demo-echo-v1", environment_name="dev") is None
 

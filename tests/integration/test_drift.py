@@ -10,6 +10,7 @@ import yaml
 from runtime.errors import ImageUnpinnedError, ModalLookupError, RegistryMismatchError
 from runtime.modal.app import digest_from_tags, image_tags
 from runtime.modal.ops import deploy_modal, drift_modal, modal_status
+from runtime.modal.target import ModalTarget
 from runtime.registry.edit import set_image_pin
 from tests.helpers import run_cli
 from tests.modal_support import fake_env, fake_modal_project, pinned_project, start_fake_modal
@@ -35,7 +36,7 @@ def root(request, tmp_path, monkeypatch):
 
 
 def _drift(root):
-    return drift_modal(env="staging", ref=REF, root=root)
+    return drift_modal(ModalTarget(REF, "staging"), root=root)
 
 
 def _mismatch(root):
@@ -57,7 +58,7 @@ def test_tags_without_a_digest_name_none():
 
 def test_the_drill_deploy_drift_redeploy_and_roll_back(root):
     _pin(root, PIN_A)
-    deploy_modal(REF, env="staging", root=root)
+    deploy_modal(ModalTarget(REF, "staging"), root=root)
     assert _drift(root)["status"] == "clean"
 
     _pin(root, PIN_B)  # re-pinned (merged pin PR), not yet deployed
@@ -67,13 +68,13 @@ def test_the_drill_deploy_drift_redeploy_and_roll_back(root):
     assert error.meta["apps"][0]["deployed"] == PIN_A
     assert error.meta["apps"][0]["pinned"] == PIN_B
 
-    deploy_modal(REF, env="staging", root=root)
+    deploy_modal(ModalTarget(REF, "staging"), root=root)
     clean = _drift(root)
     assert clean["apps"][0]["deployed"] == PIN_B
 
     _pin(root, PIN_A)  # the rollback: re-pin the earlier verified digest, then deploy it
     assert _mismatch(root).meta["apps"][0]["deployed"] == PIN_B
-    deploy_modal(REF, env="staging", root=root)
+    deploy_modal(ModalTarget(REF, "staging"), root=root)
     rolled_back = _drift(root)
     assert rolled_back["apps"][0]["deployed"] == PIN_A
     assert rolled_back["apps"][0]["revision"] == 3
@@ -98,10 +99,10 @@ def test_drift_of_an_unpinned_ref_is_err_image_unpinned(root):
 def test_drift_over_every_ref_reports_each_app(root):
     for ref in ("demo/echo@1", "text/stats@1"):
         _pin(root, PIN_A, ref)
-        deploy_modal(ref, env="staging", root=root)
+        deploy_modal(ModalTarget(ref, "staging"), root=root)
     _pin(root, PIN_A, "acme/summarize@1")
     with pytest.raises(ModalLookupError) as caught:  # acme/summarize is pinned, not deployed
-        drift_modal(env="staging", root=root)
+        drift_modal(ModalTarget(None, "staging"), root=root)
     statuses = {row["ref"]: row["status"] for row in caught.value.meta["apps"]}
     assert statuses == {"demo/echo@1": "clean", "text/stats@1": "clean",
                         "acme/summarize@1": "not_deployed"}
@@ -109,9 +110,9 @@ def test_drift_over_every_ref_reports_each_app(root):
 
 def test_status_shows_the_digest_and_revision(root):
     _pin(root, PIN_A)
-    deploy_modal(REF, env="staging", root=root)
-    deploy_modal(REF, env="staging", root=root)
-    status = modal_status(REF, env="staging", root=root)
+    deploy_modal(ModalTarget(REF, "staging"), root=root)
+    deploy_modal(ModalTarget(REF, "staging"), root=root)
+    status = modal_status(ModalTarget(REF, "staging"), root=root)
     assert status["image_digest"] == PIN_A
     assert status["revision"] == 2
 

@@ -20,6 +20,7 @@ from runtime.errors import (
 )
 from runtime.modal.boundary import SdkBoundary
 from runtime.modal.ops import deploy_modal, sync_modal_secrets
+from runtime.modal.target import ModalTarget
 from runtime.runner import run_processor
 from runtime.testing.fake_server import FakeModalServer
 from tests.fixtures.project import build_fixture_root, fixture_ref
@@ -110,20 +111,20 @@ def test_a_file_larger_than_one_block_is_read_whole_over_the_block_store(fake, t
 def test_a_failed_image_build_surfaces_as_err_image_unavailable(fake):
     fake.state.plan_fault("image_build", "RemoteError", message="layer pull failed")
     with pytest.raises(ImageUnavailableError) as caught:
-        deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+        deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
     assert "layer pull failed" in caught.value.message
     assert "AppPublish" not in fake.rpcs
 
 
 def test_the_image_build_is_joined_not_assumed(fake):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
     assert "ImageJoinStreaming" in fake.rpcs
 
 
 def test_secrets_sync_through_the_paged_listing_updates_what_exists(fake):
     environ = {"ACME_API_KEY": "k", "ACME_ORG_ID": "o"}
-    sync_modal_secrets(env="staging", environ=environ, root=fake.root)
-    again = sync_modal_secrets(env="staging", environ=environ, root=fake.root)
+    sync_modal_secrets(ModalTarget(None, "staging"), environ=environ, root=fake.root)
+    again = sync_modal_secrets(ModalTarget(None, "staging"), environ=environ, root=fake.root)
     assert [row["action"] for row in again["secrets"]] == ["updated", "updated"]
 
 
@@ -143,7 +144,7 @@ def fixture_world(tmp_path_factory):
             for key, value in server.environ().items():
                 patch.setenv(key, value)
             for name in ("reports_inputs_error", "handler_raises", "hang"):
-                deploy_modal(fixture_ref(name), env="dev",
+                deploy_modal(ModalTarget(fixture_ref(name), "dev"),
                              image_override=f"127.0.0.1:5000/fixtures@{OVERRIDE}", root=root)
         yield root, server
 

@@ -6,6 +6,7 @@ import pytest
 from runtime.errors import ModalInvocationError, ModalLookupError, ModalTimeoutError
 from runtime.logging import configure_logging
 from runtime.modal.ops import deploy_modal
+from runtime.modal.target import ModalTarget
 from runtime.runner import run_processor
 from tests.modal_support import OVERRIDE, PARITY_INPUTS, REFS, fake_modal_project
 
@@ -40,7 +41,7 @@ def _receipt_hashes(envelope, artifacts):
 
 
 def test_deploy_and_adapter_compute_the_same_names(fake, tmp_path, log_stream):
-    deploy_modal("demo/echo@1", env="dev", branch="Feature/X", user="ana",
+    deploy_modal(ModalTarget("demo/echo@1", "dev", branch="Feature/X", user="ana"),
                  image_override=OVERRIDE, root=fake.root)
     run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art", root=fake.root,
                   adapter_options={"branch": "Feature/X", "user": "ana"})
@@ -52,7 +53,7 @@ def test_deploy_and_adapter_compute_the_same_names(fake, tmp_path, log_stream):
 
 @pytest.mark.parametrize("ref", REFS)
 def test_modal_run_matches_local_envelope_shape_and_receipt_hashes(fake, tmp_path, ref):
-    deploy_modal(ref, env="dev", image_override=OVERRIDE, root=fake.root)
+    deploy_modal(ModalTarget(ref, "dev"), image_override=OVERRIDE, root=fake.root)
     local = run_processor(ref, inputs=INPUTS[ref], artifacts_root=tmp_path / "local",
                           root=fake.root)
     remote = run_processor(ref, inputs=INPUTS[ref], adapter="modal",
@@ -64,7 +65,7 @@ def test_modal_run_matches_local_envelope_shape_and_receipt_hashes(fake, tmp_pat
 
 
 def test_modal_run_reports_the_deployed_image_digest_in_meta_and_receipt(fake, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
     envelope = run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                              root=fake.root)
     receipt = json.loads((tmp_path / "art" / "execution" / envelope.execution_id /
@@ -74,7 +75,7 @@ def test_modal_run_reports_the_deployed_image_digest_in_meta_and_receipt(fake, t
 
 
 def test_modal_index_path_is_the_host_write_prefix(fake, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
     envelope = run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                              root=fake.root)
     assert envelope.index_path == str(tmp_path / "art" / "runs" / envelope.execution_id /
@@ -82,7 +83,7 @@ def test_modal_index_path_is_the_host_write_prefix(fake, tmp_path):
 
 
 def test_client_timeout_is_at_least_1_2_times_the_function_timeout(fake, tmp_path, log_stream):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
     run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art", root=fake.root)
     created = next(r for r in fake.asked if r["rpc"] == "FunctionCreate")
     invoked = _events(log_stream, "adapter.invoke.start")[0]
@@ -91,7 +92,7 @@ def test_client_timeout_is_at_least_1_2_times_the_function_timeout(fake, tmp_pat
 
 
 def test_one_timeout_is_retried_and_the_second_attempt_succeeds(fake, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
     fake.state.plan_fault("call", "TimeoutError", times=1)
     envelope = run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                              root=fake.root)
@@ -99,7 +100,7 @@ def test_one_timeout_is_retried_and_the_second_attempt_succeeds(fake, tmp_path):
 
 
 def test_function_timeout_twice_is_err_modal_timeout_with_elapsed_ms(fake, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
     fake.state.plan_fault("call", "FunctionTimeoutError", times=2)
     with pytest.raises(ModalTimeoutError) as caught:
         run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
@@ -109,7 +110,7 @@ def test_function_timeout_twice_is_err_modal_timeout_with_elapsed_ms(fake, tmp_p
 
 
 def test_remote_user_exception_is_err_modal_invocation_and_not_retried(fake, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
     fake.state.plan_fault("call", "ExecutionError", times=1)
     with pytest.raises(ModalInvocationError):
         run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
@@ -118,7 +119,7 @@ def test_remote_user_exception_is_err_modal_invocation_and_not_retried(fake, tmp
 
 
 def test_branch_mismatch_is_err_modal_lookup_naming_both_names_and_env(fake, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", branch="main-line", user="ana",
+    deploy_modal(ModalTarget("demo/echo@1", "dev", branch="main-line", user="ana"),
                  image_override=OVERRIDE, root=fake.root)
     with pytest.raises(ModalLookupError) as caught:
         run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",

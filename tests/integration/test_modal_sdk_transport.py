@@ -21,6 +21,7 @@ from runtime.modal.ops import (
     modal_status,
     sync_modal_secrets,
 )
+from runtime.modal.target import ModalTarget
 from runtime.registry.refs import parse_ref
 from runtime.runner import run_processor
 from tests.modal_support import (
@@ -71,7 +72,7 @@ def test_missing_function_is_err_modal_lookup_from_the_sdks_not_found_error(tran
 
 @pytest.mark.parametrize("ref", REFS)
 def test_sdk_run_matches_local_envelope_shape_and_receipt_hashes(transport, tmp_path, ref):
-    deploy_modal(ref, env="dev", image_override=OVERRIDE, root=transport.root)
+    deploy_modal(ModalTarget(ref, "dev"), image_override=OVERRIDE, root=transport.root)
     local = run_processor(ref, inputs=INPUTS[ref], artifacts_root=tmp_path / "local",
                           root=transport.root)
     remote = run_processor(ref, inputs=INPUTS[ref], adapter="modal",
@@ -83,7 +84,7 @@ def test_sdk_run_matches_local_envelope_shape_and_receipt_hashes(transport, tmp_
 
 
 def test_sdk_invocation_sends_function_get_map_and_get_outputs(transport, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=transport.root)
     deployed = len(transport.rpcs)
     run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                   root=transport.root)
@@ -96,7 +97,7 @@ def test_sdk_invocation_sends_function_get_map_and_get_outputs(transport, tmp_pa
 
 
 def test_function_timeout_status_twice_is_err_modal_timeout_with_elapsed_ms(transport, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=transport.root)
     transport.fake.plan_fault("call", "FunctionTimeoutError", times=2)
     with pytest.raises(ModalTimeoutError) as caught:
         run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
@@ -107,7 +108,7 @@ def test_function_timeout_status_twice_is_err_modal_timeout_with_elapsed_ms(tran
 
 
 def test_remote_failure_status_is_err_modal_invocation(transport, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=transport.root)
     transport.fake.plan_fault("call", "ExecutionError", times=1)
     with pytest.raises(ModalInvocationError) as caught:
         run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
@@ -116,7 +117,7 @@ def test_remote_failure_status_is_err_modal_invocation(transport, tmp_path):
 
 
 def test_no_output_within_the_client_wait_is_the_builtin_timeout_and_cancels(transport):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=transport.root)
     ref = parse_ref("demo/echo@1")
     handle = transport.lookup_function(modal_app_name_from_ref(ref, "dev", None, None),
                                        modal_function_name(ref), environment_name="dev")
@@ -133,7 +134,7 @@ def _asked(transport, rpc):
 
 def test_sdk_deploy_records_the_computed_app_function_and_pinned_image(transport):
     ref = parse_ref("demo/echo@1")
-    result = deploy_modal("demo/echo@1", env="dev", root=transport.root)
+    result = deploy_modal(ModalTarget("demo/echo@1", "dev"), root=transport.root)
     app_name = modal_app_name_from_ref(ref, "dev", None, None)
     image = f"{REPOSITORY.format(ns='demo', name='echo')}@{DIGEST}"
     assert result["modal_server"] == transport.url
@@ -147,7 +148,7 @@ def test_sdk_deploy_records_the_computed_app_function_and_pinned_image(transport
 
 
 def test_sdk_deploy_resolves_the_registry_secrets_by_name(transport):
-    deploy_modal("acme/summarize@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    deploy_modal(ModalTarget("acme/summarize@1", "dev"), image_override=OVERRIDE, root=transport.root)
     named = [r["name"] for r in _asked(transport, "SecretGetOrCreate") if "name" in r]
     assert sorted(named) == ["ACME_API_KEY", "ACME_ORG_ID"]
     [function] = _asked(transport, "FunctionCreate")
@@ -155,7 +156,7 @@ def test_sdk_deploy_resolves_the_registry_secrets_by_name(transport):
 
 
 def test_sdk_deployed_function_is_found_and_run_like_the_local_adapter(transport, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", root=transport.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), root=transport.root)
     deployed = len(transport.rpcs)
     local = run_processor("demo/echo@1", inputs=INPUTS["demo/echo@1"],
                           artifacts_root=tmp_path / "local", root=transport.root)
@@ -168,7 +169,7 @@ def test_sdk_deployed_function_is_found_and_run_like_the_local_adapter(transport
 
 def test_sdk_deploy_with_a_missing_secret_is_err_modal_invocation_from_not_found(transport):
     with pytest.raises(ModalInvocationError) as caught:
-        deploy_modal("acme/summarize@1", env="staging", root=transport.root)
+        deploy_modal(ModalTarget("acme/summarize@1", "staging"), root=transport.root)
     assert type(caught.value.__cause__) is modal.exception.NotFoundError
     assert "ACME_API_KEY" in str(caught.value) or "ACME_ORG_ID" in str(caught.value)
     assert "AppPublish" not in transport.rpcs
@@ -176,8 +177,8 @@ def test_sdk_deploy_with_a_missing_secret_is_err_modal_invocation_from_not_found
 
 def test_sdk_secrets_sync_creates_then_updates_by_name(transport):
     environ = {"ACME_API_KEY": PLANTED + "-key", "ACME_ORG_ID": PLANTED + "-org"}
-    first = sync_modal_secrets(env="staging", environ=environ, root=transport.root)
-    second = sync_modal_secrets(env="staging", environ=environ, root=transport.root)
+    first = sync_modal_secrets(ModalTarget(None, "staging"), environ=environ, root=transport.root)
+    second = sync_modal_secrets(ModalTarget(None, "staging"), environ=environ, root=transport.root)
     assert [row["action"] for row in first["secrets"]] == ["created", "created"]
     assert [row["action"] for row in second["secrets"]] == ["updated", "updated"]
     assert [r["name"] for r in _asked(transport, "SecretUpdate")] == ["ACME_API_KEY", "ACME_ORG_ID"]
@@ -187,7 +188,7 @@ def test_sdk_secrets_sync_creates_then_updates_by_name(transport):
 def test_sdk_secrets_sync_sends_values_only_in_create_and_update_payloads(transport):
     environ = {"ACME_API_KEY": PLANTED + "-key", "ACME_ORG_ID": PLANTED + "-org"}
     for _ in range(2):
-        sync_modal_secrets(env="staging", environ=environ, root=transport.root)
+        sync_modal_secrets(ModalTarget(None, "staging"), environ=environ, root=transport.root)
     carrying = [r for r in transport.asked if PLANTED in json.dumps(r)]
     assert [(r["rpc"], r["name"]) for r in carrying] == [
         ("SecretGetOrCreate", "ACME_API_KEY"), ("SecretGetOrCreate", "ACME_ORG_ID"),
@@ -196,13 +197,13 @@ def test_sdk_secrets_sync_sends_values_only_in_create_and_update_payloads(transp
 
 
 def _ops_deployed(transport, tmp_path):
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=transport.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=transport.root)
     return len(transport.rpcs)
 
 
 def test_sdk_status_reports_the_deployed_apps_state_functions_and_version(transport, tmp_path):
     deployed = _ops_deployed(transport, tmp_path)
-    status = modal_status("demo/echo@1", env="dev", root=transport.root)
+    status = modal_status(ModalTarget("demo/echo@1", "dev"), root=transport.root)
     [publish] = _asked(transport, "AppPublish")
     assert (status["state"], status["version"]) == ("deployed", 1)
     assert list(status["functions"]) == publish["functions"]
@@ -216,16 +217,16 @@ def test_sdk_status_reports_the_deployed_apps_state_functions_and_version(transp
 
 def test_sdk_status_of_an_undeployed_app_is_err_modal_lookup_from_not_found(transport):
     with pytest.raises(ModalLookupError) as caught:
-        modal_status("demo/echo@1", env="dev", root=transport.root)
+        modal_status(ModalTarget("demo/echo@1", "dev"), root=transport.root)
     assert type(caught.value.__cause__) is modal.exception.NotFoundError
     assert transport.rpcs == ["AppGetOrCreate"]
 
 
 def test_sdk_destroy_then_status_is_err_modal_lookup_from_not_found(transport, tmp_path):
     deployed = _ops_deployed(transport, tmp_path)
-    destroyed = destroy_modal("demo/echo@1", env="dev", root=transport.root)
+    destroyed = destroy_modal(ModalTarget("demo/echo@1", "dev"), root=transport.root)
     with pytest.raises(ModalLookupError) as caught:
-        modal_status("demo/echo@1", env="dev", root=transport.root)
+        modal_status(ModalTarget("demo/echo@1", "dev"), root=transport.root)
     assert destroyed["status"] == "stopped"
     assert type(caught.value.__cause__) is modal.exception.NotFoundError
     assert transport.rpcs[deployed:] == ["AppGetOrCreate", "AppStop", "AppGetOrCreate"]
@@ -234,14 +235,14 @@ def test_sdk_destroy_then_status_is_err_modal_lookup_from_not_found(transport, t
 def test_sdk_destroy_stops_the_app_in_the_shared_fake_state(transport, tmp_path):
     _ops_deployed(transport, tmp_path)
     app_id = transport.fake.deployed_app_id(_echo_app(), environment_name="dev")
-    destroy_modal("demo/echo@1", env="dev", root=transport.root)
+    destroy_modal(ModalTarget("demo/echo@1", "dev"), root=transport.root)
     assert transport.fake.deployed_app_id(_echo_app(), environment_name="dev") is None
     assert transport.fake.app_by_id(app_id)["state"] == "stopped"
 
 
 def test_sdk_logs_of_a_fresh_app_are_an_empty_list(transport, tmp_path):
     deployed = _ops_deployed(transport, tmp_path)
-    logs = modal_logs("demo/echo@1", env="dev", entries=5, root=transport.root)
+    logs = modal_logs(ModalTarget("demo/echo@1", "dev"), entries=5, root=transport.root)
     assert logs["entries"] == []
     assert set(transport.rpcs[deployed:]) == {"AppGetOrCreate", "AppFetchLogs"}
 
@@ -250,7 +251,7 @@ def test_sdk_logs_return_the_containers_stderr_lines_after_a_run(transport, tmp_
     _ops_deployed(transport, tmp_path)
     run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                   root=transport.root)
-    logs = modal_logs("demo/echo@1", env="dev", entries=100, root=transport.root)
+    logs = modal_logs(ModalTarget("demo/echo@1", "dev"), entries=100, root=transport.root)
     assert any("processor.start" in entry["message"] for entry in logs["entries"])
     assert {entry["source"] for entry in logs["entries"]} == {"stderr"}
     assert all(entry["timestamp"] for entry in logs["entries"])
@@ -260,7 +261,7 @@ def test_sdk_logs_return_at_most_the_requested_number_of_entries(transport, tmp_
     _ops_deployed(transport, tmp_path)
     run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
                   root=transport.root)
-    logs = modal_logs("demo/echo@1", env="dev", entries=1, root=transport.root)
+    logs = modal_logs(ModalTarget("demo/echo@1", "dev"), entries=1, root=transport.root)
     assert len(logs["entries"]) == 1
 
 

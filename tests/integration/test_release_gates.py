@@ -9,6 +9,7 @@ import yaml
 from runtime.errors import ImageUnavailableError, ImageUnpinnedError, InputsError
 from runtime.images.build import pin_processor
 from runtime.modal.ops import deploy_modal
+from runtime.modal.target import ModalTarget
 from tests.helpers import run_cli
 from tests.modal_support import DIGEST, fake_env, fake_modal_project
 
@@ -38,7 +39,7 @@ def _published(server):
 
 def test_verified_remote_pin_deploys_to_staging(world):
     root, server = world
-    result = deploy_modal("demo/echo@1", env="staging", root=root)
+    result = deploy_modal(ModalTarget("demo/echo@1", "staging"), root=root)
     assert result["status"] == "deployed"
     assert len(_published(server)) == 1
     assert server.state.deployed_app_id("demo-echo-v1", environment_name="staging") is not None
@@ -57,7 +58,7 @@ def test_deploy_of_a_pin_modal_cannot_trust_is_refused_and_publishes_nothing(wor
     root, server = world
     _edit_pin(root, "demo/echo", **pin)
     with pytest.raises(error, match=match) as caught:
-        deploy_modal("demo/echo@1", env=env, root=root)
+        deploy_modal(ModalTarget("demo/echo@1", env), root=root)
     assert caught.value.code == error.code
     assert _published(server) == []
     assert server.state.deployed_app_id("demo-echo-v1", environment_name=env) is None
@@ -67,7 +68,7 @@ def test_dev_deploy_of_a_loopback_unverified_pin_is_allowed(world):
     root, server = world
     _edit_pin(root, "demo/echo", repository="127.0.0.1:5000/processors/demo-echo",
               verified_at=None, verified_by=None)
-    assert deploy_modal("demo/echo@1", env="dev", root=root)["status"] == "deployed"
+    assert deploy_modal(ModalTarget("demo/echo@1", "dev"), root=root)["status"] == "deployed"
     assert len(_published(server)) == 1
 
 

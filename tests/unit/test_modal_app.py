@@ -4,6 +4,7 @@ import pytest
 
 from runtime.errors import ImageUnpinnedError, InputsError
 from runtime.modal.app import build_app, client_timeout_s, function_timeout_s, plan_app
+from runtime.modal.target import ModalTarget
 from runtime.registry.load import Registry
 from tests.modal_support import DIGEST, OVERRIDE, pinned_project
 
@@ -16,27 +17,27 @@ def pinned(tmp_path):
 
 
 def test_staging_image_is_the_registry_pin(pinned):
-    plan = plan_app(pinned, "text/stats@1", env="staging")
+    plan = plan_app(pinned, ModalTarget("text/stats@1", "staging"))
     assert plan.functions[0].image == f"registry.example.invalid/processors/text-stats@{DIGEST}"
 
 
 def test_staging_refuses_an_image_override(pinned):
     with pytest.raises(InputsError, match="env=dev only"):
-        plan_app(pinned, "text/stats@1", env="staging", image_override=OVERRIDE)
+        plan_app(pinned, ModalTarget("text/stats@1", "staging"), image_override=OVERRIDE)
 
 
 def test_unpinned_ref_is_err_image_unpinned_in_main(project_root):
     with pytest.raises(ImageUnpinnedError, match="demo/echo@1"):
-        plan_app(Registry.load(project_root), "demo/echo@1", env="main")
+        plan_app(Registry.load(project_root), ModalTarget("demo/echo@1", "main"))
 
 
 def test_dev_override_replaces_the_pinned_digest(pinned):
-    plan = plan_app(pinned, "demo/echo@1", env="dev", image_override=OVERRIDE)
+    plan = plan_app(pinned, ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE)
     assert plan.functions[0].image.endswith(f"@{OVERRIDE}")
 
 
 def test_function_settings_come_from_the_registry(pinned):
-    fn = plan_app(pinned, "acme/summarize@1", env="main").functions[0]
+    fn = plan_app(pinned, ModalTarget("acme/summarize@1", "main")).functions[0]
     assert (fn.memory_mb, fn.secrets, fn.entry["timeout_s"]) == (512, ("ACME_API_KEY", "ACME_ORG_ID"),
                                                                   120)
     assert fn.timeout_s == function_timeout_s(120)
@@ -47,7 +48,7 @@ def test_client_timeout_is_at_least_1_2_times_the_function_timeout():
 
 
 def test_build_app_registers_one_function_under_the_computed_name(pinned):
-    plan = plan_app(pinned, "demo/echo@1", env="main")
+    plan = plan_app(pinned, ModalTarget("demo/echo@1", "main"))
     app = build_app(plan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -78,5 +79,5 @@ def test_the_registry_timeout_keeps_the_deployed_function_timeout_and_its_grace(
 
 
 def test_the_deployed_entry_carries_the_image_digest(pinned):
-    plan = plan_app(pinned, "text/stats@1", env="staging")
+    plan = plan_app(pinned, ModalTarget("text/stats@1", "staging"))
     assert plan.functions[0].entry["image_digest"] == DIGEST

@@ -17,6 +17,7 @@ from runtime.errors import (
 )
 from runtime.modal.boundary import check_sdk_version
 from runtime.modal.ops import SDK_ERROR_CANON, lookup_causes, translate_sdk_error
+from runtime.modal.target import ModalTarget
 
 pytestmark = pytest.mark.modal
 
@@ -76,9 +77,8 @@ def test_a_canon_error_passes_through_unchanged():
 
 def test_the_lookup_message_names_both_sides_the_environment_and_the_ambient_one(monkeypatch):
     monkeypatch.setenv("MODAL_ENVIRONMENT", "other-env")
-    message = lookup_causes(ref="demo/echo@1", app_name="feat-ana-demo-echo-v1",
-                            function_name="run_demo_echo_v1", env="dev",
-                            modal_environment="dev", branch="feat", user="ana")
+    message = lookup_causes(ModalTarget("demo/echo@1", "dev", "feat", "ana"),
+                            function_name="run_demo_echo_v1")
     assert "run side looked up 'feat-ana-demo-echo-v1'" in message
     assert "deploys 'feat-ana-demo-echo-v1'" in message
     assert "deploys 'demo-echo-v1'" in message  # what a fallback deploy made

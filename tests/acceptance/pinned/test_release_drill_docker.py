@@ -22,6 +22,7 @@ import pytest
 from runtime.errors import RegistryMismatchError
 from runtime.images.build import pin_processor
 from runtime.modal.ops import deploy_modal, dev_build_push_deploy, drift_modal
+from runtime.modal.target import ModalTarget
 from runtime.runner import run_processor
 from runtime.testing.fake_server import FakeModalServer
 from tests.dockerlane import make_project, release
@@ -60,14 +61,14 @@ def server(project: Path, tmp_path: Path,
 
 
 def _clean(root: Path) -> dict[str, Any]:
-    result = drift_modal(env="dev", ref=REF, root=root)
+    result = drift_modal(ModalTarget(REF, "dev"), root=root)
     assert result["status"] == "clean"
     return result["apps"][0]
 
 
 def _drifted(root: Path) -> RegistryMismatchError:
     with pytest.raises(RegistryMismatchError) as caught:
-        drift_modal(env="dev", ref=REF, root=root)
+        drift_modal(ModalTarget(REF, "dev"), root=root)
     return caught.value
 
 
@@ -75,7 +76,7 @@ def test_deploy_drift_re_pin_deploy_and_roll_back(project: Path,
                                                   server: FakeModalServer) -> None:
     first = release(project, REF)
     _git(project, "commit", "-q", "-am", "pin A")
-    deploy_modal(REF, env="dev", root=project)
+    deploy_modal(ModalTarget(REF, "dev"), root=project)
     assert _clean(project)["deployed"] == first.pin.digest
 
     main = project / "processors" / "demo" / "echo" / "main.py"
@@ -87,20 +88,20 @@ def test_deploy_drift_re_pin_deploy_and_roll_back(project: Path,
     assert first.pin.digest in error.message
     assert second.pin.digest in error.message
 
-    deploy_modal(REF, env="dev", root=project)
+    deploy_modal(ModalTarget(REF, "dev"), root=project)
     assert _clean(project)["deployed"] == second.pin.digest
 
     rolled = pin_processor(REF, first.pin.digest, rollback=True, root=project)
     assert rolled.verified
     _drifted(project)
-    deploy_modal(REF, env="dev", root=project)
+    deploy_modal(ModalTarget(REF, "dev"), root=project)
     assert _clean(project)["deployed"] == first.pin.digest
 
 
 def test_dev_flow_build_push_deploy_smoke_and_one_real_run(
         project: Path, server: FakeModalServer, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    deployed = dev_build_push_deploy(REF, branch="feat-x", user="ana", root=project)
+    deployed = dev_build_push_deploy(ModalTarget(REF, "dev", branch="feat-x", user="ana"), root=project)
     assert deployed["app"] == "feat-x-ana-demo-echo-v1"
     assert deployed["modal_server"] == server.url
     options = {"branch": "feat-x", "user": "ana"}

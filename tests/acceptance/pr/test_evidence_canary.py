@@ -18,6 +18,7 @@ def test_no_canary_reaches_the_evidence_tarball_local(tmp_path):
 @pytest.mark.modal
 def test_no_canary_reaches_the_evidence_tarball_modal_fake(tmp_path, monkeypatch, request):
     from runtime.modal.ops import deploy_modal
+    from runtime.modal.target import ModalTarget
 
     root = pinned_project(tmp_path / "project", extra_secret=None)
     server = start_fake_modal(tmp_path / "fake-modal", root, secrets=("ACME_API_KEY",))
@@ -25,5 +26,5 @@ def test_no_canary_reaches_the_evidence_tarball_modal_fake(tmp_path, monkeypatch
     for key, value in server.environ().items():
         monkeypatch.setenv(key, value)
     for ref in REFS:
-        deploy_modal(ref, env="dev", image_override=OVERRIDE, root=root)
+        deploy_modal(ModalTarget(ref, "dev"), image_override=OVERRIDE, root=root)
     assert_no_canary_in_evidence("modal", tmp_path, fake_env(server, root))
