@@ -224,6 +224,7 @@ class FakeModalServicer:
         self.inputs: dict[tuple[str, int], asyncio.Task[Any]] = {}  # (call id, idx) -> input
         self.max_inputs_outstanding = MAX_INPUTS_OUTSTANDING
         self.outputs_page = OUTPUTS_PAGE
+        self.pages: list[int] = []  # outputs sent by each FunctionGetOutputs, in order
 
     def __mapping__(self) -> dict[str, Any]:
         """grpclib's route table: every RPC of Modal's API, routed to this object."""
@@ -458,9 +459,13 @@ class FakeModalServicer:
             result=_generic_result(entry.task), data_format=api_pb2.DATA_FORMAT_PICKLE)
             for entry in found]
         last = found[-1].number if found else _entry_number(request.last_entry_id)
+        self.pages.append(len(outputs))
         if request.clear_on_success:
-            call.clear(found)
-            for entry in found:
+            # A ranged read (``.remote``) clears what it read; a stream read is the map's closing
+            # acknowledgement, after which the call's outputs are gone.
+            gone = found if request.HasField("start_idx") else list(call.entries)
+            call.clear(gone)
+            for entry in gone:
                 self.inputs.pop((call.call_id, entry.idx), None)
         await stream.send_message(api_pb2.FunctionGetOutputsResponse(
             outputs=outputs, last_entry_id=f"{last}-0",
@@ -476,9 +481,10 @@ class FakeModalServicer:
         call = self.calls.get(request.function_call_id)
         if call is not None:
             call.cancelled = True
-            for (call_id, _idx), task in list(self.inputs.items()):
+            for (call_id, idx), task in list(self.inputs.items()):
                 if call_id == call.call_id and not task.done():
                     task.cancel()
+                    call.open.discard(idx)  # cancelled now: it will have no output
             call.changed()
         await stream.send_message(empty_pb2.Empty())
 
@@ -1076,8 +1082,11 @@ class FakeModalServer:
         _drop_sdk_env_client()
         if self._server is not None and self._loop.is_running():
             async def stop() -> None:
-                for task in list(self.servicer.inputs.values()):
+                running = [task for task in self.servicer.inputs.values() if not task.done()]
+                for task in running:
                     task.cancel()  # kills running inputs' process groups
+                if running:  # let each cancelled input finish its own clean-up
+                    await asyncio.wait(running, timeout=5)
                 self._server.close()
                 await self._server.wait_closed()
                 if self._blob_runner is not None:
