@@ -13,10 +13,16 @@ reading of the installed SDK's source: ``SecretList`` pages (``created_before``,
 listing or reading a missing volume path is ``NOT_FOUND``, ``ImageGetOrCreate`` answers "not built"
 and the build is joined through ``ImageJoinStreaming`` (a planted ``image_build`` fault fails it).
 Deploy (``App.deploy``), lookup, invocation (``FunctionMap``/``FunctionGetOutputs``/
-``FunctionCallCancel``), secrets sync, the volume read (``VolumeListFiles2``, ``VolumeGetFile2`` +
-the block fetch) and the operator ops (``App.lookup`` + ``info``/``stop``/``logs``/``get_tags``) are
-served; every other RPC answers ``UNIMPLEMENTED``. An input runs as a host subprocess importing the
-deployed body (:meth:`runtime.testing._state.FakeModalState.prepare_call`); cancelling it kills
+``FunctionCallCancel``), the map protocol of ``Function.map`` / ``spawn_map`` (a ``MAP`` call
+whose inputs come by ``FunctionPutInputs`` — at most what the SDK sends per request, each idx
+once, no more unfinished than ``max_inputs_outstanding`` — outputs read as a stream after
+``last_entry_id``, a page at a time, or by ``start_idx``/``end_idx``; ``FunctionRetryInputs``;
+``FunctionFinishInputs``; cancel of every unfinished input of a call), secrets sync, the volume read
+(``VolumeListFiles2``, ``VolumeGetFile2`` + the block fetch) and the operator ops
+(``App.lookup`` + ``info``/``stop``/``logs``/``get_tags``) are served; every other RPC answers
+``UNIMPLEMENTED``. Inputs are keyed by function call id + idx, and each runs through
+:meth:`FakeModalServicer._execute`: a host subprocess importing the deployed body
+(:meth:`runtime.testing._state.FakeModalState.prepare_call`); cancelling it kills
 that subprocess's process group, as Modal stops the container.
 
 Use it in tests::
@@ -158,6 +164,7 @@ class _FakeCall:
         self.open: set[int] = set()  # inputs started and not yet finished
         self.entries: list[_Entry] = []
         self.cancelled = False
+        self.finished_inputs = False  # FunctionFinishInputs came (spawn_map)
         self._numbered = 0
         self._event = asyncio.Event()
 
@@ -204,7 +211,8 @@ class _FakeCall:
         deadline = loop.time() + timeout
         while True:
             found: list[_Entry] = chosen()
-            idle = not self.open and (not self.is_map or self.cancelled)
+            idle = not self.open and (not self.is_map or self.cancelled
+                                      or self.finished_inputs)
             remaining = deadline - loop.time()
             if found or idle or remaining <= 0:
                 return found
@@ -363,14 +371,32 @@ class FakeModalServicer:
         indexes = [item.idx for item in request.inputs]
         if len(set(indexes)) != len(indexes) or any(idx in call.payloads for idx in indexes):
             raise GRPCError(Status.INVALID_ARGUMENT, "an input index was sent twice")
-        if call.cancelled:
-            raise GRPCError(Status.FAILED_PRECONDITION, f"function call {call.call_id} was "
-                                                        "cancelled")
+        if call.cancelled or call.finished_inputs:
+            raise GRPCError(Status.FAILED_PRECONDITION, f"function call {call.call_id} takes no "
+                                                        "more inputs (cancelled or finished)")
         if call.unfinished() + len(request.inputs) > self.max_inputs_outstanding:
             raise GRPCError(Status.RESOURCE_EXHAUSTED, "too many inputs outstanding")
         payloads = [(item.idx, self._payload(item.input)) for item in request.inputs]
         items = [self._start_input(call, idx, payload) for idx, payload in payloads]
         await stream.send_message(api_pb2.FunctionPutInputsResponse(inputs=items))
+
+    async def FunctionFinishInputs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """``spawn_map``'s last word: the call has all its inputs. ``num_inputs`` must be what was
+        put (``INVALID_ARGUMENT``); later inputs are refused (``FAILED_PRECONDITION``)."""
+        from google.protobuf import empty_pb2  # type: ignore[import-untyped]
+        from grpclib import GRPCError, Status
+
+        request = await stream.recv_message()
+        self.rpcs.append("FunctionFinishInputs")
+        call = self.calls.get(request.function_call_id)
+        if call is None or call.function_id != request.function_id or not call.is_map:
+            raise GRPCError(Status.NOT_FOUND, f"unknown map call {request.function_call_id!r}")
+        if request.num_inputs != len(call.payloads):
+            raise GRPCError(Status.INVALID_ARGUMENT, f"num_inputs {request.num_inputs} but "
+                                                     f"{len(call.payloads)} inputs were put")
+        call.finished_inputs = True
+        call.changed()
+        await stream.send_message(empty_pb2.Empty())
 
     async def FunctionRetryInputs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
         """Run finished inputs of a map call again (the SDK's client-side retries): each by its
@@ -474,7 +500,7 @@ class FakeModalServicer:
     async def FunctionCallCancel(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
         """Cancel every unfinished input of the call (their process groups are killed, as Modal
         stops the containers); a cancelled input has no output."""
-        from google.protobuf import empty_pb2  # type: ignore[import-untyped]
+        from google.protobuf import empty_pb2
 
         request = await stream.recv_message()
         self.rpcs.append("FunctionCallCancel")

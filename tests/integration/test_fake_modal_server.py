@@ -427,3 +427,33 @@ def test_cancelling_a_map_call_stops_its_unfinished_inputs(fixture_world, monkey
     while _running("hang/main.py") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _running("hang/main.py") == []
+
+
+def test_a_spawn_map_call_is_read_back_by_index_once_its_inputs_are_finished(fake, echo):
+    from grpclib import Status
+    from modal_proto import api_pb2
+
+    async def spawn_map(stub):
+        opened = await stub.FunctionMap(api_pb2.FunctionMapRequest(
+            function_id=echo.object_id, function_call_type=api_pb2.FUNCTION_CALL_TYPE_MAP,
+            function_call_invocation_type=api_pb2.FUNCTION_CALL_INVOCATION_TYPE_ASYNC))
+        await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+            function_id=echo.object_id, function_call_id=opened.function_call_id,
+            inputs=[_put_item(i, _echo_payload(i)) for i in range(3)]))
+        await stub.FunctionFinishInputs(api_pb2.FunctionFinishInputsRequest(
+            function_id=echo.object_id, function_call_id=opened.function_call_id, num_inputs=3))
+        second = await stub.FunctionGetOutputs(api_pb2.FunctionGetOutputsRequest(
+            function_call_id=opened.function_call_id, timeout=30, last_entry_id="0-0",
+            start_idx=1, end_idx=1))
+        try:
+            await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+                function_id=echo.object_id, function_call_id=opened.function_call_id,
+                inputs=[_put_item(3, _echo_payload(3))]))
+        except Exception as exc:  # the refusal is what is checked
+            return second, exc
+        return second, None
+
+    second, refused = _stub_call(fake, spawn_map)
+    _settled(fake)
+    assert [o.idx for o in second.outputs] == [1]
+    assert getattr(refused, "status", None) == Status.FAILED_PRECONDITION
