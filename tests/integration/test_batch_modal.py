@@ -231,3 +231,15 @@ def test_a_modal_batch_resumed_after_sigkill_runs_only_the_missing_items(mixed, 
                       concurrency=4, batch_id="killed")
     assert whole.ok
     assert resumed.envelope["receipt_sha256"] == whole.receipt_sha256
+
+
+def test_an_input_past_the_functions_own_timeout_is_that_items_err_modal_timeout(mixed, tmp_path):
+    root, server = mixed
+    server.state.plan_fault("call", "FunctionTimeoutError", times=2)  # both attempts of item 0
+    rows = [{"case": "ok", "n": n} for n in range(3)]
+    result = run_batch(MIXED, _ndjson(tmp_path / "in.ndjson", rows), adapter="modal", root=root,
+                       artifacts_root=tmp_path / "art", concurrency=1, batch_id="fn-timeout")
+    items = _items(result)
+    assert [_code(item) for item in items] == ["ERR_MODAL_TIMEOUT", "success", "success"]
+    assert items[0]["meta"]["attempts"] == 2
+    assert "FunctionTimeoutError" in items[0]["error"]["message"]
