@@ -7,6 +7,9 @@
 ``batch N C R``  R interleaved rounds: one run_batch of N items at concurrency C vs N bare runs
                   in a C-thread pool; wall seconds per round.
 ``batch-rss N C`` one run_batch of N mock items; this process's RSS sampled as items settle.
+``batch-modal N C`` against an in-process fake Modal server: one run_batch of N items on modal
+                  (one Function.map call) vs N single run_processor modal calls in a C-thread
+                  pool; wall seconds of each and the RPCs each sent.
 Each prints one JSON object on stdout.
 """
 
@@ -159,6 +162,53 @@ def batch_rss(items: int, concurrency: int) -> dict[str, Any]:
             "samples": samples}
 
 
+MODAL_OVERRIDE = "127.0.0.1:5000/bench@sha256:" + "cd" * 32  # dev override; never pulled
+
+
+def batch_modal(items: int, concurrency: int) -> dict[str, Any]:
+    """``run_batch(adapter="modal")`` (the SDK's ``Function.map``) vs the home-made loop it
+    replaces, ``items`` single modal runs in a pool of ``concurrency`` threads, both against one
+    in-process fake Modal server (so this measures our client side and the protocol, not
+    Modal's scheduling)."""
+    from collections import Counter
+
+    from runtime.batch import run_batch
+    from runtime.modal.ops import deploy_modal
+    from runtime.runner import run_processor
+    from runtime.testing.fake_server import FakeModalServer
+
+    _quiet_logs()
+    with tempfile.TemporaryDirectory(prefix="bench-batch-modal-") as tmp:
+        scratch = Path(tmp)
+        with FakeModalServer(scratch / "fake-modal", source_root=ROOT) as server:
+            os.environ.update(server.environ())
+            deploy_modal(REF, env="dev", image_override=MODAL_OVERRIDE, root=ROOT)
+            source = _batch_source(scratch, items)
+            run_processor(REF, inputs={"message": "warm-up"}, adapter="modal", root=ROOT,
+                          artifacts_root=scratch / "warm-up")  # client and channel set up once
+            before = len(server.rpcs)
+            started = time.perf_counter()
+            result = run_batch(REF, source, adapter="modal", concurrency=concurrency, root=ROOT,
+                               artifacts_root=scratch / "ours")
+            ours = time.perf_counter() - started
+            if not result.ok:
+                raise RuntimeError(f"run_batch failed: {result.to_envelope()}")
+            ours_rpcs = Counter(server.rpcs[before:])
+            before = len(server.rpcs)
+
+            def single(index: int) -> None:
+                run_processor(REF, inputs={"message": f"bench {index}"}, adapter="modal",
+                              root=ROOT, artifacts_root=scratch / "floor")
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                list(pool.map(single, range(items)))
+            floor = time.perf_counter() - started
+            floor_rpcs = Counter(server.rpcs[before:])
+    return {"ours": [ours], "floor": [floor], "ours_rpcs": dict(ours_rpcs),
+            "floor_rpcs": dict(floor_rpcs)}
+
+
 def _drain_raw(argv: list[str]) -> int:
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -230,6 +280,8 @@ def main(argv: list[str]) -> None:
         result = batch(int(args[0]), int(args[1]), int(args[2]))
     elif command == "batch-rss":
         result = batch_rss(int(args[0]), int(args[1]))
+    elif command == "batch-modal":
+        result = batch_modal(int(args[0]), int(args[1]))
     else:
         raise SystemExit(f"unknown worker command {command!r}")
     sys.stdout.write(json.dumps(result) + "\n")

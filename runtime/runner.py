@@ -256,6 +256,7 @@ def run_processor(
     root: str | Path | None = None,
     adapter_options: dict[str, Any] | None = None,
     evidence: str | Path | bool | None = None,
+    via: Adapter | None = None,
 ) -> Envelope:
     """Run the processor ``ref`` once (plus one retry on a timeout) and return its envelope.
 
@@ -265,12 +266,18 @@ def run_processor(
     ``ERR_CI_SAFETY`` (real under ``CI=true``), ``ERR_MISSING_SECRET``, ``ERR_ADAPTER_INVOCATION``
     (child failure or contract breach) and the adapter-specific image/Modal codes. The raised
     error carries ``execution_id`` and ``meta``.
+
+    ``via`` is an adapter instance already open for many runs — a batch's fan-out
+    (:func:`runtime.adapters.fan_out`) — that makes this run's attempts; its name must be
+    ``adapter``, and it is the caller's to close. Everything else of the run is the same.
     """
+    if via is not None and via.name != adapter:
+        raise ValueError(f"via is a {via.name!r} adapter, the run asks for {adapter!r}")
     eid = new_execution_id() if execution_id is None else execution_id
     execute = functools.partial(
         _execute, ref, eid, inputs=inputs, mode=mode, adapter=adapter, env=env,
         write_prefix=write_prefix, artifacts_root=artifacts_root, timeout_s=timeout_s,
-        image_override=image_override, root=root, adapter_options=adapter_options)
+        image_override=image_override, root=root, adapter_options=adapter_options, via=via)
     if not evidence:
         return execute()
     from runtime.evidence.record import EvidenceRecorder, run_folder
@@ -299,6 +306,7 @@ def _execute(
     image_override: str | None,
     root: str | Path | None,
     adapter_options: dict[str, Any] | None,
+    via: Adapter | None = None,
     id_checked: bool = False,
 ) -> Envelope:
     started = time.monotonic()
@@ -320,7 +328,8 @@ def _execute(
         check_env(env)
         check_image_override(env, image_override)
         check_pinned_env(env, adapter)
-        runner = get_adapter(adapter)  # an unknown name is refused before any folder is created
+        # An unknown name is refused before any folder is created.
+        runner = via if via is not None else get_adapter(adapter)
         project = Path(root).resolve() if root else project_root()
         registry = Registry.load(project)
         resolved = registry.resolve(ref)
@@ -390,7 +399,7 @@ def _execute(
                   attempts=attempts)
         raise
     finally:
-        if runner is not None:
+        if runner is not None and via is None:
             runner.close()
     elapsed = int((time.monotonic() - started) * 1000)
     meta = {**envelope.meta, **adapter_meta, **context, "elapsed_ms": elapsed,

@@ -7,7 +7,9 @@ never imports an SDK. ``childlog`` forwards a child's stderr into the host log, 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 from runtime.adapters.base import Adapter, RunRequest
@@ -37,4 +39,22 @@ def get_adapter(name: str, **options: Any) -> Adapter:
     return adapter
 
 
-__all__ = ["ADAPTERS", "Adapter", "RunRequest", "adapter_names", "get_adapter"]
+@contextlib.contextmanager
+def fan_out(name: str) -> Iterator[Adapter | None]:
+    """The adapter ``name`` opened for many runs, if it fans out itself (``modal``: one
+    ``Function.map`` per function); ``None`` when each run should make its own adapter (``local``,
+    ``docker``: a bounded pool of single runs). Closed on exit. ``ERR_INPUTS`` for an unknown name.
+    """
+    adapter = get_adapter(name)
+    try:
+        opener = getattr(adapter, "fan_out", None)
+        if opener is None:
+            yield None
+            return
+        with opener() as fanned:
+            yield fanned
+    finally:
+        adapter.close()
+
+
+__all__ = ["ADAPTERS", "Adapter", "RunRequest", "adapter_names", "fan_out", "get_adapter"]

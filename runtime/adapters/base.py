@@ -3,6 +3,10 @@
 Adapters make one attempt and return the finished child plus their own meta; the runner judges
 it (:func:`runtime.adapters.outcome.judge_attempt`) and applies the retry policy. Adapters
 translate every SDK exception into the canon at their boundary.
+
+One optional capability: an adapter whose engine fans out itself (``modal``) has ``fan_out()``, a
+context manager yielding an adapter of the same contract for many runs at once; a batch passes it
+to each item's ``run_processor(..., via=...)`` (see :func:`runtime.adapters.fan_out`).
 """
 
 from __future__ import annotations

@@ -5,12 +5,22 @@ carries container paths under the artifacts volume mount; afterwards the run's f
 from the volume into the host's write prefix and artifacts root and the result is judged with
 :func:`runtime.adapters.outcome.judge`, exactly like a local run. One attempt per ``run``; the
 runner retries ``ERR_MODAL_TIMEOUT`` once through :mod:`runtime.retry`.
+
+A batch opens :meth:`ModalAdapter.fan_out`: the same adapter, whose calls are inputs of one
+``Function.map`` per deployed function (the SDK's own fan-out, :class:`MapStream`) instead of one
+``spawn`` each. Everything else of an attempt (names, lookup, payload, fetch, the result's shape)
+is this one ``run``, and the runner judges each item's attempt exactly as a single run's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+import threading
 import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from runtime.adapters.base import RunRequest
@@ -51,6 +61,28 @@ class ModalAdapter:
 
     def __init__(self, boundary: ModalBoundary | None = None) -> None:
         self._boundary = boundary
+        self._maps: dict[tuple[str, str, str], MapStream] | None = None  # set in a fan-out
+        self._handles: dict[tuple[str, str, str], Any] = {}
+        self._lock = threading.Lock()
+        self._lookup_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def fan_out(self) -> Iterator[ModalAdapter]:
+        """This adapter for many runs at once (a batch): every attempt of every run becomes one
+        input of a single ``Function.map`` call per deployed function, fed as runs arrive, and
+        each lookup is made once. Thread-safe; on exit the map calls are told no more inputs
+        come and given :data:`MAP_CLOSE_GRACE_S` to finish (an input abandoned after a client
+        timeout runs on, server-side, until the function's own timeout)."""
+        fanned = ModalAdapter(self._boundary)
+        fanned._maps = {}
+        try:
+            yield fanned
+        finally:
+            with fanned._lock:
+                streams = list(fanned._maps.values())
+                fanned._maps.clear()
+            for stream in streams:
+                stream.close(MAP_CLOSE_GRACE_S)
 
     def _active(self) -> ModalBoundary:
         if self._boundary is None:
@@ -79,14 +111,15 @@ class ModalAdapter:
         remote_prefix = self._remote_prefix(request)
         started = time.monotonic()
         try:
-            handle = boundary.lookup_function(app_name, function_name, environment_name=modal_env)
+            handle = self._lookup(boundary, app_name, function_name, modal_env)
         except Exception as exc:
             message = lookup_causes(target, function_name=function_name)
             raise self._fail(log, exc, "lookup", started, message, app_name, modal_env) from exc
         payload = request.payload(write_prefix=f"{ARTIFACTS_MOUNT}/{remote_prefix}",
                                   artifacts_root=ARTIFACTS_MOUNT)
         try:
-            result = boundary.call_function(handle, payload, timeout_s=wait_s)
+            result = self._call(boundary, (app_name, function_name, modal_env), handle, payload,
+                                wait_s)
         except Exception as exc:
             raise self._fail(log, exc, "invocation", started, "", app_name, modal_env) from exc
         outcome, digest = self._outcome(result, started)
@@ -101,6 +134,37 @@ class ModalAdapter:
             # The child already failed: its own canonical error is the one the runner reports.
             log.warning("modal.volume.read_failed", sdk_error=type(exc).__name__, rc=outcome.rc)
         return Attempt(outcome, meta, reported_prefix=f"{ARTIFACTS_MOUNT}/{remote_prefix}")
+
+    def _lookup(self, boundary: ModalBoundary, app_name: str, function_name: str,
+                modal_env: str) -> Any:
+        """The hydrated handle; in a fan-out, looked up once per function (a failed lookup is
+        asked again by the next run, so each run reports its own)."""
+        if self._maps is None:
+            return boundary.lookup_function(app_name, function_name, environment_name=modal_env)
+        key = (app_name, function_name, modal_env)
+        with self._lookup_lock:  # runs arriving together share the first one's lookup
+            handle = self._handles.get(key)
+            if handle is None:
+                handle = self._handles[key] = boundary.lookup_function(
+                    app_name, function_name, environment_name=modal_env)
+        return handle
+
+    def _call(self, boundary: ModalBoundary, key: tuple[str, str, str], handle: Any,
+              payload: dict[str, Any], wait_s: float) -> Any:
+        """One call of the function, waited for at most ``wait_s``: its own ``spawn``, or in a
+        fan-out one input of the function's map call (an input's failure is raised here, as
+        the SDK raises it for a single call, so both translate alike)."""
+        if self._maps is None:
+            return boundary.call_function(handle, payload, timeout_s=wait_s)
+        with self._lock:
+            stream = self._maps.get(key)
+            if stream is None or not stream.open:
+                stream = self._maps[key] = MapStream(boundary, handle, name="-".join(key))
+            slot = stream.submit(payload)
+        value = slot.wait(wait_s)
+        if isinstance(value, BaseException):
+            raise value
+        return value
 
     @staticmethod
     def target(request: RunRequest) -> ModalTarget:
@@ -164,3 +228,118 @@ class ModalAdapter:
 
     def close(self) -> None:
         """The SDK client is process-wide; nothing to release per adapter."""
+
+
+MAP_CLOSE_GRACE_S = 5.0
+
+
+class _Slot:
+    """One input of a map call: its output once the map yields it. The map yields in input
+    order, so an input's client wait starts when the input before it has its output: a slow
+    neighbour never eats into another input's timeout."""
+
+    def __init__(self, previous: _Slot | None) -> None:
+        self._previous = previous
+        self._done = threading.Event()
+        self.value: Any = None
+
+    def deliver(self, value: Any) -> None:
+        self.value = value
+        self._done.set()
+
+    def wait(self, timeout_s: float) -> Any:
+        """The input's output (a result or an SDK exception object); the built-in
+        ``TimeoutError`` when none comes within ``timeout_s`` of its turn, as ``get`` raises."""
+        previous, self._previous = self._previous, None
+        if previous is not None:
+            previous._done.wait()  # bounded: Modal ends every input at the function's timeout
+        if not self._done.wait(timeout_s):
+            raise TimeoutError(f"no output of the map input within {timeout_s:g}s")
+        return self.value
+
+
+class _Feed:
+    """The map's inputs as an async iterator the SDK reads on its own event loop, fed from any
+    thread; ``None`` ends it."""
+
+    def __init__(self) -> None:
+        self._items: deque[dict[str, Any] | None] = deque()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    def put(self, payload: dict[str, Any] | None) -> None:
+        with self._lock:
+            self._items.append(payload)
+            loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the map's loop already ended
+                loop.call_soon_threadsafe(wake.set)
+
+    async def stream(self) -> AsyncIterator[dict[str, Any]]:
+        wake = asyncio.Event()
+        with self._lock:
+            self._loop, self._wake = asyncio.get_running_loop(), wake
+        while True:
+            with self._lock:
+                pending = bool(self._items)
+                item = self._items.popleft() if pending else None
+            if not pending:
+                await wake.wait()
+                wake.clear()
+                continue
+            if item is None:
+                return
+            yield item
+
+
+class MapStream:
+    """One ``Function.map`` call (through :meth:`ModalBoundary.map_function`) fed while it
+    runs: :meth:`submit` adds an input and returns its slot; a thread reads the outputs, in
+    input order, into the slots. If the map call itself fails, every waiting input gets that
+    error and the stream closes (the next submit opens a new map call)."""
+
+    def __init__(self, boundary: ModalBoundary, handle: Any, name: str) -> None:
+        self._feed = _Feed()
+        self._pending: deque[_Slot] = deque()
+        self._last: _Slot | None = None
+        self._lock = threading.Lock()
+        self.open = True
+        self._thread = threading.Thread(target=self._consume, args=(boundary, handle),
+                                        name=f"modal-map-{name}"[:60], daemon=True)
+        self._thread.start()
+
+    def submit(self, payload: dict[str, Any]) -> _Slot:
+        with self._lock:
+            if not self.open:
+                raise ModalInvocationError("the Modal map call already ended")
+            slot = self._last = _Slot(self._last)
+            self._pending.append(slot)
+            self._feed.put(payload)
+        return slot
+
+    def _consume(self, boundary: ModalBoundary, handle: Any) -> None:
+        error: BaseException
+        try:
+            for value in boundary.map_function(handle, self._feed.stream()):
+                with self._lock:
+                    slot = self._pending.popleft()
+                slot.deliver(value)
+            error = ModalInvocationError("the Modal map call ended before every input had "
+                                         "its output")
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting input
+            error = exc
+        with self._lock:
+            self.open = False
+            left = list(self._pending)
+            self._pending.clear()
+            self._last = None
+        for slot in left:
+            slot.deliver(error)
+
+    def close(self, grace_s: float) -> None:
+        """No more inputs; wait up to ``grace_s`` for the outputs still due."""
+        with self._lock:
+            self.open = False
+            self._feed.put(None)
+        self._thread.join(grace_s)

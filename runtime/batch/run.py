@@ -5,9 +5,11 @@ receipts, redaction and the retry policy are that function's, never re-implement
 batch adds what only a batch has: up-front validation of every line, item ids derived from the
 batch id, the journal that makes a re-run resume, input-order output and the batch receipt.
 
-Each item is a subprocess (or a container, or a Modal call), so a thread pool is the pool: the
-threads only wait. The ``modal`` adapter is driven the same way, one ``run_processor`` call per
-item; Modal's own fan-out (``Function.map``) is not used yet.
+Each item is a subprocess or a container, so a thread pool is the pool: the threads only wait.
+On ``modal`` the items share one adapter opened for the batch (:func:`runtime.adapters.fan_out`):
+each item is still one ``run_processor`` call, but its attempt is an input of one
+``Function.map`` call that Modal schedules (the SDK's own fan-out), not a ``spawn`` of its own;
+``concurrency`` then bounds the inputs in flight.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime._files import file_lock, write_atomic
-from runtime.adapters import get_adapter
+from runtime.adapters import fan_out, get_adapter
 from runtime.batch.inputs import inputs_sha256, iter_items, validate_file
 from runtime.batch.progress import Progress, ProgressSink
 from runtime.batch.store import BatchFolder, ItemsWriter, ReceiptChain, check_batch_id, new_batch_id
@@ -171,7 +173,7 @@ def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, a
     except BlockingIOError:
         raise InputsError(f"batch {bid} is being run by another process; wait for it or use a "
                           "new --batch-id") from None
-    with exclusive:
+    with exclusive, fan_out(adapter) as via:
         resuming = folder.claim(manifest)
         log.info("batch.start", items=total, concurrency=workers, resuming=resuming)
         run = _BatchRun(folder, str(resolved.ref), mode, total, on_progress, started)
@@ -186,7 +188,7 @@ def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, a
                     ref, inputs=inputs, mode=mode, adapter=adapter, env=env,
                     write_prefix=folder.item_prefix(eid), artifacts_root=folder.artifacts_root,
                     timeout_s=timeout_s, execution_id=eid, image_override=image_override,
-                    root=project, adapter_options=adapter_options)
+                    root=project, adapter_options=adapter_options, via=via)
             except ProcessorRuntimeError as err:
                 if fail_fast:
                     run.stop.set()

@@ -10,7 +10,7 @@ tests point it at the one fake (:mod:`runtime.testing.fake_server`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +82,11 @@ class ModalBoundary(Protocol):
 
     def call_function(self, handle: Any, payload: dict[str, Any], *, timeout_s: float) -> Any:
         """Call the function with ``payload``; wait at most ``timeout_s`` for its result."""
+        ...
+
+    def map_function(self, handle: Any, payloads: AsyncIterable[dict[str, Any]]) -> Iterator[Any]:
+        """One map call over ``payloads`` (fed while it runs): each input's result, or the SDK
+        exception of a failed input, in input order."""
         ...
 
     def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
@@ -162,6 +167,13 @@ class SdkBoundary:
             with contextlib.suppress(Exception):  # the timeout is what the caller must see
                 call.cancel()
             raise
+
+    def map_function(self, handle: Any, payloads: AsyncIterable[dict[str, Any]]) -> Iterator[Any]:
+        """``Function.map(payloads, order_outputs=True, return_exceptions=True)``: the SDK's own
+        fan-out, one ``FunctionMap`` (MAP) call whose inputs go in chunks of
+        ``FunctionPutInputs``. An async iterable, because the SDK reads a plain iterator on the
+        same event loop that polls the outputs: a blocking ``next`` would stall both."""
+        return iter(handle.map(payloads, order_outputs=True, return_exceptions=True))
 
     def fetch_volume(self, volume_name: str, *, environment_name: str, remote_dir: str,
                      local_dir: Path) -> int:

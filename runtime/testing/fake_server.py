@@ -13,10 +13,16 @@ reading of the installed SDK's source: ``SecretList`` pages (``created_before``,
 listing or reading a missing volume path is ``NOT_FOUND``, ``ImageGetOrCreate`` answers "not built"
 and the build is joined through ``ImageJoinStreaming`` (a planted ``image_build`` fault fails it).
 Deploy (``App.deploy``), lookup, invocation (``FunctionMap``/``FunctionGetOutputs``/
-``FunctionCallCancel``), secrets sync, the volume read (``VolumeListFiles2``, ``VolumeGetFile2`` +
-the block fetch) and the operator ops (``App.lookup`` + ``info``/``stop``/``logs``/``get_tags``) are
-served; every other RPC answers ``UNIMPLEMENTED``. An input runs as a host subprocess importing the
-deployed body (:meth:`runtime.testing._state.FakeModalState.prepare_call`); cancelling it kills
+``FunctionCallCancel``), the map protocol of ``Function.map`` / ``spawn_map`` (a ``MAP`` call
+whose inputs come by ``FunctionPutInputs`` — at most what the SDK sends per request, each idx
+once, no more unfinished than ``max_inputs_outstanding`` — outputs read as a stream after
+``last_entry_id``, a page at a time, or by ``start_idx``/``end_idx``; ``FunctionRetryInputs``;
+``FunctionFinishInputs``; cancel of every unfinished input of a call), secrets sync, the volume read
+(``VolumeListFiles2``, ``VolumeGetFile2`` + the block fetch) and the operator ops
+(``App.lookup`` + ``info``/``stop``/``logs``/``get_tags``) are served; every other RPC answers
+``UNIMPLEMENTED``. Inputs are keyed by function call id + idx, and each runs through
+:meth:`FakeModalServicer._execute`: a host subprocess importing the deployed body
+(:meth:`runtime.testing._state.FakeModalState.prepare_call`); cancelling it kills
 that subprocess's process group, as Modal stops the container.
 
 Use it in tests::
@@ -37,6 +43,7 @@ import signal
 import tempfile
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +55,13 @@ _STDERR_KEEP = 8 * 1024  # like the spawn helper's tail
 _LIST_BATCH = 100
 _SERVER_READY_S = 30.0
 _IMAGE_BUILDER_VERSION = "2024.10"  # one the installed SDK supports
+#: Inputs one ``FunctionPutInputs`` may carry: what the SDK sends at most (``.map`` chunks of
+#: ``MAP_INVOCATION_CHUNK_SIZE``, ``spawn_map`` of ``SPAWN_MAP_INVOCATION_CHUNK_SIZE``); the
+#: server's own bound is undocumented, so the stricter reading of the client is taken.
+_PUT_INPUTS_MAX = 49
+_PUT_INPUTS_MAX_ASYNC = 512
+MAX_INPUTS_OUTSTANDING = 1000  # what FunctionMap answers (the SDK's own default, too)
+OUTPUTS_PAGE = 100  # outputs one FunctionGetOutputs returns at most without max_values
 
 
 def _grpc_status(exc: BaseException) -> Any:
@@ -117,6 +131,96 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+def _entry_number(last_entry_id: str) -> int:
+    """The position in a call's output stream an ``last_entry_id`` names (``"0-0"``: the start)."""
+    head = last_entry_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One output of a call's output stream: its position, the input's idx, the finished input."""
+
+    number: int
+    idx: int
+    retry_count: int
+    task: asyncio.Task[Any]
+
+
+class _FakeCall:
+    """One function call: its inputs (by idx; the tasks live in ``FakeModalServicer.inputs``,
+    keyed by call id + idx) and its output stream, in completion order."""
+
+    def __init__(self, call_id: str, function_id: str, handle: dict[str, Any], is_map: bool,
+                 invocation_type: int) -> None:
+        self.call_id = call_id
+        self.function_id = function_id
+        self.handle = handle
+        self.is_map = is_map
+        self.invocation_type = invocation_type
+        self.jwt = f"fcjwt-{call_id}"
+        self.payloads: dict[int, dict[str, Any]] = {}
+        self.retry_counts: dict[int, int] = {}
+        self.open: set[int] = set()  # inputs started and not yet finished
+        self.entries: list[_Entry] = []
+        self.cancelled = False
+        self.finished_inputs = False  # FunctionFinishInputs came (spawn_map)
+        self._numbered = 0
+        self._event = asyncio.Event()
+
+    def input_id(self, idx: int) -> str:
+        return f"in-{self.call_id[3:]}-{idx:06d}"
+
+    def input_jwt(self, idx: int, retry_count: int) -> str:
+        return f"injwt-{self.call_id}-{idx}-{retry_count}"
+
+    def idx_of(self, input_jwt: str) -> int | None:
+        """The idx an ``input_jwt`` of this call names, else ``None``."""
+        prefix = f"injwt-{self.call_id}-"
+        if not input_jwt.startswith(prefix):
+            return None
+        head = input_jwt[len(prefix):].split("-", 1)[0]
+        return int(head) if head.isdigit() and int(head) in self.payloads else None
+
+    def started(self, idx: int) -> None:
+        self.open.add(idx)
+
+    def settle(self, idx: int, retry_count: int, task: asyncio.Task[Any]) -> None:
+        """An input ended: finished ones join the output stream; cancelled ones have none."""
+        self.open.discard(idx)
+        if not task.cancelled():
+            self._numbered += 1
+            self.entries.append(_Entry(self._numbered, idx, retry_count, task))
+        self.changed()
+
+    def unfinished(self) -> int:
+        return len(self.open)
+
+    def clear(self, entries: list[_Entry]) -> None:
+        """``clear_on_success``: the outputs returned are dropped from the stream."""
+        gone = {id(entry) for entry in entries}
+        self.entries = [entry for entry in self.entries if id(entry) not in gone]
+
+    def changed(self) -> None:
+        self._event.set()
+
+    async def wait_for(self, chosen: Any, timeout: float) -> list[_Entry]:
+        """``chosen()`` once it is not empty, or when ``timeout`` passes, or at once when no
+        output can come any more (a unary call's input ended, a cancelled call)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found: list[_Entry] = chosen()
+            idle = not self.open and (not self.is_map or self.cancelled
+                                      or self.finished_inputs)
+            remaining = deadline - loop.time()
+            if found or idle or remaining <= 0:
+                return found
+            self._event.clear()
+            with contextlib.suppress(builtins.TimeoutError):
+                await asyncio.wait_for(self._event.wait(), remaining)
+
+
 class FakeModalServicer:
     """grpclib handler for the lookup and invocation RPCs, backed by a :class:`FakeModalState`."""
 
@@ -124,7 +228,11 @@ class FakeModalServicer:
         self.fake = fake
         self.rpcs: list[str] = []  # every RPC asked, in order (including unimplemented ones)
         self._handles: dict[str, dict[str, Any]] = {}
-        self.calls: dict[str, asyncio.Task[Any]] = {}  # function call id -> running input
+        self.calls: dict[str, _FakeCall] = {}  # function call id -> its inputs and outputs
+        self.inputs: dict[tuple[str, int], asyncio.Task[Any]] = {}  # (call id, idx) -> input
+        self.max_inputs_outstanding = MAX_INPUTS_OUTSTANDING
+        self.outputs_page = OUTPUTS_PAGE
+        self.pages: list[int] = []  # outputs sent by each FunctionGetOutputs, in order
 
     def __mapping__(self) -> dict[str, Any]:
         """grpclib's route table: every RPC of Modal's API, routed to this object."""
@@ -174,26 +282,148 @@ class FakeModalServicer:
                 ranked_functions=[api_pb2.FunctionData.RankedFunction(function=proto)])))
 
     async def FunctionMap(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
-        """Accept one pipelined input (deserialized with the SDK's own code) and start running it."""
+        """Open a function call. ``UNARY`` (``.remote``/``.spawn``): exactly one pipelined input,
+        started at once. ``MAP`` (``.map``/``.spawn_map``): no pipelined input; its inputs arrive
+        through ``FunctionPutInputs``. Anything else is refused, as Modal's server refuses it."""
         from grpclib import GRPCError, Status
-        from modal._serialization import deserialize_data_format
         from modal_proto import api_pb2
 
         request = await stream.recv_message()
         self.rpcs.append("FunctionMap")
         handle = self._handles.get(request.function_id)
-        if handle is None or len(request.pipelined_inputs) != 1:
+        if handle is None:
             raise GRPCError(Status.NOT_FOUND, f"unknown function {request.function_id!r}")
-        item = request.pipelined_inputs[0]
-        args, kwargs = deserialize_data_format(item.input.args, item.input.data_format, None)
+        kind = request.function_call_type
+        if kind == api_pb2.FUNCTION_CALL_TYPE_UNARY and len(request.pipelined_inputs) != 1:
+            raise GRPCError(Status.INVALID_ARGUMENT, "a unary call carries exactly one input")
+        if kind == api_pb2.FUNCTION_CALL_TYPE_MAP and request.pipelined_inputs:
+            raise GRPCError(Status.INVALID_ARGUMENT, "a map call's inputs come by FunctionPutInputs")
+        if kind not in (api_pb2.FUNCTION_CALL_TYPE_UNARY, api_pb2.FUNCTION_CALL_TYPE_MAP):
+            raise GRPCError(Status.INVALID_ARGUMENT, f"unknown function call type {kind}")
+        call_id = f"fc-{len(self.calls) + 1:06d}"
+        call = _FakeCall(call_id, request.function_id, handle, kind == api_pb2.FUNCTION_CALL_TYPE_MAP,
+                         request.function_call_invocation_type)
+        self.calls[call_id] = call
+        pipelined = [self._start_input(call, 0, self._payload(item.input))
+                     for item in request.pipelined_inputs]
+        await stream.send_message(api_pb2.FunctionMapResponse(
+            function_call_id=call_id, function_call_jwt=call.jwt, pipelined_inputs=pipelined,
+            retry_policy=api_pb2.FunctionRetryPolicy(retries=0),
+            sync_client_retries_enabled=False,
+            max_inputs_outstanding=self.max_inputs_outstanding))
+
+    @staticmethod
+    def _payload(function_input: Any) -> dict[str, Any]:
+        """One input's payload, deserialized with the SDK's own code; the deployed function
+        takes exactly one positional payload dict (``INVALID_ARGUMENT`` otherwise)."""
+        from grpclib import GRPCError, Status
+        from modal._serialization import deserialize_data_format
+
+        if function_input.WhichOneof("args_oneof") != "args":
+            raise GRPCError(Status.INVALID_ARGUMENT, "the fake Modal transport reads inline "
+                                                     "arguments only (no blob inputs)")
+        args, kwargs = deserialize_data_format(function_input.args, function_input.data_format,
+                                               None)
         if kwargs or len(args) != 1 or not isinstance(args[0], dict):
             raise GRPCError(Status.INVALID_ARGUMENT, "the modal function takes one payload dict")
-        call_id = f"fc-{len(self.calls) + 1:06d}"
-        self.calls[call_id] = asyncio.create_task(self._execute(handle, args[0]))
-        await stream.send_message(api_pb2.FunctionMapResponse(
-            function_call_id=call_id,
-            pipelined_inputs=[api_pb2.FunctionPutInputsResponseItem(
-                idx=0, input_id=f"in-{call_id[3:]}", input_jwt=f"jwt-{call_id[3:]}")]))
+        return args[0]
+
+    def _start_input(self, call: _FakeCall, idx: int, payload: dict[str, Any],
+                     retry_count: int = 0) -> Any:
+        """Run input ``idx`` of ``call`` (keyed by call id + idx) through :meth:`_execute`; its
+        output becomes the call's next output entry when it finishes."""
+        from modal_proto import api_pb2
+
+        key = (call.call_id, idx)
+        task = asyncio.create_task(self._execute(call.handle, payload))
+
+        def settled(done: asyncio.Task[Any]) -> None:
+            if self.inputs.get(key) is done:  # not an attempt a retry replaced
+                call.settle(idx, retry_count, done)
+
+        task.add_done_callback(settled)
+        call.payloads[idx] = payload
+        call.retry_counts[idx] = retry_count
+        call.started(idx)
+        self.inputs[key] = task
+        return api_pb2.FunctionPutInputsResponseItem(
+            idx=idx, input_id=call.input_id(idx), input_jwt=call.input_jwt(idx, retry_count))
+
+    async def FunctionPutInputs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """Add inputs to an open map call. Refused like Modal: an unknown call or one of another
+        function (``NOT_FOUND``), an empty request, more inputs in one request than the SDK ever
+        sends (49 for a waited-on map, 512 for ``spawn_map``), an index given twice
+        (``INVALID_ARGUMENT``), a cancelled call (``FAILED_PRECONDITION``); more unfinished inputs
+        than ``max_inputs_outstanding`` is ``RESOURCE_EXHAUSTED`` (the SDK backs off and retries)."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await stream.recv_message()
+        self.rpcs.append("FunctionPutInputs")
+        call = self.calls.get(request.function_call_id)
+        if call is None or call.function_id != request.function_id or not call.is_map:
+            raise GRPCError(Status.NOT_FOUND, f"unknown map call {request.function_call_id!r}")
+        limit = (_PUT_INPUTS_MAX_ASYNC if call.invocation_type
+                 == api_pb2.FUNCTION_CALL_INVOCATION_TYPE_ASYNC else _PUT_INPUTS_MAX)
+        if not request.inputs or len(request.inputs) > limit:
+            raise GRPCError(Status.INVALID_ARGUMENT, f"a FunctionPutInputs request carries 1 to "
+                                                     f"{limit} inputs, got {len(request.inputs)}")
+        indexes = [item.idx for item in request.inputs]
+        if len(set(indexes)) != len(indexes) or any(idx in call.payloads for idx in indexes):
+            raise GRPCError(Status.INVALID_ARGUMENT, "an input index was sent twice")
+        if call.cancelled or call.finished_inputs:
+            raise GRPCError(Status.FAILED_PRECONDITION, f"function call {call.call_id} takes no "
+                                                        "more inputs (cancelled or finished)")
+        if call.unfinished() + len(request.inputs) > self.max_inputs_outstanding:
+            raise GRPCError(Status.RESOURCE_EXHAUSTED, "too many inputs outstanding")
+        payloads = [(item.idx, self._payload(item.input)) for item in request.inputs]
+        items = [self._start_input(call, idx, payload) for idx, payload in payloads]
+        await stream.send_message(api_pb2.FunctionPutInputsResponse(inputs=items))
+
+    async def FunctionFinishInputs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """``spawn_map``'s last word: the call has all its inputs. ``num_inputs`` must be what was
+        put (``INVALID_ARGUMENT``); later inputs are refused (``FAILED_PRECONDITION``)."""
+        from google.protobuf import empty_pb2  # type: ignore[import-untyped]
+        from grpclib import GRPCError, Status
+
+        request = await stream.recv_message()
+        self.rpcs.append("FunctionFinishInputs")
+        call = self.calls.get(request.function_call_id)
+        if call is None or call.function_id != request.function_id or not call.is_map:
+            raise GRPCError(Status.NOT_FOUND, f"unknown map call {request.function_call_id!r}")
+        if request.num_inputs != len(call.payloads):
+            raise GRPCError(Status.INVALID_ARGUMENT, f"num_inputs {request.num_inputs} but "
+                                                     f"{len(call.payloads)} inputs were put")
+        call.finished_inputs = True
+        call.changed()
+        await stream.send_message(empty_pb2.Empty())
+
+    async def FunctionRetryInputs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
+        """Run finished inputs of a map call again (the SDK's client-side retries): each by its
+        ``input_jwt`` with its next ``retry_count``; an unknown call or input is ``NOT_FOUND``."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        request = await stream.recv_message()
+        self.rpcs.append("FunctionRetryInputs")
+        call = next((c for c in self.calls.values() if c.jwt == request.function_call_jwt), None)
+        if call is None:
+            raise GRPCError(Status.NOT_FOUND, "unknown function call")
+        if len(request.inputs) > _PUT_INPUTS_MAX:
+            raise GRPCError(Status.INVALID_ARGUMENT, f"a FunctionRetryInputs request carries at "
+                                                     f"most {_PUT_INPUTS_MAX} inputs")
+        targets = [call.idx_of(item.input_jwt) for item in request.inputs]
+        if any(idx is None for idx in targets):
+            raise GRPCError(Status.NOT_FOUND, "unknown input")
+        jwts = []
+        for item, idx in zip(request.inputs, targets, strict=True):
+            assert idx is not None
+            running = self.inputs.get((call.call_id, idx))
+            if running is not None and not running.done():
+                running.cancel()
+            payload = self._payload(item.input) if item.HasField("input") else call.payloads[idx]
+            jwts.append(self._start_input(call, idx, payload, item.retry_count).input_jwt)
+        await stream.send_message(api_pb2.FunctionRetryInputsResponse(input_jwts=jwts))
 
     async def _execute(self, handle: dict[str, Any], payload: dict[str, Any]) -> Any:
         """The container's side: run the function under its own timeout only (Modal's server
@@ -223,33 +453,65 @@ class FakeModalServicer:
                                        stderr_tail)
 
     async def FunctionGetOutputs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
-        """Wait up to the request's timeout for the output; none yet means an unfinished input."""
+        """Wait up to the request's timeout for outputs. ``start_idx``/``end_idx`` (``.get``)
+        ask for those inputs' outputs; otherwise the call's output stream is read after
+        ``last_entry_id`` (``.map``), at most ``max_values`` (else a page of
+        ``outputs_page``) entries a response, oldest first, with the id of the last one sent.
+        ``clear_on_success`` drops what it returned. None yet: ``num_unfinished_inputs`` says
+        whether any input is still running (0 means expired or cancelled)."""
         from grpclib import GRPCError, Status
         from modal_proto import api_pb2
 
         request = await stream.recv_message()
         self.rpcs.append("FunctionGetOutputs")
-        task = self.calls.get(request.function_call_id)
-        if task is None:
+        call = self.calls.get(request.function_call_id)
+        if call is None:
             raise GRPCError(Status.NOT_FOUND, f"unknown function call {request.function_call_id!r}")
-        await asyncio.wait({task}, timeout=max(0.0, float(request.timeout)))
-        if not task.done() or task.cancelled():
-            await stream.send_message(api_pb2.FunctionGetOutputsResponse(
-                num_unfinished_inputs=0 if task.cancelled() else 1))
-            return
-        await stream.send_message(api_pb2.FunctionGetOutputsResponse(outputs=[
-            api_pb2.FunctionGetOutputsItem(idx=0, result=_generic_result(task),
-                                           data_format=api_pb2.DATA_FORMAT_PICKLE)]))
+        if request.HasField("start_idx") or request.HasField("end_idx"):
+            low, high = request.start_idx, request.end_idx
+
+            def chosen() -> list[_Entry]:
+                return [entry for entry in call.entries if low <= entry.idx <= high]
+        else:
+            after = _entry_number(request.last_entry_id)
+            page = request.max_values or self.outputs_page
+
+            def chosen() -> list[_Entry]:
+                return [entry for entry in call.entries if entry.number > after][:page]
+
+        found = await call.wait_for(chosen, max(0.0, float(request.timeout)))
+        outputs = [api_pb2.FunctionGetOutputsItem(
+            idx=entry.idx, input_id=call.input_id(entry.idx), retry_count=entry.retry_count,
+            result=_generic_result(entry.task), data_format=api_pb2.DATA_FORMAT_PICKLE)
+            for entry in found]
+        last = found[-1].number if found else _entry_number(request.last_entry_id)
+        self.pages.append(len(outputs))
+        if request.clear_on_success:
+            # A ranged read (``.remote``) clears what it read; a stream read is the map's closing
+            # acknowledgement, after which the call's outputs are gone.
+            gone = found if request.HasField("start_idx") else list(call.entries)
+            call.clear(gone)
+            for entry in gone:
+                self.inputs.pop((call.call_id, entry.idx), None)
+        await stream.send_message(api_pb2.FunctionGetOutputsResponse(
+            outputs=outputs, last_entry_id=f"{last}-0",
+            num_unfinished_inputs=call.unfinished()))
 
     async def FunctionCallCancel(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
-        """Cancel the input (a running subprocess finishes under its own timeout)."""
-        from google.protobuf import empty_pb2  # type: ignore[import-untyped]
+        """Cancel every unfinished input of the call (their process groups are killed, as Modal
+        stops the containers); a cancelled input has no output."""
+        from google.protobuf import empty_pb2
 
         request = await stream.recv_message()
         self.rpcs.append("FunctionCallCancel")
-        task = self.calls.get(request.function_call_id)
-        if task is not None:
-            task.cancel()
+        call = self.calls.get(request.function_call_id)
+        if call is not None:
+            call.cancelled = True
+            for (call_id, idx), task in list(self.inputs.items()):
+                if call_id == call.call_id and not task.done():
+                    task.cancel()
+                    call.open.discard(idx)  # cancelled now: it will have no output
+            call.changed()
         await stream.send_message(empty_pb2.Empty())
 
 
@@ -846,8 +1108,11 @@ class FakeModalServer:
         _drop_sdk_env_client()
         if self._server is not None and self._loop.is_running():
             async def stop() -> None:
-                for task in list(self.servicer.calls.values()):
+                running = [task for task in self.servicer.inputs.values() if not task.done()]
+                for task in running:
                     task.cancel()  # kills running inputs' process groups
+                if running:  # let each cancelled input finish its own clean-up
+                    await asyncio.wait(running, timeout=5)
                 self._server.close()
                 await self._server.wait_closed()
                 if self._blob_runner is not None:

@@ -4,6 +4,7 @@ codes survive the round trip through it (the same code and exit code as the loca
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import modal
@@ -197,3 +198,263 @@ def _running(fragment: str) -> list[str]:
         if fragment in text and str(Path(__file__).resolve().parents[1]) in text:
             found.append(text)
     return found
+
+
+# -- the map protocol (Function.map / spawn_map), as strict as Modal's server ----------------
+
+def _echo_payload(n: int) -> dict:
+    return {"execution_id": f"map-{n:06d}", "ref": "demo/echo@1", "mode": "mock",
+            "inputs": {"message": f"m{n}"}, "write_prefix": f"/artifacts/runs/map-{n:06d}",
+            "artifacts_root": "/artifacts"}
+
+
+@pytest.fixture
+def echo(fake):
+    """The fake with demo/echo deployed; returns its hydrated function handle."""
+    from runtime.modal.naming import modal_app_name_from_ref, modal_function_name
+
+    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    return SdkBoundary().lookup_function(modal_app_name_from_ref("demo/echo@1", "dev"),
+                                         modal_function_name("demo/echo@1"),
+                                         environment_name="dev")
+
+
+async def _payloads(count: int):
+    for n in range(count):
+        yield _echo_payload(n)
+
+
+def test_a_map_is_one_map_call_with_its_inputs_put_and_outputs_in_input_order(fake, echo):
+    results = list(SdkBoundary().map_function(echo, _payloads(5)))
+    assert [r["rc"] for r in results] == [0] * 5
+    assert [json.loads(r["stdout"])["execution_id"] for r in results] == [
+        f"map-{n:06d}" for n in range(5)]
+    assert fake.rpcs.count("FunctionMap") == 1
+    assert fake.rpcs.count("FunctionPutInputs") >= 1
+    (call,) = fake.servicer.calls.values()
+    assert call.is_map
+    assert sorted(call.payloads) == list(range(5))
+
+
+def test_map_outputs_are_paged_by_last_entry_id(fake, echo):
+    fake.servicer.outputs_page = 2
+    results = list(SdkBoundary().map_function(echo, _payloads(5)))
+    assert len(results) == 5
+    assert max(fake.servicer.pages) <= 2
+    assert sum(fake.servicer.pages[:-1]) == 5  # the last read is the SDK's closing clear
+    (call,) = fake.servicer.calls.values()
+    assert call.entries == []
+
+
+def test_a_failed_map_input_comes_back_as_its_exception_in_place(fake, echo):
+    async def payloads():
+        yield _echo_payload(0)
+        yield {"not": "a payload"}  # the in-container entry refuses it
+        yield _echo_payload(2)
+
+    results = list(SdkBoundary().map_function(echo, payloads()))
+    assert isinstance(results[0], dict)
+    assert isinstance(results[2], dict)
+    assert isinstance(results[1], BaseException)
+
+
+def _stub_call(fake, coroutine):
+    from grpclib.client import Channel
+    from modal_proto import api_grpc
+
+    async def run():
+        channel = Channel(path=str(fake.path))
+        try:
+            return await coroutine(api_grpc.ModalClientStub(channel))
+        finally:
+            channel.close()
+
+    return asyncio.run(run())
+
+
+def _put_item(idx: int, payload: dict):
+    from modal._serialization import serialize
+    from modal_proto import api_pb2
+
+    return api_pb2.FunctionPutInputsItem(idx=idx, input=api_pb2.FunctionInput(
+        args=serialize(((payload,), {})), data_format=api_pb2.DATA_FORMAT_PICKLE))
+
+
+def _open_map(stub, function_id, **extra):
+    from modal_proto import api_pb2
+
+    return stub.FunctionMap(api_pb2.FunctionMapRequest(
+        function_id=function_id, function_call_type=api_pb2.FUNCTION_CALL_TYPE_MAP,
+        function_call_invocation_type=api_pb2.FUNCTION_CALL_INVOCATION_TYPE_SYNC, **extra))
+
+
+def _grpc_status(fake, coroutine):
+    from grpclib import GRPCError
+
+    with pytest.raises(GRPCError) as caught:
+        _stub_call(fake, coroutine)
+    _settled(fake)
+    return caught.value.status
+
+
+def _settled(fake, within_s: float = 30) -> None:
+    """Wait until every input the test started has finished (none is left to the teardown)."""
+    deadline = time.monotonic() + within_s
+    while any(not task.done() for task in list(fake.servicer.inputs.values())):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_a_function_put_inputs_of_more_inputs_than_the_sdk_sends_is_refused(fake, echo):
+    from grpclib import Status
+    from modal_proto import api_pb2
+
+    async def oversized(stub):
+        opened = await _open_map(stub, echo.object_id)
+        await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+            function_id=echo.object_id, function_call_id=opened.function_call_id,
+            inputs=[_put_item(i, _echo_payload(i)) for i in range(50)]))
+
+    assert _grpc_status(fake, oversized) == Status.INVALID_ARGUMENT
+    assert not fake.servicer.inputs  # nothing of the refused request runs
+
+
+def test_an_input_index_sent_twice_is_refused(fake, echo):
+    from grpclib import Status
+    from modal_proto import api_pb2
+
+    async def twice(stub):
+        opened = await _open_map(stub, echo.object_id)
+        for _ in range(2):
+            await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+                function_id=echo.object_id, function_call_id=opened.function_call_id,
+                inputs=[_put_item(0, _echo_payload(0))]))
+
+    assert _grpc_status(fake, twice) == Status.INVALID_ARGUMENT
+
+
+def test_inputs_for_an_unknown_map_call_are_not_found(fake, echo):
+    from grpclib import Status
+    from modal_proto import api_pb2
+
+    async def unknown(stub):
+        await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+            function_id=echo.object_id, function_call_id="fc-999999",
+            inputs=[_put_item(0, _echo_payload(0))]))
+
+    assert _grpc_status(fake, unknown) == Status.NOT_FOUND
+
+
+def test_a_map_call_with_pipelined_inputs_is_refused(fake, echo):
+    from grpclib import Status
+
+    async def pipelined(stub):
+        await _open_map(stub, echo.object_id, pipelined_inputs=[_put_item(0, _echo_payload(0))])
+
+    assert _grpc_status(fake, pipelined) == Status.INVALID_ARGUMENT
+
+
+def test_more_unfinished_inputs_than_max_inputs_outstanding_is_resource_exhausted(fake, echo):
+    from grpclib import Status
+    from modal_proto import api_pb2
+
+    fake.servicer.max_inputs_outstanding = 1
+
+    async def flood(stub):
+        opened = await _open_map(stub, echo.object_id)
+        assert opened.max_inputs_outstanding == 1
+        for idx in range(2):
+            await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+                function_id=echo.object_id, function_call_id=opened.function_call_id,
+                inputs=[_put_item(idx, _echo_payload(idx))]))
+
+    assert _grpc_status(fake, flood) == Status.RESOURCE_EXHAUSTED
+
+
+def test_a_retried_map_input_runs_again_with_its_retry_count(fake, echo):
+    from modal_proto import api_pb2
+
+    async def retry(stub):
+        opened = await _open_map(stub, echo.object_id)
+        put = await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+            function_id=echo.object_id, function_call_id=opened.function_call_id,
+            inputs=[_put_item(0, _echo_payload(0))]))
+        first = await stub.FunctionGetOutputs(api_pb2.FunctionGetOutputsRequest(
+            function_call_id=opened.function_call_id, timeout=30, last_entry_id="0-0"))
+        again = await stub.FunctionRetryInputs(api_pb2.FunctionRetryInputsRequest(
+            function_call_jwt=opened.function_call_jwt, inputs=[api_pb2.FunctionRetryInputsItem(
+                input_jwt=put.inputs[0].input_jwt, input=_put_item(0, _echo_payload(0)).input,
+                retry_count=1)]))
+        second = await stub.FunctionGetOutputs(api_pb2.FunctionGetOutputsRequest(
+            function_call_id=opened.function_call_id, timeout=30,
+            last_entry_id=first.last_entry_id))
+        return first, again, second
+
+    first, again, second = _stub_call(fake, retry)
+    assert [(o.idx, o.retry_count) for o in first.outputs] == [(0, 0)]
+    assert len(again.input_jwts) == 1
+    assert [(o.idx, o.retry_count) for o in second.outputs] == [(0, 1)]
+    assert second.last_entry_id != first.last_entry_id
+
+
+def test_cancelling_a_map_call_stops_its_unfinished_inputs(fixture_world, monkeypatch):
+    from modal_proto import api_pb2
+
+    from runtime.modal.naming import modal_app_name_from_ref, modal_function_name
+
+    _root, server = fixture_world
+    for key, value in server.environ().items():
+        monkeypatch.setenv(key, value)
+    ref = fixture_ref("hang")
+    handle = SdkBoundary().lookup_function(modal_app_name_from_ref(ref, "dev"),
+                                           modal_function_name(ref), environment_name="dev")
+    payload = {"execution_id": "cancel-map", "ref": ref, "mode": "mock", "inputs": {},
+               "write_prefix": "/artifacts/runs/cancel-map", "artifacts_root": "/artifacts"}
+
+    async def cancel(stub):
+        opened = await _open_map(stub, handle.object_id)
+        await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+            function_id=handle.object_id, function_call_id=opened.function_call_id,
+            inputs=[_put_item(0, payload)]))
+        await asyncio.sleep(1)
+        await stub.FunctionCallCancel(api_pb2.FunctionCallCancelRequest(
+            function_call_id=opened.function_call_id))
+        return await stub.FunctionGetOutputs(api_pb2.FunctionGetOutputsRequest(
+            function_call_id=opened.function_call_id, timeout=0, last_entry_id="0-0"))
+
+    after = _stub_call(server, cancel)
+    assert (list(after.outputs), after.num_unfinished_inputs) == ([], 0)
+    deadline = time.monotonic() + 10
+    while _running("hang/main.py") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running("hang/main.py") == []
+
+
+def test_a_spawn_map_call_is_read_back_by_index_once_its_inputs_are_finished(fake, echo):
+    from grpclib import Status
+    from modal_proto import api_pb2
+
+    async def spawn_map(stub):
+        opened = await stub.FunctionMap(api_pb2.FunctionMapRequest(
+            function_id=echo.object_id, function_call_type=api_pb2.FUNCTION_CALL_TYPE_MAP,
+            function_call_invocation_type=api_pb2.FUNCTION_CALL_INVOCATION_TYPE_ASYNC))
+        await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+            function_id=echo.object_id, function_call_id=opened.function_call_id,
+            inputs=[_put_item(i, _echo_payload(i)) for i in range(3)]))
+        await stub.FunctionFinishInputs(api_pb2.FunctionFinishInputsRequest(
+            function_id=echo.object_id, function_call_id=opened.function_call_id, num_inputs=3))
+        second = await stub.FunctionGetOutputs(api_pb2.FunctionGetOutputsRequest(
+            function_call_id=opened.function_call_id, timeout=30, last_entry_id="0-0",
+            start_idx=1, end_idx=1))
+        try:
+            await stub.FunctionPutInputs(api_pb2.FunctionPutInputsRequest(
+                function_id=echo.object_id, function_call_id=opened.function_call_id,
+                inputs=[_put_item(3, _echo_payload(3))]))
+        except Exception as exc:  # the refusal is what is checked
+            return second, exc
+        return second, None
+
+    second, refused = _stub_call(fake, spawn_map)
+    _settled(fake)
+    assert [o.idx for o in second.outputs] == [1]
+    assert getattr(refused, "status", None) == Status.FAILED_PRECONDITION
