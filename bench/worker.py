@@ -174,6 +174,7 @@ def batch_modal(items: int, concurrency: int) -> dict[str, Any]:
 
     from runtime.batch import run_batch
     from runtime.modal.ops import deploy_modal
+    from runtime.modal.target import ModalTarget
     from runtime.runner import run_processor
     from runtime.testing.fake_server import FakeModalServer
 
@@ -182,7 +183,7 @@ def batch_modal(items: int, concurrency: int) -> dict[str, Any]:
         scratch = Path(tmp)
         with FakeModalServer(scratch / "fake-modal", source_root=ROOT) as server:
             os.environ.update(server.environ())
-            deploy_modal(REF, env="dev", image_override=MODAL_OVERRIDE, root=ROOT)
+            deploy_modal(ModalTarget(REF, "dev"), image_override=MODAL_OVERRIDE, root=ROOT)
             source = _batch_source(scratch, items)
             run_processor(REF, inputs={"message": "warm-up"}, adapter="modal", root=ROOT,
                           artifacts_root=scratch / "warm-up")  # client and channel set up once

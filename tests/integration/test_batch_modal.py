@@ -93,8 +93,8 @@ def mixed_world(tmp_path_factory):
         with pytest.MonkeyPatch.context() as patch:
             for key, value in server.environ().items():
                 patch.setenv(key, value)
-            deploy_modal(MIXED, env="dev", image_override=f"127.0.0.1:5000/fixtures@{OVERRIDE}",
-                         root=root)
+            deploy_modal(ModalTarget(MIXED, "dev"),
+                         image_override=f"127.0.0.1:5000/fixtures@{OVERRIDE}", root=root)
         yield root, server
 
 

@@ -213,7 +213,7 @@ def echo(fake):
     """The fake with demo/echo deployed; returns its hydrated function handle."""
     from runtime.modal.naming import modal_app_name_from_ref, modal_function_name
 
-    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
     return SdkBoundary().lookup_function(modal_app_name_from_ref("demo/echo@1", "dev"),
                                          modal_function_name("demo/echo@1"),
                                          environment_name="dev")
