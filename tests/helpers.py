@@ -201,3 +201,24 @@ def run_cli_on_terminal(*args: str, env: dict[str, str] | None = None,
             proc.stdout.close()
     stderr = b"".join(chunks).replace(b"\r\n", b"\n")
     return CliResult(rc, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
+
+
+def sigkill_batch_midway(argv: list[str], env: dict[str, str], results: Path,
+                         after: int = 3) -> None:
+    """Start a batch CLI, SIGKILL it once ``after`` item results exist; fails when it finished
+    (or never got that far) first."""
+    import signal
+
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(results.glob("*.json"))) < after and proc.poll() is None:
+            assert time.monotonic() < deadline, f"the batch never finished {after} items"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL, "the batch finished before it could be killed"

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.project import FIXTURE_PROCESSORS, fixture_ref
-from tests.helpers import ROOT, cli_env, gone_soon, run_cli
+from tests.helpers import cli_env, gone_soon, run_cli, sigkill_batch_midway
 
 MIXED = fixture_ref("batch_mixed")
 
@@ -121,20 +117,7 @@ def test_sigkill_mid_batch_loses_nothing_and_the_next_run_finishes_it(fixture_ro
     results = art / "batches" / "killed" / "results"
     argv = [sys.executable, "-m", "invoke", "run-batch", "--ref", MIXED, "--inputs-ndjson",
             str(source), "--artifacts-root", str(art), "--batch-id", "killed", "--json"]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=cli_env(PROCESSOR_RUNTIME_ROOT=str(fixture_root)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(results.glob("*.json"))) < 3 and proc.poll() is None:
-            assert time.monotonic() < deadline, "the batch never finished three items"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL, "the batch finished before it could be killed"
+    sigkill_batch_midway(argv, cli_env(PROCESSOR_RUNTIME_ROOT=str(fixture_root)), results)
     for pid in _children_of_fixture():  # orphans finish their item; they write no result
         assert gone_soon(pid, 60)
     finished = sorted(p.name for p in results.glob("*.json"))

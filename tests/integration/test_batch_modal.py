@@ -4,9 +4,6 @@ call, every attempt one input of the batch's one ``Function.map`` call."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,7 +17,7 @@ from runtime.modal.target import ModalTarget
 from runtime.runner import run_processor
 from runtime.testing.fake_server import FakeModalServer
 from tests.fixtures.project import build_fixture_root, fixture_ref
-from tests.helpers import ROOT, run_cli
+from tests.helpers import run_cli, sigkill_batch_midway
 from tests.modal_support import OVERRIDE, fake_env, fake_modal_project
 
 pytestmark = pytest.mark.modal
@@ -193,19 +190,7 @@ def test_a_modal_batch_resumed_after_sigkill_runs_only_the_missing_items(mixed, 
     argv = [sys.executable, "-m", "invoke", "run-batch", "--ref", MIXED, "--inputs-ndjson",
             str(source), "--artifacts-root", str(art), "--batch-id", "killed", "--adapter",
             "modal", "--concurrency", "2", "--json"]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(results.glob("*.json"))) < 3 and proc.poll() is None:
-            assert time.monotonic() < deadline, "the batch never finished three items"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL, "the batch finished before it could be killed"
+    sigkill_batch_midway(argv, env, results)
     # The inputs already submitted run on at Modal (no client is left to cancel them).
     deadline = time.monotonic() + 60
     while any(not task.done() for task in list(server.servicer.inputs.values())):
