@@ -56,8 +56,13 @@ def test_a_secret_update_without_a_value_deletes_the_key(fake):
         channel = Channel(path=str(fake.path))
         try:
             stub = api_grpc.ModalClientStub(channel)
+            # A raw call authenticates as the SDK does: the fake refuses anything else.
+            identity = {"x-modal-client-type": str(api_pb2.CLIENT_TYPE_CLIENT),
+                        "x-modal-token-id": fake.token_id,
+                        "x-modal-token-secret": fake.token_secret}
             await stub.SecretUpdate(api_pb2.SecretUpdateRequest(
-                secret_id=secret_id, updates=[api_pb2.SecretUpdateRequest.Update(key="DROP")]))
+                secret_id=secret_id, updates=[api_pb2.SecretUpdateRequest.Update(key="DROP")]),
+                metadata=identity)
         finally:
             channel.close()
 
