@@ -288,7 +288,7 @@ class Launch:
     env: dict[str, str]  # the function's variables and secrets, as Modal injects them
     volume: Path
     mount: str
-    processor_dir: Path
+    processor_dir: Path | None  # the host worker's stand-in for the image's /opt/processor
     memory_mb: int
     labels: dict[str, str]
 
@@ -334,6 +334,7 @@ class HostWorker:
     """The entrypoint as a host subprocess (see the module docstring)."""
 
     name = "host"
+    needs_source = True  # /opt/processor is the processor's source folder
 
     def __init__(self, work_dir: Path, image_paths: list[str] | None = None) -> None:
         self._stage = stage_image_files(work_dir / "opt-runtime", image_paths)
@@ -358,6 +359,7 @@ class HostWorker:
         env["HOME"] = str(launch.arguments_path.parent)
         env.update(launch.env)
         entry = json.loads(env[ENTRY_ENV_KEY])
+        assert launch.processor_dir is not None  # needs_source: the server resolved it
         entry["entrypoint"] = str(entry["entrypoint"]).replace(PROCESSOR_DIR,
                                                                str(launch.processor_dir), 1)
         env[ENTRY_ENV_KEY] = json.dumps(entry, sort_keys=True)
@@ -391,6 +393,7 @@ class DockerWorker:
     """The entrypoint in the pinned image on the local engine (see the module docstring)."""
 
     name = "docker"
+    needs_source = False  # the image carries /opt/processor
 
     def __init__(self, work_dir: Path, client_dir: Path | None = None) -> None:
         self._work_dir = work_dir

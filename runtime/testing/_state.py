@@ -49,7 +49,6 @@ class PreparedCall:
     volume: Path
     mount: str
     limit_s: float
-    processor_dir: Path
 
 
 class FakeModalState:
@@ -186,14 +185,13 @@ class FakeModalState:
         for name in fn["secrets"]:
             env.update(self.secret_values(name, environment_name=env_name))
         return PreparedCall(env=env, volume=volume, mount=str(fn["mount"]),
-                            limit_s=float(fn["timeout_s"]),
-                            processor_dir=self._processor_dir(fn["ref"]))
+                            limit_s=float(fn["timeout_s"]))
 
     def append_logs(self, handle: dict[str, Any], output: bytes) -> None:
         """Keep a finished container's output as the app's log lines."""
         self._append_logs(handle["app"], handle["environment_name"], output)
 
-    def _processor_dir(self, ref: str) -> Path:
+    def processor_dir(self, ref: str) -> Path:
         """The stand-in for the image's ``/opt/processor``: the processor's source folder."""
         from runtime.registry.load import Registry
 

@@ -248,9 +248,11 @@ class FakeModalServicer:
         arguments = work / "container_arguments.bin"
         arguments.write_bytes(container_arguments(task))
         fn = handle["function"]
+        processor_dir = (await asyncio.to_thread(self.fake.processor_dir, str(fn["ref"]))
+                         if self.worker.needs_source else None)
         launch = Launch(task=task, arguments_path=arguments, socket_path=socket_path,
                         image=str(fn["image"]), env=prepared.env, volume=prepared.volume,
-                        mount=prepared.mount, processor_dir=prepared.processor_dir,
+                        mount=prepared.mount, processor_dir=processor_dir,
                         memory_mb=int(fn.get("memory_mb") or 0),
                         labels={MANAGED_LABEL: "1", TASK_LABEL: task.task_id})
         pickle = api_pb2.DATA_FORMAT_PICKLE
