@@ -129,4 +129,18 @@ def test_the_function_fails_canonically_when_the_image_lacks_a_module_it_imports
     assert "No module named 'runtime.modal.naming'" in failed.value.message
     assert managed_containers() == []
     task = list(server.servicer.tasks.values())[-1]
-    assert "TaskResult" in task.rpcs and "FunctionGetInputs" not in task.rpcs
+    assert "TaskResult" in task.rpcs
+    assert "FunctionGetInputs" not in task.rpcs
+
+
+def test_every_golden_fixture_replays_in_the_pinned_image_through_modal(
+        modal_env: tuple[Path, FakeModalServer]) -> None:
+    # The Modal smoke in the docker lane: every golden fixture (outputs and expected errors)
+    # of every registered processor, through Modal's entrypoint in the pinned image.
+    from runtime.authoring.golden import run_golden
+
+    root, server = modal_env
+    tasks_before = len(server.servicer.tasks)
+    report = run_golden(root, adapter="modal")
+    assert report.ok, report.to_text()
+    assert len(server.servicer.tasks) > tasks_before  # (inputs the runner refuses never reach it)
