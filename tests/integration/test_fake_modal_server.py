@@ -201,3 +201,124 @@ def _running(fragment: str) -> list[str]:
         if fragment in text and str(Path(__file__).resolve().parents[1]) in text:
             found.append(text)
     return found
+
+
+# -- the container side: as strict as Modal's worker ----------------------------------------------
+class _Stream:
+    """The two calls a grpclib handler makes on its stream."""
+
+    def __init__(self, message):
+        self.message = message
+        self.sent = []
+
+    async def recv_message(self):
+        return self.message
+
+    async def send_message(self, message):
+        self.sent.append(message)
+
+
+def _task_channel():
+    from modal_proto import api_pb2
+
+    from runtime.testing._container import ContainerChannel, Task
+
+    task = Task(task_id="ta-1", function_id="fu-1", app_id="ap-1", environment_name="dev",
+                function_def=api_pb2.Function(), volume_ids=frozenset({"vo-dev-artifacts"}))
+    item = api_pb2.FunctionGetInputsItem(input_id="in-1", function_call_id="fc-1")
+    task.pending.append(item)
+    return task, ContainerChannel(object(), task)  # the container-side calls need no servicer
+
+
+def _refused(handler, message):
+    from grpclib import GRPCError
+
+    async def call():
+        future = asyncio.get_running_loop().create_future()
+        task.outputs["in-1"] = future
+        with pytest.raises(GRPCError) as refused:
+            await handler(_Stream(message))
+        return refused.value.status.name
+
+    task = handler.__self__.task
+    return asyncio.run(call())
+
+
+def test_a_task_is_not_handed_inputs_of_another_function():
+    from modal_proto import api_pb2
+
+    _, channel = _task_channel()
+    request = api_pb2.FunctionGetInputsRequest(function_id="fu-other", input_concurrency=1)
+    assert _refused(channel.FunctionGetInputs, request) == "NOT_FOUND"
+
+
+def test_an_output_for_an_input_the_task_was_not_handed_is_refused():
+    from modal_proto import api_pb2
+
+    _, channel = _task_channel()
+    request = api_pb2.FunctionPutOutputsRequest(outputs=[api_pb2.FunctionPutOutputsItem(
+        input_id="in-1", function_call_id="fc-1", result=api_pb2.GenericResult())])
+    assert _refused(channel.FunctionPutOutputs, request) == "NOT_FOUND"  # pending, not leased
+
+
+def test_an_output_naming_another_call_is_refused():
+    from modal_proto import api_pb2
+
+    task, channel = _task_channel()
+    task.leased["in-1"] = task.pending.pop()
+    request = api_pb2.FunctionPutOutputsRequest(outputs=[api_pb2.FunctionPutOutputsItem(
+        input_id="in-1", function_call_id="fc-other", result=api_pb2.GenericResult())])
+    assert _refused(channel.FunctionPutOutputs, request) == "INVALID_ARGUMENT"
+
+
+def test_a_task_commits_only_volumes_its_function_mounts():
+    from modal_proto import api_pb2
+
+    _, channel = _task_channel()
+    request = api_pb2.VolumeCommitRequest(volume_id="vo-dev-other")
+    assert _refused(channel.VolumeCommit, request) == "NOT_FOUND"
+
+
+def test_a_container_stops_only_its_own_task():
+    from modal_proto import api_pb2
+
+    _, channel = _task_channel()
+    request = api_pb2.ContainerStopRequest(task_id="ta-other")
+    assert _refused(channel.ContainerStop, request) == "NOT_FOUND"
+
+
+def test_container_calls_on_the_servers_own_socket_are_refused(fake):
+    from google.protobuf import empty_pb2
+    from grpclib import GRPCError
+    from grpclib.client import Channel
+    from modal_proto import api_grpc, api_pb2
+
+    async def hello() -> None:
+        channel = Channel(path=str(fake.path))
+        try:
+            identity = {"x-modal-client-type": str(api_pb2.CLIENT_TYPE_CONTAINER)}
+            await api_grpc.ModalClientStub(channel).ContainerHello(empty_pb2.Empty(),
+                                                                  metadata=identity)
+        finally:
+            channel.close()
+
+    with pytest.raises(GRPCError) as refused:
+        asyncio.run(hello())
+    assert refused.value.status.name == "PERMISSION_DENIED"
+
+
+def test_each_input_runs_modals_container_entrypoint_in_a_task_of_its_own(fake, tmp_path):
+    deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=fake.root)
+    for number in range(2):
+        run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / f"a{number}",
+                      root=fake.root)
+    tasks = list(fake.servicer.tasks.values())
+    assert len(tasks) == 2
+    for task in tasks:
+        assert task.rpcs[0] == "ContainerHello"
+        assert task.rpcs.count("FunctionPutOutputs") == 1
+        assert "VolumeCommit" in task.rpcs
+        assert (task.function_def.module_name, task.function_def.implementation_name) == (
+            "runtime.modal.app", "modal_function")
+    # The container's calls are its task's, not the client's.
+    assert "ContainerHello" not in fake.rpcs
