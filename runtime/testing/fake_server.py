@@ -15,13 +15,18 @@ and the build is joined through ``ImageJoinStreaming`` (a planted ``image_build`
 Deploy (``App.deploy``), lookup, invocation (``FunctionMap``/``FunctionGetOutputs``/
 ``FunctionCallCancel``), secrets sync, the volume read (``VolumeListFiles2``, ``VolumeGetFile2`` +
 the block fetch) and the operator ops (``App.lookup`` + ``info``/``stop``/``logs``/``get_tags``) are
-served; every other RPC answers ``UNIMPLEMENTED``. An input runs as a host subprocess importing the
-deployed body (:meth:`runtime.testing._state.FakeModalState.prepare_call`); cancelling it kills
-that subprocess's process group, as Modal stops the container.
+served; every other RPC answers ``UNIMPLEMENTED``. Calls on the server's socket must come from a
+client with this server's token (``UNAUTHENTICATED`` otherwise, as Modal answers a wrong token).
+
+Each input runs as Modal runs it (:mod:`runtime.testing._container`): a task of its own, with its
+own socket for the container-side RPCs, executes Modal's container entrypoint, which imports the
+deployed function by module and qualname and pulls the input / puts the output; the worker that
+starts it is a host subprocess (``worker="host"``, the default) or the pinned image on the local
+engine (``worker="docker"``). Cancelling an input stops its container.
 
 Use it in tests::
 
-    with FakeModalServer(tmp_path / "modal", source_root=root) as server:
+    with FakeModalServer(tmp_path / "modal", source_root=root, worker="host") as server:
         monkeypatch.setenv(...) for each of server.environ().items()
 """
 
@@ -330,7 +335,7 @@ class FakeModalServicer:
                                            data_format=data_format)]))
 
     async def FunctionCallCancel(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
-        """Cancel the input (a running subprocess finishes under its own timeout)."""
+        """Cancel the input: its container is stopped, as Modal stops it."""
         from google.protobuf import empty_pb2  # type: ignore[import-untyped]
 
         request = await stream.recv_message()
