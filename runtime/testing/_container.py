@@ -55,7 +55,6 @@ CONTAINER_RPCS = frozenset({
 })
 CLIENT_TYPE_HEADER = "x-modal-client-type"
 _GET_INPUTS_POLL_S = 5.0  # the long-poll of an empty FunctionGetInputs
-_EXIT_GRACE_S = 30.0  # after its output, a task has this long to commit and exit
 _STDERR_KEEP = 8 * 1024
 _IN_CONTAINER_SOCKET = "/modal/server.sock"
 _IN_CONTAINER_ARGS = "/modal/container_arguments.bin"
@@ -204,8 +203,9 @@ class ContainerChannel:
         await stream.send_message(api_pb2.FunctionGetInputsResponse())
 
     async def FunctionPutOutputs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
-        """Record outputs: each must name an input this task was handed, with its call id, map
-        index and retry count, and carry a result; an input's output is accepted once."""
+        """Record outputs: each must name an input this task was handed (keyed by input id, as
+        the entrypoint sends it) with that input's retry count — and its call id and map index
+        where the output names them — and carry a result; an input's output is accepted once."""
         from google.protobuf import empty_pb2
 
         request = await self._request(stream, "FunctionPutOutputs")
@@ -215,9 +215,9 @@ class ContainerChannel:
             if leased is None:
                 raise _refuse("NOT_FOUND", f"input {item.input_id!r} was not handed to task "
                                            f"{task.task_id}")
-            if (item.function_call_id != leased.function_call_id
-                    or item.function_map_idx != leased.function_map_idx
-                    or item.retry_count != leased.retry_count):
+            if (item.retry_count != leased.retry_count
+                    or (item.function_call_id and item.function_call_id != leased.function_call_id)
+                    or (item.function_map_idx and item.function_map_idx != leased.function_map_idx)):
                 raise _refuse("INVALID_ARGUMENT", f"output for {item.input_id!r} names another "
                                                   "call, index or attempt than its input")
             if not item.HasField("result"):

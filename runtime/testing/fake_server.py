@@ -125,7 +125,6 @@ class FakeModalServicer:
         self.worker = worker  # runs the container entrypoint (runtime.testing._container)
         self.task_root = task_root or Path(tempfile.gettempdir())
         self.tasks: dict[str, Task] = {}  # task id -> every container started, in order
-        self._task_count = 0
 
     def __mapping__(self) -> dict[str, Any]:
         """grpclib's route table: every RPC of Modal's API, routed to this object."""
@@ -203,33 +202,35 @@ class FakeModalServicer:
         if kwargs or len(args) != 1 or not isinstance(args[0], dict):
             raise GRPCError(Status.INVALID_ARGUMENT, "the modal function takes one payload dict")
         call_id = f"fc-{len(self.calls) + 1:06d}"
-        self.calls[call_id] = asyncio.create_task(self._execute(handle, args[0]))
+        self.calls[call_id] = asyncio.create_task(self._execute(
+            handle, args[0], call_id=call_id, idx=0, input_id=f"in-{call_id[3:]}"))
         await stream.send_message(api_pb2.FunctionMapResponse(
             function_call_id=call_id,
             pipelined_inputs=[api_pb2.FunctionPutInputsResponseItem(
                 idx=0, input_id=f"in-{call_id[3:]}", input_jwt=f"jwt-{call_id[3:]}")]))
 
     async def _execute(self, handle: dict[str, Any], payload: dict[str, Any], *,
-                       call_id: str = "", idx: int = 0) -> Any:
+                       call_id: str = "", idx: int = 0, input_id: str = "") -> Any:
         """One input, run as Modal runs it: a task (container) of its own executes Modal's
         container entrypoint, which pulls the input (``FunctionGetInputs``) and returns its
         output (``FunctionPutOutputs``). The function runs under its own timeout only (Modal's
         server knows nothing of the client's wait); a cancelled input's container is stopped.
         Returns the function's value; a failure the container reported is relayed unchanged
-        (:class:`~runtime.testing._container.ContainerFailure`)."""
+        (:class:`~runtime.testing._container.ContainerFailure`). The input is keyed by its call
+        id and index (``input_id`` is made when none is given)."""
         try:
             prepared = await asyncio.to_thread(self.fake.prepare_call, handle, payload)
         except builtins.TimeoutError:  # a planted hang: only FunctionCallCancel ends this input
             await asyncio.Event().wait()
             raise
-        return await self._run_task(handle, prepared, payload, call_id, idx)
+        return await self._run_task(handle, prepared, payload, call_id, idx,
+                                    input_id or f"in-{uuid.uuid4().hex[:22]}")
 
     def _new_task(self, handle: dict[str, Any]) -> Task:
         from modal_proto import api_pb2
 
         fn = handle["function"]
         function_def = api_pb2.Function.FromString(base64.b64decode(fn["definition"]))
-        self._task_count += 1
         app_id = self.fake.deployed_app_id(handle["app"],
                                            environment_name=handle["environment_name"]) or ""
         task = Task(task_id=f"ta-{uuid.uuid4().hex[:22]}", function_id=str(fn["function_id"]),
@@ -240,7 +241,7 @@ class FakeModalServicer:
         return task
 
     async def _run_task(self, handle: dict[str, Any], prepared: PreparedCall,
-                        payload: dict[str, Any], call_id: str, idx: int) -> Any:
+                        payload: dict[str, Any], call_id: str, idx: int, input_id: str) -> Any:
         import modal.exception as mexc
         from grpclib.events import RecvRequest, listen
         from grpclib.server import Server
@@ -261,7 +262,6 @@ class FakeModalServicer:
                         memory_mb=int(fn.get("memory_mb") or 0),
                         labels={MANAGED_LABEL: "1", TASK_LABEL: task.task_id})
         pickle = api_pb2.DATA_FORMAT_PICKLE
-        input_id = f"in-{uuid.uuid4().hex[:22]}"
         local = self.worker.map_payload(launch, payload)
         task.pending.append(api_pb2.FunctionGetInputsItem(
             input_id=input_id, function_call_id=call_id, function_map_idx=idx, retry_count=0,
