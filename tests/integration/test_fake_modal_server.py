@@ -322,3 +322,27 @@ def test_each_input_runs_modals_container_entrypoint_in_a_task_of_its_own(fake, 
             "runtime.modal.app", "modal_function")
     # The container's calls are its task's, not the client's.
     assert "ContainerHello" not in fake.rpcs
+
+
+def test_the_host_worker_imports_the_function_from_the_image_files_only(tmp_path, monkeypatch):
+    # The host-subprocess worker stages what an image carries, never the checkout: staged from
+    # a content list without runtime/modal/naming.py, the deployed function cannot import and
+    # the run fails canonically, naming the module.
+    from runtime.errors import ModalInvocationError
+    from runtime.images.content import image_paths
+    from runtime.paths import checkout_root
+    from tests.modal_support import pinned_project
+
+    root = pinned_project(tmp_path / "project")
+    paths = [p for p in image_paths(checkout_root()) if p != "runtime/modal/naming.py"]
+    with FakeModalServer(tmp_path / "fake-modal", source_root=root, worker="host",
+                         image_paths=paths) as server:
+        for key, value in server.environ().items():
+            monkeypatch.setenv(key, value)
+        deploy_modal("demo/echo@1", env="dev", image_override=OVERRIDE, root=root)
+        with pytest.raises(ModalInvocationError) as failed:
+            run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                          root=root)
+        task = next(iter(server.servicer.tasks.values()))
+    assert "No module named 'runtime.modal.naming'" in failed.value.message
+    assert "TaskResult" in task.rpcs
