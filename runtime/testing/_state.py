@@ -16,7 +16,6 @@ from __future__ import annotations
 import builtins
 import json
 import shutil
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -54,14 +53,12 @@ class PreparedCall:
 class FakeModalState:
     """The fake server's folder-backed state (see the module docstring)."""
 
-    def __init__(self, state_dir: Path, source_root: Path | None = None,
-                 python: str | None = None) -> None:
+    def __init__(self, state_dir: Path, source_root: Path | None = None) -> None:
         from runtime.paths import project_root
 
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.source_root = source_root or project_root()
-        self.python = python or sys.executable
 
     # -- state, records, faults -------------------------------------------------------------
     def _path(self, name: str) -> Path:
