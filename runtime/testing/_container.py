@@ -545,12 +545,13 @@ def modal_client_dir(state_root: Path | None = None) -> Path:
     from ``requirements.lock``: what the container imports from ``/pkg``. Kept under
     ``<checkout>/.state/modal-client/`` and keyed by the lock's hash."""
     from runtime._files import file_lock
+    from runtime.devinfra.services import state_dir
     from runtime.paths import checkout_root
 
     root = checkout_root()
     lock = (root / "requirements.lock").read_text("utf-8")
     key = hashlib.sha256(lock.encode()).hexdigest()[:12]
-    base = (state_root or root / ".state") / "modal-client"
+    base = (state_root or state_dir(root)) / "modal-client"  # state_dir ignores itself in git
     target = base / f"cp311-{key}"
     base.mkdir(parents=True, exist_ok=True)
     with file_lock(base / ".lock"):
