@@ -49,13 +49,6 @@ def _no_containers(_ref: str) -> list[str]:
     return managed_containers()
 
 
-@pytest.mark.parametrize("case", [pytest.param(case, id=f"docker-{case.name}") for case in CASES])
-def test_fault_case_settles_cleanly(case: FaultCase, fault_images: Path, tmp_path: Path) -> None:
-    env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_images))
-    exercise(case, "docker", root=fault_images, env=env, workdir=tmp_path,
-             leftovers=_no_containers)
-
-
 @pytest.fixture(scope="module")
 def docker_fake_modal(fault_images: Path,
                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
@@ -77,12 +70,18 @@ def docker_fake_modal(fault_images: Path,
         yield server.environ()
 
 
-@pytest.mark.modal
-@pytest.mark.parametrize("case", [pytest.param(case, id=f"modal-{case.name}") for case in CASES])
-def test_modal_fault_case_settles_cleanly_in_the_pinned_image(
-        case: FaultCase, fault_images: Path, docker_fake_modal: dict[str, str],
-        tmp_path: Path) -> None:
+def _params() -> list[object]:
+    """Every adapter x case (``docker``, and ``modal`` in the pinned images), as a list."""
+    return [pytest.param(adapter, case, id=f"{adapter}-{case.name}",
+                         marks=[pytest.mark.modal] if adapter == "modal" else [])
+            for adapter in ("docker", "modal") for case in CASES]
+
+
+@pytest.mark.parametrize(("adapter", "case"), _params())
+def test_fault_case_settles_cleanly(adapter: str, case: FaultCase, fault_images: Path,
+                                    request: pytest.FixtureRequest, tmp_path: Path) -> None:
     env = cli_env(PROCESSOR_RUNTIME_ROOT=str(fault_images))
-    env.update(docker_fake_modal)
-    exercise(case, "modal", root=fault_images, env=env, workdir=tmp_path,
+    if adapter == "modal":
+        env.update(request.getfixturevalue("docker_fake_modal"))
+    exercise(case, adapter, root=fault_images, env=env, workdir=tmp_path,
              leftovers=_no_containers)
