@@ -3,8 +3,9 @@
 The fault matrix (tests/contracts/test_fault_matrix.py for ``local`` and ``modal`` through its
 fake's host-subprocess worker, tests/integration/test_fault_matrix_docker.py for ``docker`` and
 for ``modal`` again in the pinned images, the fake's docker worker) has one test per
-``<adapter>-<case>``; with the engine up, the ``modal`` row counts both runs. pytest writes JUnit XML; this module tallies it per adapter: cases tried
-(run, not skipped) and passed. ``inv test`` prints the same table from its lanes' XML.
+``<adapter>-<case>``; with the engine up, the ``modal`` row counts both runs. pytest writes
+JUnit XML; this module tallies it per adapter: cases tried (run, not skipped) and passed.
+``inv test`` prints the same table from its lanes' XML.
 """
 
 from __future__ import annotations
