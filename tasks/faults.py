@@ -1,9 +1,11 @@
 """``inv test-faults``: run the fault matrix and print the reliability figure.
 
 The fault matrix (tests/contracts/test_fault_matrix.py for ``local`` and ``modal`` through its
-fake, tests/integration/test_fault_matrix_docker.py for ``docker``) has one test per
-``<adapter>-<case>``. pytest writes JUnit XML; this module tallies it per adapter: cases tried
-(run, not skipped) and passed. ``inv test`` prints the same table from its lanes' XML.
+fake's host-subprocess worker, tests/integration/test_fault_matrix_docker.py for ``docker`` and
+for ``modal`` again in the pinned images, the fake's docker worker) has one test per
+``<adapter>-<case>``; with the engine up, the ``modal`` row counts both runs. pytest writes
+JUnit XML; this module tallies it per adapter: cases tried (run, not skipped) and passed.
+``inv test`` prints the same table from its lanes' XML.
 """
 
 from __future__ import annotations

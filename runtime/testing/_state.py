@@ -5,19 +5,17 @@ artifacts volume (a folder per Modal environment and volume), app log lines and 
 Every call is recorded in ``calls.jsonl``. Only :mod:`runtime.testing.fake_server` reads it; no
 code path of the project talks to this class: clients reach the fake through the real SDK.
 
-Where it must stand in for a container it says so: the volume mount (``/artifacts``) is the
-volume's folder (payload paths are mapped in and the result's paths mapped back), and the image's
-``/opt/processor`` is the processor's source folder from the registry (the host-subprocess
-variant; the docker lane runs the pinned image instead).
+What a container gets from Modal comes from here too (:meth:`FakeModalState.prepare_call`): the
+function's variables and secrets, the volume's folder and its mount, the timeout, and for the
+host-subprocess worker the stand-in for the image's ``/opt/processor`` (the processor's source
+folder from the registry). The containers themselves are :mod:`runtime.testing._container`'s.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-import os
 import shutil
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,14 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from runtime.kit.files import atomic_write
-from runtime.modal.app import ENTRY_ENV_KEY, PROCESSOR_DIR
+from runtime.modal.app import ENTRY_ENV_KEY
 
 ENVIRONMENTS = ("dev", "staging", "main")
 LOG_KEEP = 2000
-_RUNNER = ("import json, sys\n"
-           "from runtime.modal.app import modal_function\n"
-           "result = modal_function(json.loads(sys.stdin.read()))\n"
-           "sys.stdout.write(json.dumps(result))\n")
 
 
 def _modal_error(name: str, message: str) -> BaseException:
@@ -48,12 +42,9 @@ def _modal_error(name: str, message: str) -> BaseException:
 
 @dataclass(frozen=True)
 class PreparedCall:
-    """One input as a host subprocess: what to start and how to map its result back."""
+    """What the container of one input gets (see :meth:`FakeModalState.prepare_call`)."""
 
-    argv: list[str]
     env: dict[str, str]
-    cwd: str
-    stdin: bytes
     volume: Path
     mount: str
     limit_s: float
@@ -62,14 +53,12 @@ class PreparedCall:
 class FakeModalState:
     """The fake server's folder-backed state (see the module docstring)."""
 
-    def __init__(self, state_dir: Path, source_root: Path | None = None,
-                 python: str | None = None) -> None:
+    def __init__(self, state_dir: Path, source_root: Path | None = None) -> None:
         from runtime.paths import project_root
 
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.source_root = source_root or project_root()
-        self.python = python or sys.executable
 
     # -- state, records, faults -------------------------------------------------------------
     def _path(self, name: str) -> Path:
@@ -178,9 +167,10 @@ class FakeModalState:
         return {"app": app_name, "environment_name": environment_name, "function": fn}
 
     def prepare_call(self, handle: dict[str, Any], payload: dict[str, Any]) -> PreparedCall:
-        """The container's side of one input, as a host subprocess importing the deployed body
-        (:func:`runtime.modal.app.modal_function`) with the function's deploy-time variables
-        and its secrets, exactly what a Modal container gets. Raises a planted ``call`` fault."""
+        """What the container of one input gets from Modal besides its arguments: the function's
+        deploy-time variables and its named secrets' values (as Modal injects them), the
+        artifacts volume's folder and where it is mounted, and the function's timeout. Records
+        the call; raises a planted ``call`` fault."""
         fn = handle["function"]
         env_name = handle["environment_name"]
         self._record("call_function", app=handle["app"], function=fn["function_name"],
@@ -188,38 +178,17 @@ class FakeModalState:
         self._maybe_fault("call")
         volume = self._volume_dir(env_name, fn["volume"])
         volume.mkdir(parents=True, exist_ok=True)
-        mount = fn["mount"]
-        local = dict(payload)
-        for key in ("write_prefix", "artifacts_root"):
-            local[key] = str(payload[key]).replace(mount, str(volume), 1)
-        Path(local["write_prefix"]).mkdir(parents=True, exist_ok=True)
-        entry = dict(fn["entry"])
-        entry["entrypoint"] = str(entry["entrypoint"]).replace(
-            PROCESSOR_DIR, str(self._processor_dir(fn["ref"])), 1)
-        child_env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR")
-                     if key in os.environ}
-        child_env.update({"PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-                          ENTRY_ENV_KEY: json.dumps(entry), "PYTHONHASHSEED": "0"})
+        env = {ENTRY_ENV_KEY: json.dumps(fn["entry"], sort_keys=True)}
         for name in fn["secrets"]:
-            child_env.update(self.secret_values(name, environment_name=env_name))
-        return PreparedCall(argv=[self.python, "-B", "-c", _RUNNER], env=child_env,
-                            cwd=str(self.state_dir), stdin=json.dumps(local).encode(),
-                            volume=volume, mount=mount, limit_s=float(fn["timeout_s"]))
+            env.update(self.secret_values(name, environment_name=env_name))
+        return PreparedCall(env=env, volume=volume, mount=str(fn["mount"]),
+                            limit_s=float(fn["timeout_s"]))
 
-    def finish_call(self, handle: dict[str, Any], prepared: PreparedCall, rc: int,
-                    stdout: bytes, stderr_tail: bytes) -> Any:
-        """The function's return value from the finished subprocess (the container's paths
-        mapped back); a crashed runner is the ``RemoteError`` Modal reports for a dead input."""
-        self._append_logs(handle["app"], handle["environment_name"], stderr_tail)
-        if rc != 0:
-            tail = stderr_tail.decode("utf-8", "replace")[-2000:]
-            raise _modal_error("RemoteError", f"container exited with {rc}: {tail}")
-        value = json.loads(stdout.decode("utf-8"))
-        if isinstance(value, dict) and isinstance(value.get("stdout"), str):
-            value["stdout"] = value["stdout"].replace(str(prepared.volume), prepared.mount)
-        return value
+    def append_logs(self, handle: dict[str, Any], output: bytes) -> None:
+        """Keep a finished container's output as the app's log lines."""
+        self._append_logs(handle["app"], handle["environment_name"], output)
 
-    def _processor_dir(self, ref: str) -> Path:
+    def processor_dir(self, ref: str) -> Path:
         """The stand-in for the image's ``/opt/processor``: the processor's source folder."""
         from runtime.registry.load import Registry
 

@@ -20,20 +20,26 @@ once, no more unfinished than ``max_inputs_outstanding`` — outputs read as a s
 ``FunctionFinishInputs``; cancel of every unfinished input of a call), secrets sync, the volume read
 (``VolumeListFiles2``, ``VolumeGetFile2`` + the block fetch) and the operator ops
 (``App.lookup`` + ``info``/``stop``/``logs``/``get_tags``) are served; every other RPC answers
-``UNIMPLEMENTED``. Inputs are keyed by function call id + idx, and each runs through
-:meth:`FakeModalServicer._execute`: a host subprocess importing the deployed body
-(:meth:`runtime.testing._state.FakeModalState.prepare_call`); cancelling it kills
-that subprocess's process group, as Modal stops the container.
+``UNIMPLEMENTED``. Calls on the server's socket must come from a client with this server's token
+(``UNAUTHENTICATED`` otherwise, as Modal answers a wrong token).
+
+Each input (keyed by function call id + idx) runs as Modal runs it
+(:mod:`runtime.testing._container`): a task of its own, with its own socket for the
+container-side RPCs, executes Modal's container entrypoint, which imports the deployed function by
+module and qualname and pulls the input / puts the output; the worker that starts it is a host
+subprocess (``worker="host"``, the default) or the pinned image on the local engine
+(``worker="docker"``). Cancelling an input stops its container.
 
 Use it in tests::
 
-    with FakeModalServer(tmp_path / "modal", source_root=root) as server:
+    with FakeModalServer(tmp_path / "modal", source_root=root, worker="host") as server:
         monkeypatch.setenv(...) for each of server.environ().items()
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import contextlib
 import json
@@ -47,11 +53,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.adapters.docker import MANAGED_LABEL
 from runtime.modal.app import ENTRY_ENV_KEY
-from runtime.testing._state import ENVIRONMENTS, FakeModalState
+from runtime.testing._container import (
+    CALLING_TASK,
+    CLIENT_TYPE_HEADER,
+    CONTAINER_RPCS,
+    ContainerChannel,
+    ContainerFailure,
+    Finished,
+    Launch,
+    Task,
+    container_arguments,
+    make_worker,
+)
+from runtime.testing._state import ENVIRONMENTS, FakeModalState, PreparedCall
 
-_STDOUT_MAX = 8 * 1024 * 1024  # the body's result (already bounded by the entry)
-_STDERR_KEEP = 8 * 1024  # like the spawn helper's tail
+TASK_LABEL = "io.processor-runtime.modal-task"  # beside the docker adapter's managed label
+_EXIT_GRACE_S = 30.0  # after its output, a container has this long to commit and exit
+
 _LIST_BATCH = 100
 _SERVER_READY_S = 30.0
 _IMAGE_BUILDER_VERSION = "2024.10"  # one the installed SDK supports
@@ -78,30 +98,6 @@ def _grpc_status(exc: BaseException) -> Any:
         if isinstance(exc, cls):
             return status
     return Status.FAILED_PRECONDITION  # not retried by the SDK; surfaces as ConflictError
-
-
-async def _communicate(proc: Any, stdin: bytes) -> tuple[int, bytes, bytes]:
-    """Feed stdin, read stdout (bounded) and keep only stderr's tail: memory stays bounded
-    whatever the body prints."""
-    async def feed() -> None:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            proc.stdin.write(stdin)
-            await proc.stdin.drain()
-        proc.stdin.close()
-
-    async def read(stream: Any, keep: int, head: bool) -> bytes:
-        data = bytearray()
-        while chunk := await stream.read(65536):
-            data += chunk
-            if head:
-                del data[keep:]
-            else:
-                del data[:-keep]
-        return bytes(data)
-
-    _, stdout, stderr = await asyncio.gather(feed(), read(proc.stdout, _STDOUT_MAX, True),
-                                             read(proc.stderr, _STDERR_KEEP, False))
-    return await proc.wait(), stdout, stderr
 
 
 def _kill_group(proc: Any) -> None:
@@ -224,7 +220,8 @@ class _FakeCall:
 class FakeModalServicer:
     """grpclib handler for the lookup and invocation RPCs, backed by a :class:`FakeModalState`."""
 
-    def __init__(self, fake: FakeModalState) -> None:
+    def __init__(self, fake: FakeModalState, worker: Any = None,
+                 task_root: Path | None = None) -> None:
         self.fake = fake
         self.rpcs: list[str] = []  # every RPC asked, in order (including unimplemented ones)
         self._handles: dict[str, dict[str, Any]] = {}
@@ -233,6 +230,9 @@ class FakeModalServicer:
         self.max_inputs_outstanding = MAX_INPUTS_OUTSTANDING
         self.outputs_page = OUTPUTS_PAGE
         self.pages: list[int] = []  # outputs sent by each FunctionGetOutputs, in order
+        self.worker = worker  # runs the container entrypoint (runtime.testing._container)
+        self.task_root = task_root or Path(tempfile.gettempdir())
+        self.tasks: dict[str, Task] = {}  # task id -> every container started, in order
 
     def __mapping__(self) -> dict[str, Any]:
         """grpclib's route table: every RPC of Modal's API, routed to this object."""
@@ -241,6 +241,19 @@ class FakeModalServicer:
         mapping: dict[str, Any] = api_grpc.ModalClientBase.__mapping__(self)  # type: ignore[arg-type]
         return mapping
 
+    def _note(self, name: str) -> None:
+        """Record an RPC: a client's in :attr:`rpcs`, a container's in its task's record."""
+        task = CALLING_TASK.get()
+        if task is None:
+            self.rpcs.append(name)
+        else:
+            task.rpcs.append(name)
+
+    @property
+    def container_rpcs(self) -> list[tuple[str, str]]:
+        """Every RPC the containers asked, as ``(task id, name)``, task by task."""
+        return [(task_id, name) for task_id, task in self.tasks.items() for name in task.rpcs]
+
     def __getattr__(self, name: str) -> Any:
         if not name[:1].isupper():
             raise AttributeError(name)
@@ -248,7 +261,7 @@ class FakeModalServicer:
         async def unimplemented(stream: Any) -> None:
             from grpclib import GRPCError, Status
 
-            self.rpcs.append(name)
+            self._note(name)
             raise GRPCError(Status.UNIMPLEMENTED, f"the fake Modal transport does not serve {name}")
 
         return unimplemented
@@ -259,7 +272,7 @@ class FakeModalServicer:
         from modal_proto import api_pb2
 
         request = await stream.recv_message()
-        self.rpcs.append("FunctionGet")
+        self._note("FunctionGet")
         try:
             handle = await asyncio.to_thread(self.fake.lookup_function, request.app_name,
                                              request.object_tag,
@@ -289,7 +302,7 @@ class FakeModalServicer:
         from modal_proto import api_pb2
 
         request = await stream.recv_message()
-        self.rpcs.append("FunctionMap")
+        self._note("FunctionMap")
         handle = self._handles.get(request.function_id)
         if handle is None:
             raise GRPCError(Status.NOT_FOUND, f"unknown function {request.function_id!r}")
@@ -335,7 +348,8 @@ class FakeModalServicer:
         from modal_proto import api_pb2
 
         key = (call.call_id, idx)
-        task = asyncio.create_task(self._execute(call.handle, payload))
+        task = asyncio.create_task(self._execute(call.handle, payload, call_id=call.call_id,
+                                                  idx=idx, input_id=call.input_id(idx)))
 
         def settled(done: asyncio.Task[Any]) -> None:
             if self.inputs.get(key) is done:  # not an attempt a retry replaced
@@ -359,7 +373,7 @@ class FakeModalServicer:
         from modal_proto import api_pb2
 
         request = await stream.recv_message()
-        self.rpcs.append("FunctionPutInputs")
+        self._note("FunctionPutInputs")
         call = self.calls.get(request.function_call_id)
         if call is None or call.function_id != request.function_id or not call.is_map:
             raise GRPCError(Status.NOT_FOUND, f"unknown map call {request.function_call_id!r}")
@@ -387,7 +401,7 @@ class FakeModalServicer:
         from grpclib import GRPCError, Status
 
         request = await stream.recv_message()
-        self.rpcs.append("FunctionFinishInputs")
+        self._note("FunctionFinishInputs")
         call = self.calls.get(request.function_call_id)
         if call is None or call.function_id != request.function_id or not call.is_map:
             raise GRPCError(Status.NOT_FOUND, f"unknown map call {request.function_call_id!r}")
@@ -405,7 +419,7 @@ class FakeModalServicer:
         from modal_proto import api_pb2
 
         request = await stream.recv_message()
-        self.rpcs.append("FunctionRetryInputs")
+        self._note("FunctionRetryInputs")
         call = next((c for c in self.calls.values() if c.jwt == request.function_call_jwt), None)
         if call is None:
             raise GRPCError(Status.NOT_FOUND, "unknown function call")
@@ -425,32 +439,108 @@ class FakeModalServicer:
             jwts.append(self._start_input(call, idx, payload, item.retry_count).input_jwt)
         await stream.send_message(api_pb2.FunctionRetryInputsResponse(input_jwts=jwts))
 
-    async def _execute(self, handle: dict[str, Any], payload: dict[str, Any]) -> Any:
-        """The container's side: run the function under its own timeout only (Modal's server
-        knows nothing of the client's wait); a cancelled input's process group is killed."""
+    async def _execute(self, handle: dict[str, Any], payload: dict[str, Any], *,
+                       call_id: str = "", idx: int = 0, input_id: str = "") -> Any:
+        """One input, run as Modal runs it: a task (container) of its own executes Modal's
+        container entrypoint, which pulls the input (``FunctionGetInputs``) and returns its
+        output (``FunctionPutOutputs``). The function runs under its own timeout only (Modal's
+        server knows nothing of the client's wait); a cancelled input's container is stopped.
+        Returns the function's value; a failure the container reported is relayed unchanged
+        (:class:`~runtime.testing._container.ContainerFailure`). The input is keyed by its call
+        id and index (``input_id`` is made when none is given)."""
         try:
             prepared = await asyncio.to_thread(self.fake.prepare_call, handle, payload)
         except builtins.TimeoutError:  # a planted hang: only FunctionCallCancel ends this input
             await asyncio.Event().wait()
             raise
-        proc = await asyncio.create_subprocess_exec(
-            *prepared.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=prepared.env, cwd=prepared.cwd,
-            start_new_session=True)
-        try:
-            rc, stdout, stderr_tail = await asyncio.wait_for(_communicate(proc, prepared.stdin),
-                                                             timeout=prepared.limit_s)
-        except builtins.TimeoutError:
-            _kill_group(proc)
-            import modal.exception as mexc
+        return await self._run_task(handle, prepared, payload, call_id, idx,
+                                    input_id or f"in-{uuid.uuid4().hex[:22]}")
 
-            raise mexc.FunctionTimeoutError(
-                f"Function timed out after {prepared.limit_s:g}s") from None
-        except asyncio.CancelledError:
-            _kill_group(proc)
-            raise
-        return await asyncio.to_thread(self.fake.finish_call, handle, prepared, rc, stdout,
-                                       stderr_tail)
+    def _new_task(self, handle: dict[str, Any]) -> Task:
+        from modal_proto import api_pb2
+
+        fn = handle["function"]
+        function_def = api_pb2.Function.FromString(base64.b64decode(fn["definition"]))
+        app_id = self.fake.deployed_app_id(handle["app"],
+                                           environment_name=handle["environment_name"]) or ""
+        task = Task(task_id=f"ta-{uuid.uuid4().hex[:22]}", function_id=str(fn["function_id"]),
+                    app_id=app_id, environment_name=handle["environment_name"],
+                    function_def=function_def,
+                    volume_ids=frozenset(m.volume_id for m in function_def.volume_mounts))
+        self.tasks[task.task_id] = task
+        return task
+
+    async def _run_task(self, handle: dict[str, Any], prepared: PreparedCall,
+                        payload: dict[str, Any], call_id: str, idx: int, input_id: str) -> Any:
+        import modal.exception as mexc
+        from grpclib.events import RecvRequest, listen
+        from grpclib.server import Server
+        from modal._serialization import deserialize_data_format, serialize_data_format
+        from modal_proto import api_pb2
+
+        task = self._new_task(handle)
+        work = Path(tempfile.mkdtemp(prefix="t-", dir=self.task_root))
+        socket_path = work / "s"
+        arguments = work / "container_arguments.bin"
+        arguments.write_bytes(container_arguments(task))
+        fn = handle["function"]
+        processor_dir = (await asyncio.to_thread(self.fake.processor_dir, str(fn["ref"]))
+                         if self.worker.needs_source else None)
+        launch = Launch(task=task, arguments_path=arguments, socket_path=socket_path,
+                        image=str(fn["image"]), env=prepared.env, volume=prepared.volume,
+                        mount=prepared.mount, processor_dir=processor_dir,
+                        memory_mb=int(fn.get("memory_mb") or 0),
+                        labels={MANAGED_LABEL: "1", TASK_LABEL: task.task_id})
+        pickle = api_pb2.DATA_FORMAT_PICKLE
+        local = self.worker.map_payload(launch, payload)
+        task.pending.append(api_pb2.FunctionGetInputsItem(
+            input_id=input_id, function_call_id=call_id, function_map_idx=idx, retry_count=0,
+            input=api_pb2.FunctionInput(args=serialize_data_format(((local,), {}), pickle),
+                                        data_format=pickle)))
+        output: asyncio.Future[tuple[Any, int]] = asyncio.get_running_loop().create_future()
+        task.outputs[input_id] = output
+        server = Server([ContainerChannel(self, task)])
+        listen(server, RecvRequest, _container_identity)
+        await server.start(path=str(socket_path))
+        socket_path.chmod(0o666)  # the container's user connects through the bind mount
+        finished = Finished()
+        started: Any = None
+        waiter: asyncio.Future[None] | None = None
+        try:
+            started = await self.worker.start(launch)
+            waiter = asyncio.ensure_future(self.worker.wait(started, finished))
+            done, _ = await asyncio.wait({output, waiter}, timeout=prepared.limit_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                raise mexc.FunctionTimeoutError(
+                    f"Function timed out after {prepared.limit_s:g}s") from None
+            if not output.done():  # exited without an output (it may still land: one look)
+                await asyncio.sleep(0)
+            if not output.done():
+                tail = finished.stderr_tail.decode("utf-8", "replace")[-2000:]
+                generic = api_pb2.GenericResult
+                raise ContainerFailure(generic(
+                    status=generic.GENERIC_STATUS_FAILURE,
+                    exception=f"container exited with {finished.rc} before its output: {tail}"), 0)
+            result, data_format = output.result()
+            # The container commits its volumes on the way out; the result is final after that.
+            with contextlib.suppress(builtins.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), _EXIT_GRACE_S)
+        finally:
+            if started is not None:
+                await self.worker.stop(started)
+            if waiter is not None:
+                with contextlib.suppress(builtins.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(waiter, 10)
+            server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 5)
+            await asyncio.to_thread(self.fake.append_logs, handle, finished.stderr_tail)
+            shutil.rmtree(work, ignore_errors=True)
+        if result.status != api_pb2.GenericResult.GENERIC_STATUS_SUCCESS:
+            raise ContainerFailure(result, data_format)
+        value = deserialize_data_format(result.data, data_format, None)
+        return self.worker.map_result(launch, value)
 
     async def FunctionGetOutputs(self, stream: Any) -> None:  # noqa: N802 - gRPC method name
         """Wait up to the request's timeout for outputs. ``start_idx``/``end_idx`` (``.get``)
@@ -463,7 +553,7 @@ class FakeModalServicer:
         from modal_proto import api_pb2
 
         request = await stream.recv_message()
-        self.rpcs.append("FunctionGetOutputs")
+        self._note("FunctionGetOutputs")
         call = self.calls.get(request.function_call_id)
         if call is None:
             raise GRPCError(Status.NOT_FOUND, f"unknown function call {request.function_call_id!r}")
@@ -482,7 +572,7 @@ class FakeModalServicer:
         found = await call.wait_for(chosen, max(0.0, float(request.timeout)))
         outputs = [api_pb2.FunctionGetOutputsItem(
             idx=entry.idx, input_id=call.input_id(entry.idx), retry_count=entry.retry_count,
-            result=_generic_result(entry.task), data_format=api_pb2.DATA_FORMAT_PICKLE)
+            result=_generic_result(entry.task), data_format=_data_format(entry.task))
             for entry in found]
         last = found[-1].number if found else _entry_number(request.last_entry_id)
         self.pages.append(len(outputs))
@@ -503,7 +593,7 @@ class FakeModalServicer:
         from google.protobuf import empty_pb2
 
         request = await stream.recv_message()
-        self.rpcs.append("FunctionCallCancel")
+        self._note("FunctionCallCancel")
         call = self.calls.get(request.function_call_id)
         if call is not None:
             call.cancelled = True
@@ -526,8 +616,9 @@ class FakeDeployServicer(FakeModalServicer):
     secrets) and ``SecretUpdate``, as the SDK sent them.
     """
 
-    def __init__(self, fake: FakeModalState) -> None:
-        super().__init__(fake)
+    def __init__(self, fake: FakeModalState, worker: Any = None,
+                 task_root: Path | None = None) -> None:
+        super().__init__(fake, worker, task_root)
         self.asked: list[dict[str, Any]] = []
         self._ids: dict[str, int] = {}
         self._apps: dict[str, tuple[str, str]] = {}  # app id -> (name, environment)
@@ -546,7 +637,7 @@ class FakeDeployServicer(FakeModalServicer):
 
     async def _request(self, stream: Any, name: str) -> Any:
         request = await stream.recv_message()
-        self.rpcs.append(name)
+        self._note(name)
         return request
 
     def _environment(self, name: str) -> str:
@@ -840,10 +931,12 @@ class FakeDeployServicer(FakeModalServicer):
         definition = {"ref": entry["ref"], "function_name": fn.function_name, "image": image,
                       "timeout_s": fn.timeout_secs, "memory_mb": fn.resources.memory_mb,
                       "secrets": secrets, "volume": self._volumes.get(mount.volume_id, ""),
-                      "mount": mount.mount_path, "entry": entry}
+                      "mount": mount.mount_path, "entry": entry,
+                      # the definition as deployed: what a container's arguments carry
+                      "definition": base64.b64encode(fn.SerializeToString()).decode("ascii")}
         self._functions[function_id] = definition
         self.asked.append({"rpc": "FunctionCreate", **{k: v for k, v in definition.items()
-                                                        if k != "entry"}})
+                                                        if k not in ("entry", "definition")}})
         await stream.send_message(api_pb2.FunctionCreateResponse(
             function_id=function_id, handle_metadata=_handle_metadata(fn.function_name),
             function=fn, function_data=api_pb2.FunctionData(
@@ -962,6 +1055,16 @@ class FakeDeployServicer(FakeModalServicer):
         await stream.send_message(empty_pb2.Empty())
 
 
+async def _container_identity(event: Any) -> None:
+    """Calls on a task's socket come from its container: a client that does not say it is one
+    (a token client) is ``UNAUTHENTICATED`` there."""
+    from grpclib import GRPCError, Status
+    from modal_proto import api_pb2
+
+    if event.metadata.get(CLIENT_TYPE_HEADER) != str(api_pb2.CLIENT_TYPE_CONTAINER):
+        raise GRPCError(Status.UNAUTHENTICATED, "only the task's container may call here")
+
+
 def _within(timestamp: float | None, since: float | None, until: float | None) -> bool:
     """Whether a log line falls in ``[since, until)`` (a line without a time always does)."""
     if timestamp is None:
@@ -1006,9 +1109,19 @@ def _generic_result(task: asyncio.Task[Any]) -> Any:
     if error is None:
         return generic(status=generic.GENERIC_STATUS_SUCCESS,
                        data=serialize_data_format(task.result(), api_pb2.DATA_FORMAT_PICKLE))
+    if isinstance(error, ContainerFailure):  # what the container (or its end) reported
+        return error.result
     if isinstance(error, mexc.FunctionTimeoutError):
         return generic(status=generic.GENERIC_STATUS_TIMEOUT, exception=str(error))
     return generic(status=generic.GENERIC_STATUS_FAILURE, exception=f"{type(error).__name__}: {error}")
+
+
+def _data_format(task: asyncio.Task[Any]) -> Any:
+    """The output's data format: the container's own for a result it reported, else pickle."""
+    from modal_proto import api_pb2
+
+    error = task.exception()
+    return error.data_format if isinstance(error, ContainerFailure) else api_pb2.DATA_FORMAT_PICKLE
 
 
 def _drop_sdk_env_client() -> None:
@@ -1026,10 +1139,13 @@ class FakeModalServer:
     """The fake on a unix socket (gRPC) and 127.0.0.1 (blob HTTP), served by its own event loop
     in a daemon thread; a context manager. Point a client at it with :meth:`environ`."""
 
-    def __init__(self, state_dir: Path, source_root: Path | None = None) -> None:
+    def __init__(self, state_dir: Path, source_root: Path | None = None, *,
+                 worker: str = "host", **worker_options: Any) -> None:
         self.state = FakeModalState(Path(state_dir), source_root=source_root)
-        self.servicer = FakeDeployServicer(self.state)
         self._dir = Path(tempfile.mkdtemp(prefix="pr-modal-"))  # short: unix paths max ~107 bytes
+        self.worker = make_worker(worker, self._dir, **worker_options)
+        self.servicer = FakeDeployServicer(self.state, self.worker, self._dir)
+        self.token_id, self.token_secret = "ak-fake", "as-fake"
         self.path = self._dir / "modal.sock"
         self.url = f"unix://{self.path}"
         self._loop = asyncio.new_event_loop()
@@ -1043,8 +1159,8 @@ class FakeModalServer:
     def environ(self) -> dict[str, str]:
         """The SDK's own settings that point a client (this process or a child) at the fake.
         The token is a placeholder the SDK insists on; nothing but the fake ever receives it."""
-        return {"MODAL_SERVER_URL": self.url, "MODAL_TOKEN_ID": "ak-fake",
-                "MODAL_TOKEN_SECRET": "as-fake"}
+        return {"MODAL_SERVER_URL": self.url, "MODAL_TOKEN_ID": self.token_id,
+                "MODAL_TOKEN_SECRET": self.token_secret}
 
     @property
     def rpcs(self) -> list[str]:
@@ -1056,12 +1172,33 @@ class FakeModalServer:
         """What the deploy, secrets and volume RPCs asked for, as plain data, in order."""
         return self.servicer.asked
 
+    async def _client_identity(self, event: Any) -> None:
+        """Every call on the server's own socket is a client's: it must say so and carry this
+        server's token (``UNAUTHENTICATED`` otherwise, as Modal answers a wrong token); the
+        container-side calls are served on a task's own socket only."""
+        from grpclib import GRPCError, Status
+        from modal_proto import api_pb2
+
+        name = event.method_name.rsplit("/", 1)[-1]
+        metadata = event.metadata
+        if name in CONTAINER_RPCS:
+            self.servicer._note(name)
+            raise GRPCError(Status.PERMISSION_DENIED, f"{name} is a container call; this "
+                                                      "connection is not a container's")
+        if (metadata.get(CLIENT_TYPE_HEADER) != str(api_pb2.CLIENT_TYPE_CLIENT)
+                or metadata.get("x-modal-token-id") != self.token_id
+                or metadata.get("x-modal-token-secret") != self.token_secret):
+            self.servicer._note(name)
+            raise GRPCError(Status.UNAUTHENTICATED, "Invalid token id or secret")
+
     def _serve(self) -> None:
+        from grpclib.events import RecvRequest, listen
         from grpclib.server import Server
 
         asyncio.set_event_loop(self._loop)
         try:
             self._server = Server([self.servicer])
+            listen(self._server, RecvRequest, self._client_identity)
             self._loop.run_until_complete(self._server.start(path=str(self.path)))
             self._loop.run_until_complete(self._start_blobs())
         except Exception as exc:  # noqa: BLE001 - reported by start(); the thread ends here
@@ -1124,6 +1261,8 @@ class FakeModalServer:
             self._thread.join(timeout=5)
         if not self._thread.is_alive() and not self._loop.is_closed():
             self._loop.close()
+        with contextlib.suppress(Exception):
+            getattr(self.worker, "close", lambda: None)()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> FakeModalServer:

@@ -1,7 +1,8 @@
 """The fault matrix (SPEC §16) for the adapters that run hermetically: ``local`` and ``modal``
-through the one fake Modal server (its host-subprocess variant). Every misbehaving fixture
-processor x adapter, through the CLI; see ``tests/faults.py`` for the invariants. The docker
-column lives in ``tests/integration/test_fault_matrix_docker.py``.
+through the one fake Modal server, whose host-subprocess worker runs Modal's own container
+entrypoint for every input. Every misbehaving fixture processor x adapter, through the CLI; see
+``tests/faults.py`` for the invariants. The docker column, and the modal column in the pinned
+images (the docker worker), live in ``tests/integration/test_fault_matrix_docker.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tests.helpers import cli_env
 from tests.modal_support import OVERRIDE
 
 ADAPTERS = ("local", "modal")
-FAKE_REPOSITORY = "127.0.0.1:5000/processors/fault-fixtures"  # never pulled: the fake runs source
+FAKE_REPOSITORY = "127.0.0.1:5000/processors/fault-fixtures"  # never pulled by the host worker
 
 
 @pytest.fixture(scope="module")

@@ -156,3 +156,23 @@ def test_status_logs_and_destroy_go_through_the_boundary(world):
     assert destroyed.envelope["status"] == "stopped"
     assert after.rc == 20
     assert after.envelope["error"]["code"] == "ERR_MODAL_LOOKUP"
+
+
+@pytest.mark.parametrize("wrong", ["MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"])
+def test_a_wrong_token_is_refused_by_the_server_and_reported_as_err_modal_lookup(world, wrong):
+    # The fake checks credentials as Modal does: a wrong token id or secret is UNAUTHENTICATED
+    # on the first call (the lookup), which the SDK raises as AuthError -> ERR_MODAL_LOOKUP.
+    _deploy(world)
+    planted = "as-wrong-" + PLANTED if wrong == "MODAL_TOKEN_SECRET" else "ak-wrong-token-id"
+    env = fake_env(world["server"], world["root"], **{wrong: planted})
+    result = run_cli("run-processor", "--ref", "demo/echo@1", "--adapter", "modal", "--json",
+                     "--artifacts-root", world["art"], env=env)
+    assert result.rc == 20, result.stderr
+    error = result.envelope["error"]
+    assert error["code"] == "ERR_MODAL_LOOKUP"
+    assert "AuthError" in error["message"]
+    assert "credentials" in error["message"]
+    assert world["server"].rpcs[-1] == "FunctionGet"  # refused there: nothing was invoked
+    assert "FunctionMap" not in world["server"].rpcs
+    if wrong == "MODAL_TOKEN_SECRET":
+        assert PLANTED not in result.stdout + result.stderr

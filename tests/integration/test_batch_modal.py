@@ -120,7 +120,7 @@ def test_mixed_modal_batch_gives_the_single_run_codes_in_input_order(mixed, tmp_
     root, server = mixed
     before = len(server.servicer.calls)
     result = run_batch(MIXED, _ndjson(tmp_path / "in.ndjson", CASES), adapter="modal", root=root,
-                       artifacts_root=tmp_path / "art", concurrency=5, batch_id="mixed",
+                       artifacts_root=tmp_path / "art", concurrency=2, batch_id="mixed",
                        timeout_s=SHORT_TIMEOUT_S)
     items = _items(result)
     singles = []

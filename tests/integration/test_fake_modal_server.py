@@ -58,8 +58,13 @@ def test_a_secret_update_without_a_value_deletes_the_key(fake):
         channel = Channel(path=str(fake.path))
         try:
             stub = api_grpc.ModalClientStub(channel)
+            # A raw call authenticates as the SDK does: the fake refuses anything else.
+            identity = {"x-modal-client-type": str(api_pb2.CLIENT_TYPE_CLIENT),
+                        "x-modal-token-id": fake.token_id,
+                        "x-modal-token-secret": fake.token_secret}
             await stub.SecretUpdate(api_pb2.SecretUpdateRequest(
-                secret_id=secret_id, updates=[api_pb2.SecretUpdateRequest.Update(key="DROP")]))
+                secret_id=secret_id, updates=[api_pb2.SecretUpdateRequest.Update(key="DROP")]),
+                metadata=identity)
         finally:
             channel.close()
 
@@ -259,11 +264,22 @@ def test_a_failed_map_input_comes_back_as_its_exception_in_place(fake, echo):
 
 
 def _stub_call(fake, coroutine):
+    """Run ``coroutine(stub)`` on a raw channel that identifies itself as the SDK's client does
+    (client type and this server's token), so the server judges the request, not the caller."""
     from grpclib.client import Channel
-    from modal_proto import api_grpc
+    from grpclib.events import SendRequest, listen
+    from modal_proto import api_grpc, api_pb2
+
+    from runtime.testing._container import CLIENT_TYPE_HEADER
+
+    async def identify(event):
+        event.metadata[CLIENT_TYPE_HEADER] = str(api_pb2.CLIENT_TYPE_CLIENT)
+        event.metadata["x-modal-token-id"] = fake.token_id
+        event.metadata["x-modal-token-secret"] = fake.token_secret
 
     async def run():
         channel = Channel(path=str(fake.path))
+        listen(channel, SendRequest, identify)
         try:
             return await coroutine(api_grpc.ModalClientStub(channel))
         finally:
@@ -458,3 +474,148 @@ def test_a_spawn_map_call_is_read_back_by_index_once_its_inputs_are_finished(fak
     _settled(fake)
     assert [o.idx for o in second.outputs] == [1]
     assert getattr(refused, "status", None) == Status.FAILED_PRECONDITION
+
+
+# -- the container side: as strict as Modal's worker ----------------------------------------------
+class _Stream:
+    """The two calls a grpclib handler makes on its stream."""
+
+    def __init__(self, message):
+        self.message = message
+        self.sent = []
+
+    async def recv_message(self):
+        return self.message
+
+    async def send_message(self, message):
+        self.sent.append(message)
+
+
+def _task_channel():
+    from modal_proto import api_pb2
+
+    from runtime.testing._container import ContainerChannel, Task
+
+    task = Task(task_id="ta-1", function_id="fu-1", app_id="ap-1", environment_name="dev",
+                function_def=api_pb2.Function(), volume_ids=frozenset({"vo-dev-artifacts"}))
+    item = api_pb2.FunctionGetInputsItem(input_id="in-1", function_call_id="fc-1")
+    task.pending.append(item)
+    return task, ContainerChannel(object(), task)  # the container-side calls need no servicer
+
+
+def _refused(handler, message):
+    from grpclib import GRPCError
+
+    async def call():
+        future = asyncio.get_running_loop().create_future()
+        task.outputs["in-1"] = future
+        with pytest.raises(GRPCError) as refused:
+            await handler(_Stream(message))
+        return refused.value.status.name
+
+    task = handler.__self__.task
+    return asyncio.run(call())
+
+
+def test_a_task_is_not_handed_inputs_of_another_function():
+    from modal_proto import api_pb2
+
+    _, channel = _task_channel()
+    request = api_pb2.FunctionGetInputsRequest(function_id="fu-other", input_concurrency=1)
+    assert _refused(channel.FunctionGetInputs, request) == "NOT_FOUND"
+
+
+def test_an_output_for_an_input_the_task_was_not_handed_is_refused():
+    from modal_proto import api_pb2
+
+    _, channel = _task_channel()
+    request = api_pb2.FunctionPutOutputsRequest(outputs=[api_pb2.FunctionPutOutputsItem(
+        input_id="in-1", function_call_id="fc-1", result=api_pb2.GenericResult())])
+    assert _refused(channel.FunctionPutOutputs, request) == "NOT_FOUND"  # pending, not leased
+
+
+def test_an_output_naming_another_call_is_refused():
+    from modal_proto import api_pb2
+
+    task, channel = _task_channel()
+    task.leased["in-1"] = task.pending.pop()
+    request = api_pb2.FunctionPutOutputsRequest(outputs=[api_pb2.FunctionPutOutputsItem(
+        input_id="in-1", function_call_id="fc-other", result=api_pb2.GenericResult())])
+    assert _refused(channel.FunctionPutOutputs, request) == "INVALID_ARGUMENT"
+
+
+def test_a_task_commits_only_volumes_its_function_mounts():
+    from modal_proto import api_pb2
+
+    _, channel = _task_channel()
+    request = api_pb2.VolumeCommitRequest(volume_id="vo-dev-other")
+    assert _refused(channel.VolumeCommit, request) == "NOT_FOUND"
+
+
+def test_a_container_stops_only_its_own_task():
+    from modal_proto import api_pb2
+
+    _, channel = _task_channel()
+    request = api_pb2.ContainerStopRequest(task_id="ta-other")
+    assert _refused(channel.ContainerStop, request) == "NOT_FOUND"
+
+
+def test_container_calls_on_the_servers_own_socket_are_refused(fake):
+    from google.protobuf import empty_pb2
+    from grpclib import GRPCError
+    from grpclib.client import Channel
+    from modal_proto import api_grpc, api_pb2
+
+    async def hello() -> None:
+        channel = Channel(path=str(fake.path))
+        try:
+            identity = {"x-modal-client-type": str(api_pb2.CLIENT_TYPE_CONTAINER)}
+            await api_grpc.ModalClientStub(channel).ContainerHello(empty_pb2.Empty(),
+                                                                  metadata=identity)
+        finally:
+            channel.close()
+
+    with pytest.raises(GRPCError) as refused:
+        asyncio.run(hello())
+    assert refused.value.status.name == "PERMISSION_DENIED"
+
+
+def test_each_input_runs_modals_container_entrypoint_in_a_task_of_its_own(fake, tmp_path):
+    deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=fake.root)
+    for number in range(2):
+        run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / f"a{number}",
+                      root=fake.root)
+    tasks = list(fake.servicer.tasks.values())
+    assert len(tasks) == 2
+    for task in tasks:
+        assert task.rpcs[0] == "ContainerHello"
+        assert task.rpcs.count("FunctionPutOutputs") == 1
+        assert "VolumeCommit" in task.rpcs
+        assert (task.function_def.module_name, task.function_def.implementation_name) == (
+            "runtime.modal.app", "modal_function")
+    # The container's calls are its task's, not the client's.
+    assert "ContainerHello" not in fake.rpcs
+
+
+def test_the_host_worker_imports_the_function_from_the_image_files_only(tmp_path, monkeypatch):
+    # The host-subprocess worker stages what an image carries, never the checkout: staged from
+    # a content list without runtime/modal/naming.py, the deployed function cannot import and
+    # the run fails canonically, naming the module.
+    from runtime.errors import ModalInvocationError
+    from runtime.images.content import image_paths
+    from runtime.paths import checkout_root
+    from tests.modal_support import pinned_project
+
+    root = pinned_project(tmp_path / "project")
+    paths = [p for p in image_paths(checkout_root()) if p != "runtime/modal/naming.py"]
+    with FakeModalServer(tmp_path / "fake-modal", source_root=root, worker="host",
+                         image_paths=paths) as server:
+        for key, value in server.environ().items():
+            monkeypatch.setenv(key, value)
+        deploy_modal(ModalTarget("demo/echo@1", "dev"), image_override=OVERRIDE, root=root)
+        with pytest.raises(ModalInvocationError) as failed:
+            run_processor("demo/echo@1", adapter="modal", artifacts_root=tmp_path / "art",
+                          root=root)
+        task = next(iter(server.servicer.tasks.values()))
+    assert "No module named 'runtime.modal.naming'" in failed.value.message
+    assert "TaskResult" in task.rpcs
