@@ -22,11 +22,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
-
+from runtime import _cache
+from runtime.contract.quickcheck import Check, compile_check
 from runtime.contract.wire import MODES, Envelope
 from runtime.errors import AdapterInvocationError, InputsError
 from runtime.registry.load import Registry, ResolvedProcessor
@@ -36,6 +35,13 @@ JSON_OUTPUT_LIMIT_BYTES = 16 * 1024 * 1024
 MAX_REPORTED = 5
 JSON_MEDIA_TYPES = ("application/json",)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Cache kind of "this schema text passed Draft 2020-12 check_schema"; bump the tag when the check
+# itself changes (a stricter metaschema check would otherwise trust an older verdict).
+_CHECKED = "schema-checked"
+_CHECKED_TAG = b"Draft202012Validator.check_schema/1"
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,20 @@ def parse_schema_text(text: str, label: str) -> dict[str, Any]:
         raise InputsError(f"{label}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
     if not isinstance(schema, dict):
         raise InputsError(f"{label}: a schema must be a JSON object")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
-        raise InputsError(f"{label}: not a valid JSON Schema at {where}: "
-                          f"{exc.validator} rule is malformed") from exc
+    # The metaschema check depends on the text alone: a text that passed once is remembered by
+    # its content hash, so a run does not load jsonschema to re-check an unchanged file.
+    entry = _cache.key(_CHECKED_TAG, text.encode("utf-8", "surrogatepass"))
+    if _cache.read(_CHECKED, entry) is None:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
+            raise InputsError(f"{label}: not a valid JSON Schema at {where}: "
+                              f"{exc.validator} rule is malformed") from exc
+        _cache.write(_CHECKED, entry, b"")
     return schema
 
 
@@ -178,12 +192,20 @@ def _violations(error: ValidationError) -> list[tuple[list[str | int], str]]:
 
 def schema_violations(schema: dict[str, Any], instance: Any) -> list[tuple[list[str | int], str]]:
     """Every (path, rule) the instance breaks, de-duplicated and sorted by path."""
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     found: dict[str, tuple[list[str | int], str]] = {}
     for error in validator.iter_errors(instance):
         for where, rule in _violations(error):
             found.setdefault(json.dumps([where, rule]), (where, rule))
     return sorted(found.values(), key=lambda item: ([str(p) for p in item[0]], item[1]))
+
+
+def _passes(schema: dict[str, Any], instance: Any) -> bool:
+    """True when the compiled quick check accepts ``instance`` (``False``: ask jsonschema)."""
+    quick: Check | None = compile_check(schema)
+    return quick is not None and quick(instance)
 
 
 def _summarise(lines: list[str]) -> str:
@@ -203,8 +225,11 @@ def input_validator(processor: ResolvedProcessor) -> Callable[[dict[str, Any]], 
     if not version.input_schema:
         return _accept_any
     schema = load_schema_file(processor.directory, version.input_schema)
+    quick = compile_check(schema)
 
     def check(inputs: dict[str, Any]) -> None:
+        if quick is not None and quick(inputs):
+            return
         problems = schema_violations(schema, inputs)
         if problems:
             lines = [f"{field_path('inputs', where)}: {rule}" for where, rule in problems]
@@ -263,7 +288,10 @@ def validate_outputs(processor: ResolvedProcessor, envelope: Envelope, write_pre
     if envelope.status != "success" or not version.output_schema:
         return
     schema = load_schema_file(processor.directory, version.output_schema)
-    problems = schema_violations(schema, output_document(envelope, write_prefix))
+    document = output_document(envelope, write_prefix)
+    if _passes(schema, document):
+        return
+    problems = schema_violations(schema, document)
     if problems:
         lines = [f"{output_path(where)}: {rule}" for where, rule in problems]
         raise AdapterInvocationError(
