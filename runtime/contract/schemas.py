@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime import _cache
 from runtime.contract.quickcheck import Check, compile_check
-from runtime.contract.wire import MODES, Envelope
+from runtime.contract.shapes import MODES, WireEnvelope
 from runtime.errors import AdapterInvocationError, InputsError
 from runtime.registry.load import Registry, ResolvedProcessor
 
@@ -42,6 +42,8 @@ _CHECKED_TAG = b"Draft202012Validator.check_schema/1"
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
+
+    from runtime.contract.wire import Envelope
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def load_schema_file(directory: Path, relative: str) -> dict[str, Any]:
 
 def load_schemas(processor: ResolvedProcessor) -> ProcessorSchemas:
     """Load the schemas a resolved version declares; ``ERR_INPUTS`` for a missing/bad file."""
-    version = processor.version
+    version = processor.settings
     inputs = (load_schema_file(processor.directory, version.input_schema)
               if version.input_schema else None)
     outputs = (load_schema_file(processor.directory, version.output_schema)
@@ -221,7 +223,7 @@ def input_validator(processor: ResolvedProcessor) -> Callable[[dict[str, Any]], 
     A batch checks every line of its input file before anything runs; reading and checking the
     schema file once per line would cost more than the validation itself.
     """
-    version = processor.version
+    version = processor.settings
     if not version.input_schema:
         return _accept_any
     schema = load_schema_file(processor.directory, version.input_schema)
@@ -253,7 +255,7 @@ def validate_inputs(processor: ResolvedProcessor, inputs: dict[str, Any]) -> Non
     input_validator(processor)(inputs)
 
 
-def output_document(envelope: Envelope, write_prefix: Path) -> dict[str, Any]:
+def output_document(envelope: WireEnvelope | Envelope, write_prefix: Path) -> dict[str, Any]:
     """The instance an output schema sees: path → parsed JSON content, or → the index item.
 
     Raises ``ERR_ADAPTER_INVOCATION`` for a JSON output that is unreadable, not JSON, or larger
@@ -277,14 +279,15 @@ def output_document(envelope: Envelope, write_prefix: Path) -> dict[str, Any]:
     return document
 
 
-def validate_outputs(processor: ResolvedProcessor, envelope: Envelope, write_prefix: Path) -> None:
+def validate_outputs(processor: ResolvedProcessor, envelope: WireEnvelope | Envelope,
+                     write_prefix: Path) -> None:
     """Check a success envelope's outputs against the version's output schema.
 
     Raises ``ERR_ADAPTER_INVOCATION`` naming each missing output path and each broken field
     (``outputs/stats.json#/words: must be integer``). Error envelopes and versions without an
     output schema pass through unchecked.
     """
-    version = processor.version
+    version = processor.settings
     if envelope.status != "success" or not version.output_schema:
         return
     schema = load_schema_file(processor.directory, version.output_schema)
