@@ -6,13 +6,11 @@ and are raised as ``ERR_INPUTS``: the registry is configuration the user supplie
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from runtime import _cache
 from runtime.errors import InputsError
@@ -26,26 +24,33 @@ MAX_REGISTRY_BYTES = 4 * 1024 * 1024
 #: Deepest nesting of collections accepted. The composer recurses per level (in C for libyaml:
 #: a 100,000-deep value segfaults it), so depth is measured on the event stream first.
 MAX_YAML_DEPTH = 64
-# libyaml's safe loader when PyYAML was built with it: ~9x faster than the pure-Python one, and the
-# registry is parsed on every run.
-_BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _StrictLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
-    """The safe loader, refusing duplicate mapping keys (YAML keeps the last one silently)."""
+@functools.cache
+def _loaders() -> tuple[type[Any], type[Any]]:
+    """(base loader, strict loader), built on first use: an unchanged registry is read from the
+    cache without loading PyYAML (10 to 40 ms with libyaml)."""
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+    # libyaml's safe loader when PyYAML was built with it: ~9x faster than the pure-Python one.
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class _StrictLoader(base):  # type: ignore[misc,valid-type]
+        """The safe loader, refusing duplicate mapping keys (YAML keeps the last one silently)."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _value in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+    return base, _StrictLoader
 
 
-_SAFE_LOADER = _StrictLoader
 _CACHE_KIND = "registry"
 # What the validated document depends on besides the YAML bytes: the code of the models.
 _MODEL_SOURCES = ("registry/models.py", "contract/wire.py", "contract/shapes.py")
@@ -55,9 +60,11 @@ _RUNTIME_DIR = Path(__file__).resolve().parent.parent
 def check_yaml_depth(text: str, source: str) -> None:
     """``ERR_INPUTS`` when collections nest deeper than ``MAX_YAML_DEPTH`` (an iterative scan of
     the parser's events: nothing recursive has run yet)."""
+    import yaml
+
     depth = 0
     try:
-        for event in yaml.parse(text, Loader=_BASE_LOADER):
+        for event in yaml.parse(text, Loader=_loaders()[0]):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_YAML_DEPTH:
@@ -100,12 +107,12 @@ class ResolvedProcessor:
     settings: VersionSettings
     registry: Registry = field(repr=False, compare=False)
 
-    @cached_property
+    @functools.cached_property
     def entry(self) -> ProcessorEntry:
         """The processor's registry entry (pydantic)."""
         return self.registry.document.processors[self.ref.key]
 
-    @cached_property
+    @functools.cached_property
     def version(self) -> VersionEntry:
         """The version's registry entry (pydantic)."""
         return self.entry.versions[self.ref.version]
@@ -137,8 +144,10 @@ def validate_document(raw_bytes: bytes, source: str) -> RegistryFile:
     from runtime.registry.models import RegistryFile
 
     check_yaml_depth(text, source)
+    import yaml
+
     try:
-        document: Any = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - safe, keys unique
+        document: Any = yaml.load(text, Loader=_loaders()[1])  # noqa: S506 - safe, keys unique
     except (yaml.YAMLError, RecursionError) as exc:
         raise InputsError(f"{source}: not valid YAML: {exc}") from exc
     if document is None:
