@@ -143,7 +143,7 @@ def warm_api(sizes: Sizes) -> list[Row]:
     """N x run_processor() in one process vs N x subprocess.run([python, main.py]), per call."""
     result = _worker("warm", str(sizes.warm_calls))
     o, f = result["ours"], result["floor"]
-    return [Row("warm API", f"per call (median of {len(o)})", "s", 1.15, ours=median(o),
+    return [Row("warm API", f"per call (median of {len(o)})", "s", 1.05, ours=median(o),
                 floor=median(f), samples={"ours": o, "floor": f},
                 note=f"mean ours {sum(o) / len(o):.4f}s, floor {sum(f) / len(f):.4f}s").settle()]
 
@@ -171,7 +171,7 @@ def fan_out(sizes: Sizes) -> list[Row]:
     """N runs at concurrency 2 through run_processor in a thread pool vs bare runs, wall."""
     result = _worker("fanout", str(sizes.fanout_runs), "2", str(sizes.fanout_reps))
     o, f = result["ours"], result["floor"]
-    return [Row("fan-out", f"wall ({sizes.fanout_runs} runs, concurrency 2)", "s", 1.2,
+    return [Row("fan-out", f"wall ({sizes.fanout_runs} runs, concurrency 2)", "s", 1.05,
                 ours=median(o), floor=median(f), samples={"ours": o, "floor": f}).settle()]
 
 
@@ -289,7 +289,7 @@ def _docker_ready(scenario: str, target: float, checked: str = "ratio",
 def docker_adapter(sizes: Sizes) -> list[Row]:
     """run_processor(adapter=docker) vs ``docker run --rm -i --network none IMAGE python3
     /opt/processor/main.py < payload`` of the same pinned image (in a temporary project)."""
-    host, skipped = _docker_ready("docker adapter", 1.2)
+    host, skipped = _docker_ready("docker adapter", 1.10)
     if host is None:
         assert skipped is not None
         return [skipped]
@@ -326,7 +326,7 @@ def docker_adapter(sizes: Sizes) -> list[Row]:
 
         interleave(ours, floor, 1)
         o, f = interleave(ours, floor, sizes.docker_reps)
-    return [Row("docker adapter", "wall", "s", 1.2, ours=median(o), floor=median(f),
+    return [Row("docker adapter", "wall", "s", 1.10, ours=median(o), floor=median(f),
                 samples={"ours": o, "floor": f}).settle()]
 
 
