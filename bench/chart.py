@@ -81,13 +81,17 @@ def write_chart(report: dict[str, Any], path: Path, folder: Path) -> str:
                    f"{' (quick)' if report.get('quick') else ''}")
     if rows:
         left.legend(loc="lower right")
+    stamps = sorted({stamp for points in series.values() for stamp, _, _ in points})
+    position = {stamp: index for index, stamp in enumerate(stamps)}
     for key, points in sorted(series.items()):
-        line = right.plot(range(len(points)), [ratio for _, ratio, _ in points], marker="o",
-                          label=key)[0]
+        line = right.plot([position[stamp] for stamp, _, _ in points],
+                          [ratio for _, ratio, _ in points], marker="o", label=key)[0]
         target = points[-1][2]
         if isinstance(target, int | float):
             right.axhline(target, color=line.get_color(), linestyle="--", linewidth=0.8)
-    right.set_xlabel("recorded report (oldest first, evidence/bench/)")
+    right.set_xticks(range(len(stamps)), [stamp[4:13] for stamp in stamps], rotation=45,
+                     fontsize=7)
+    right.set_xlabel("recorded report (MMDDTHHMM, oldest first; evidence/bench/)")
     right.set_ylabel("ratio ours / floor (dashed: target)")
     right.set_title("each scenario's ratio across the recorded runs")
     if series:
