@@ -17,6 +17,10 @@ from pathlib import Path
 from runtime.paths import checkout_root
 
 CACHE_RELATIVE = Path(".state") / "cache"
+#: Entries this process already read or wrote: a warm caller (many runs in one process) reads
+#: each file once. Content-addressed, so an entry can never go stale; bounded all the same.
+_MEMORY: dict[tuple[str, str], bytes] = {}
+_MEMORY_ENTRIES = 256
 
 
 def key(*parts: bytes) -> str:
@@ -40,10 +44,21 @@ def read(kind: str, entry: str) -> bytes | None:
     """The cached bytes of ``kind``/``entry``, or ``None`` (missing, unreadable, cache off)."""
     if not _enabled():
         return None
+    remembered = _MEMORY.get((kind, entry))
+    if remembered is not None:
+        return remembered
     try:
-        return _path(kind, entry).read_bytes()
+        data = _path(kind, entry).read_bytes()
     except OSError:
         return None
+    _remember(kind, entry, data)
+    return data
+
+
+def _remember(kind: str, entry: str, data: bytes) -> None:
+    if len(_MEMORY) >= _MEMORY_ENTRIES:
+        _MEMORY.clear()
+    _MEMORY[(kind, entry)] = data
 
 
 def write(kind: str, entry: str, data: bytes) -> None:
@@ -52,6 +67,7 @@ def write(kind: str, entry: str, data: bytes) -> None:
         return
     from runtime._files import write_atomic
 
+    _remember(kind, entry, data)
     path = _path(kind, entry)
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)

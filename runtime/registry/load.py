@@ -181,8 +181,10 @@ def _shown(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
+@functools.cache
 def _models_tag() -> bytes:
-    """The source of the models that validate the registry: part of every cache key."""
+    """The source of the models that validate the registry: part of every cache key (read once
+    per process: the models in memory are the ones this process validates with)."""
     return b"".join((_RUNTIME_DIR / relative).read_bytes() for relative in _MODEL_SOURCES)
 
 
