@@ -42,6 +42,7 @@ class Sizes:
     batch_items: int
     batch_reps: int
     batch_rss_items: int
+    modal_calls: int = 30
 
 
 FULL = Sizes(cold_reps=15, warm_calls=200, flood_bytes=1024 * MIB, flood_reps=3, fanout_runs=200,
@@ -51,7 +52,7 @@ FULL = Sizes(cold_reps=15, warm_calls=200, flood_bytes=1024 * MIB, flood_reps=3,
 QUICK = Sizes(cold_reps=5, warm_calls=20, flood_bytes=64 * MIB, flood_reps=3, fanout_runs=20,
               fanout_reps=3, docker_reps=5, rebuild_reps=2, evidence_files=1_000,
               evidence_bytes=64 * MIB, evidence_reps=2, batch_items=40, batch_reps=1,
-              batch_rss_items=400)
+              batch_rss_items=400, modal_calls=8)
 
 
 @dataclass
@@ -428,6 +429,22 @@ def evidence_package(sizes: Sizes) -> list[Row]:
     ]
 
 
+def modal_adapter(sizes: Sizes) -> list[Row]:
+    """``run_processor(adapter="modal")`` vs a bare SDK lookup + call on the fake Modal server,
+    per call (``python -m bench.worker modal N``). No target yet (issue 16 asks for the figure);
+    the row reports the ratio."""
+    try:
+        import modal  # noqa: F401 - only whether the SDK is installed
+    except ImportError:
+        return [_skipped("modal adapter", "per call", "the modal SDK is not installed", unit="s")]
+    result = _worker("modal", str(sizes.modal_calls))
+    o, f = result["ours"], result["floor"]
+    return [Row("modal adapter", f"per call, fake server (median of {len(o)})", "s", None,
+                ours=median(o), floor=median(f), samples={"ours": o, "floor": f},
+                note="ours adds the volume fetch of the outputs and receipt, and the judging"
+                ).settle()]
+
+
 SCENARIOS = {
     "cold-cli": cold_cli,
     "warm-api": warm_api,
@@ -437,6 +454,7 @@ SCENARIOS = {
     "rebuild": noop_rebuild,
     "evidence": evidence_package,
     "batch": batch_scenario,
+    "modal": modal_adapter,
 }
 
 
