@@ -83,6 +83,33 @@ def parse_schema_text(text: str, label: str) -> dict[str, Any]:
 
 def load_schema_file(directory: Path, relative: str) -> dict[str, Any]:
     """Read ``relative`` (inside ``directory``) as a JSON Schema; ``ERR_INPUTS`` if unusable."""
+    text, path = _schema_text(directory, relative)
+    return parse_schema_text(text, str(path))
+
+
+#: Parsed schema and its compiled quick check per schema text (sha256), for this process: a warm
+#: caller (many runs in one process) parses and compiles each schema once. Only the run's own
+#: checks read these (never handed out, so never mutated).
+_COMPILED: dict[str, tuple[dict[str, Any], Check | None]] = {}
+_COMPILED_ENTRIES = 64
+
+
+def _compiled_schema(directory: Path, relative: str) -> tuple[dict[str, Any], Check | None]:
+    """The schema file's parsed document and quick check (``ERR_INPUTS`` as
+    :func:`load_schema_file`)."""
+    text, path = _schema_text(directory, relative)
+    entry = _cache.key(b"compiled-schema", text.encode("utf-8", "surrogatepass"))
+    found = _COMPILED.get(entry)
+    if found is None:
+        schema = parse_schema_text(text, str(path))
+        found = (schema, compile_check(schema))
+        if len(_COMPILED) >= _COMPILED_ENTRIES:
+            _COMPILED.clear()
+        _COMPILED[entry] = found
+    return found
+
+
+def _schema_text(directory: Path, relative: str) -> tuple[str, Path]:
     path = (directory / relative).resolve()
     if directory.resolve() not in path.parents:
         raise InputsError(f"schema {relative!r} resolves outside {directory}")
@@ -92,7 +119,7 @@ def load_schema_file(directory: Path, relative: str) -> dict[str, Any]:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputsError(f"{path}: schema cannot be read: {exc}") from exc
-    return parse_schema_text(text, str(path))
+    return text, path
 
 
 def load_schemas(processor: ResolvedProcessor) -> ProcessorSchemas:
@@ -204,12 +231,6 @@ def schema_violations(schema: dict[str, Any], instance: Any) -> list[tuple[list[
     return sorted(found.values(), key=lambda item: ([str(p) for p in item[0]], item[1]))
 
 
-def _passes(schema: dict[str, Any], instance: Any) -> bool:
-    """True when the compiled quick check accepts ``instance`` (``False``: ask jsonschema)."""
-    quick: Check | None = compile_check(schema)
-    return quick is not None and quick(instance)
-
-
 def _summarise(lines: list[str]) -> str:
     shown = "; ".join(lines[:MAX_REPORTED])
     more = len(lines) - MAX_REPORTED
@@ -226,8 +247,7 @@ def input_validator(processor: ResolvedProcessor) -> Callable[[dict[str, Any]], 
     version = processor.settings
     if not version.input_schema:
         return _accept_any
-    schema = load_schema_file(processor.directory, version.input_schema)
-    quick = compile_check(schema)
+    schema, quick = _compiled_schema(processor.directory, version.input_schema)
 
     def check(inputs: dict[str, Any]) -> None:
         if quick is not None and quick(inputs):
@@ -290,9 +310,9 @@ def validate_outputs(processor: ResolvedProcessor, envelope: WireEnvelope | Enve
     version = processor.settings
     if envelope.status != "success" or not version.output_schema:
         return
-    schema = load_schema_file(processor.directory, version.output_schema)
+    schema, quick = _compiled_schema(processor.directory, version.output_schema)
     document = output_document(envelope, write_prefix)
-    if _passes(schema, document):
+    if quick is not None and quick(document):
         return
     problems = schema_violations(schema, document)
     if problems:
