@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.measure import ROOT
 from bench.scenarios import FULL, QUICK, SCENARIOS, Row, run_scenario
+from bench.stats import misses, spread
 from runtime.logging import progress
 
 OUT_DIR = ROOT / "evidence" / "bench"
@@ -33,12 +34,24 @@ def format_target(row: Row) -> str:
     return f"{sign} {row.target:g}x" if row.checked == "ratio" else f"{sign} {row.target:g} {row.unit}"
 
 
+def format_spread(samples: Sequence[float] | None) -> str:
+    """``min / median / max`` of one side's samples, ``-`` without numeric samples."""
+    if not samples or not all(isinstance(x, int | float) for x in samples):
+        return "-"
+    low, mid, high = spread(samples)
+    return f"{_fmt(low)} / {_fmt(mid)} / {_fmt(high)}"
+
+
 def format_table(rows: Sequence[Row]) -> str:
-    """The one table: scenario, metric, ours, floor, ratio, target, result."""
-    header = ("scenario", "metric", "ours", "floor", "ratio", "target", "result")
+    """The one table: scenario, metric, ours, floor, ratio, target, result, then each side's
+    spread (min / median / max of its samples) and the sample count."""
+    header = ("scenario", "metric", "ours", "floor", "ratio", "target", "result",
+              "ours min / med / max", "floor min / med / max", "n")
     lines = [(r.scenario, r.metric, f"{_fmt(r.ours)} {r.unit}".strip(),
               f"{_fmt(r.floor)} {r.unit}".strip(), f"{r.ratio:.2f}x" if r.ratio else "-",
-              format_target(r), r.status) for r in rows]
+              format_target(r), r.status, format_spread(r.samples.get("ours")),
+              format_spread(r.samples.get("floor")), str(len(r.samples.get("ours") or [])))
+             for r in rows]
     widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
     out = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
            "-+-".join("-" * w for w in widths)]
@@ -88,7 +101,11 @@ def run_bench(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     tmp.replace(path)
     report["json_path"] = str(path)
+    from bench.chart import write_chart
+
+    report["chart"] = write_chart(report, path.with_suffix(".png"), OUT_DIR)
     report["table"] = format_table(rows)
+    report["misses"] = misses([row.status for row in rows])
     return report
 
 
@@ -99,7 +116,7 @@ def summary(report: dict[str, Any]) -> str:
                      for key in ("loadavg_before", "loadavg_after"))
     return (f"{report['table']}\n\n{machine['nproc']} cores, Python {machine['python']}, "
             f"load {before} before, {after} after; {report['elapsed_s']}s; "
-            f"figures in {report['json_path']}")
+            f"figures in {report['json_path']}; chart: {report.get('chart', '-')}")
 
 
 if __name__ == "__main__":

@@ -50,3 +50,13 @@ def interleave(ours: Callable[[], T], floor: Callable[[], T], repetitions: int
         ours_samples.append(ours())
         floor_samples.append(floor())
     return ours_samples, floor_samples
+
+
+def spread(samples: Sequence[float]) -> tuple[float, float, float]:
+    """(min, median, max) of ``samples``; ValueError if empty."""
+    return float(min(samples)), median(samples), float(max(samples))
+
+
+def misses(statuses: Sequence[str]) -> int:
+    """How many rows missed their target (``miss``); skipped and n/a rows are not misses."""
+    return sum(1 for status in statuses if status == "miss")

@@ -269,6 +269,71 @@ def peak_rss_kib() -> int:
     return peak if peak >= 0 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def modal(calls: int) -> dict[str, Any]:
+    """Per-call seconds of ``run_processor(adapter="modal")`` vs a bare SDK lookup + call of the
+    same deployed function with the same kind of payload, alternating, on the fake Modal server.
+
+    The set-up is the Modal tests' (``tests/modal_support.py``): a pinned copy of the project, a
+    started :class:`~runtime.testing.fake_server.FakeModalServer` this process's SDK talks to,
+    and ``deploy_modal`` of ``demo/echo@1`` to env ``dev``.
+    """
+    import uuid
+
+    import modal as sdk
+
+    from runtime.child.spawn import SpawnResult
+    from runtime.logging import configure_logging
+    from runtime.modal.app import ARTIFACTS_MOUNT
+    from runtime.modal.ops import deploy_modal
+    from runtime.modal.target import ModalTarget
+    from runtime.runner import run_processor
+    from tests.modal_support import OVERRIDE, pinned_project, start_fake_modal
+
+    configure_logging("warning", stream=sys.stderr)
+    ours: list[float] = []
+    floor: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-modal-") as tmp:
+        scratch = Path(tmp)
+        root = pinned_project(scratch / "project")
+        server = start_fake_modal(scratch / "fake-modal", root)
+        try:
+            os.environ.update(server.environ())
+            os.environ["PROCESSOR_RUNTIME_ROOT"] = str(root)
+            target = ModalTarget(REF, "dev")
+            deploy_modal(target, image_override=OVERRIDE, root=root)
+            app, function = target.app_name, target.function_name
+
+            def ours_call() -> None:
+                envelope = run_processor(REF, adapter="modal", inputs={"message": "bench"},
+                                         artifacts_root=scratch / "ours", root=root)
+                if envelope.status != "success":
+                    raise RuntimeError(f"modal run returned {envelope.status}")
+
+            def bare_call() -> None:
+                eid = f"bare-{uuid.uuid4().hex[:12]}"
+                payload = {"execution_id": eid, "ref": REF, "mode": "mock",
+                           "inputs": {"message": "bench"},
+                           "write_prefix": f"{ARTIFACTS_MOUNT}/runs/{eid}",
+                           "artifacts_root": ARTIFACTS_MOUNT}
+                handle = sdk.Function.from_name(app, function, environment_name="dev").hydrate()
+                result = handle.spawn(payload).get(timeout=120)
+                if SpawnResult.from_wire(result).rc != 0:
+                    raise RuntimeError(f"bare modal call failed: {str(result)[:200]}")
+
+            ours_call()
+            bare_call()
+            for _ in range(calls):
+                started = time.perf_counter()
+                ours_call()
+                ours.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                bare_call()
+                floor.append(time.perf_counter() - started)
+        finally:
+            server.close()
+    return {"ours": ours, "floor": floor}
+
+
 def main(argv: list[str]) -> None:
     command, *args = argv
     if command == "warm":
@@ -283,6 +348,8 @@ def main(argv: list[str]) -> None:
         result = batch_rss(int(args[0]), int(args[1]))
     elif command == "batch-modal":
         result = batch_modal(int(args[0]), int(args[1]))
+    elif command == "modal":
+        result = modal(int(args[0]))
     else:
         raise SystemExit(f"unknown worker command {command!r}")
     sys.stdout.write(json.dumps(result) + "\n")

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 
 from runtime.child.env import ci_enabled as ci_enabled  # re-exported: the one CI check
-from runtime.contract.wire import ENVS, EXECUTION_ID_RE, MODES
+from runtime.contract.shapes import ENVS, EXECUTION_ID_RE, MODES
 from runtime.errors import CISafetyError, ImageUnavailableError, ImageUnpinnedError, InputsError
 
 

@@ -6,19 +6,14 @@ policy with a larger attempt budget (see :func:`retry_transient`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential,
-)
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runtime.errors import ProcessorRuntimeError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 TIMEOUT_ATTEMPTS = 2  # the first try plus exactly one retry
@@ -42,17 +37,57 @@ def call_with_retry(
 
     The original exception is re-raised (never ``RetryError``). ``on_retry(attempt, exc)`` is
     called before each new attempt so callers can log it.
+
+    The first attempt is a plain call: tenacity (3 to 10 ms to import) loads only once a retry is
+    due, and then runs the remaining attempts under the same policy — attempt numbers, the
+    exponential wait and the delay budget continue from the first attempt.
     """
+    started = time.monotonic()
+    try:
+        return fn()
+    except BaseException as exc:
+        if attempts <= 1 or not retry_on(exc) or (
+                max_delay_s is not None and time.monotonic() - started >= max_delay_s):
+            raise
+        first = exc
+    return _retry_after_first(fn, first, attempts=attempts, wait_s=wait_s, started=started,
+                              max_delay_s=max_delay_s, on_retry=on_retry, retry_on=retry_on)
+
+
+def _retry_after_first(
+    fn: Callable[[], T],
+    first: BaseException,
+    *,
+    attempts: int,
+    wait_s: float,
+    started: float,
+    max_delay_s: float | None,
+    on_retry: Callable[[int, BaseException], None] | None,
+    retry_on: Callable[[BaseException], bool],
+) -> T:
+    """Attempts 2… of :func:`call_with_retry` through tenacity, after attempt 1 raised ``first``."""
+    from tenacity import (
+        Retrying,
+        retry_if_exception,
+        stop_after_attempt,
+        stop_after_delay,
+        wait_exponential,
+    )
+
+    if on_retry is not None:
+        on_retry(1, first)
+    if wait_s:
+        time.sleep(min(wait_s, wait_s * 8))  # wait_exponential's first step: multiplier * 2**0
 
     def _before_sleep(state: RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
             exc = state.outcome.exception()
             if exc is not None:
-                on_retry(state.attempt_number, exc)
+                on_retry(state.attempt_number + 1, exc)
 
-    stop: Any = stop_after_attempt(attempts)
+    stop: Any = stop_after_attempt(attempts - 1)
     if max_delay_s is not None:
-        stop = stop | stop_after_delay(max_delay_s)
+        stop = stop | stop_after_delay(max(0.0, max_delay_s - (time.monotonic() - started)))
     options: dict[str, Any] = {
         "retry": retry_if_exception(retry_on),
         "stop": stop,
@@ -60,7 +95,9 @@ def call_with_retry(
         "before_sleep": _before_sleep,
     }
     if wait_s:
-        options["wait"] = wait_exponential(multiplier=wait_s, max=wait_s * 8)
+        # Attempt n of the whole call waits multiplier * 2**(n-1), capped at 8x: the tenacity
+        # numbering here starts at the second attempt, hence the doubled multiplier.
+        options["wait"] = wait_exponential(multiplier=wait_s * 2, max=wait_s * 8)
     retrying = Retrying(**options)
     return retrying(fn)
 

@@ -19,12 +19,12 @@ import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.adapters import Adapter, RunRequest, get_adapter
 from runtime.adapters.outcome import judge_attempt, watch_confinement
 from runtime.contract.schemas import input_validator, validate_outputs
-from runtime.contract.wire import Envelope
+from runtime.contract.shapes import WireEnvelope
 from runtime.errors import CancelledError, InputsError, ProcessorRuntimeError
 from runtime.guards import (
     SOURCE_ADAPTERS,
@@ -43,6 +43,9 @@ from runtime.redaction import register_secret_names, register_sensitive_environ
 from runtime.registry.load import Registry, ResolvedProcessor
 from runtime.retry import call_with_retry
 
+if TYPE_CHECKING:  # pydantic loads when a Python caller gets its Envelope, not for the CLI
+    from runtime.contract.wire import Envelope
+
 MAX_TIMEOUT_S = 86400
 #: Deepest nesting of inputs accepted: every walk of them (the kit's hashing, validation,
 #: redaction) then stays far from Python's recursion limit.
@@ -50,7 +53,7 @@ MAX_INPUTS_DEPTH = 100
 _SHOWN_ID_CHARS = 80  # an execution id that fails its check is echoed this far, no further
 
 __all__ = ["check_timeout", "inputs_check", "load_inputs_file", "new_execution_id", "parse_inputs_json",
-           "run_processor"]
+           "run_processor", "run_processor_wire"]
 
 
 def parse_inputs_json(text: str) -> dict[str, Any]:
@@ -271,6 +274,35 @@ def run_processor(
     (:func:`runtime.adapters.fan_out`) — that makes this run's attempts; its name must be
     ``adapter``, and it is the caller's to close. Everything else of the run is the same.
     """
+    return run_processor_wire(
+        ref, inputs=inputs, mode=mode, adapter=adapter, env=env, write_prefix=write_prefix,
+        artifacts_root=artifacts_root, timeout_s=timeout_s, execution_id=execution_id,
+        image_override=image_override, root=root, adapter_options=adapter_options,
+        evidence=evidence, via=via).to_model()
+
+
+def run_processor_wire(
+    ref: str,
+    *,
+    inputs: dict[str, Any] | None = None,
+    mode: str = "mock",
+    adapter: str = "local",
+    env: str = "dev",
+    write_prefix: str | Path | None = None,
+    artifacts_root: str | Path | None = None,
+    timeout_s: float | None = None,
+    execution_id: str | None = None,
+    image_override: str | None = None,
+    root: str | Path | None = None,
+    adapter_options: dict[str, Any] | None = None,
+    evidence: str | Path | bool | None = None,
+    via: Adapter | None = None,
+) -> WireEnvelope:
+    """:func:`run_processor`, returning the settled envelope in its light wire form.
+
+    The same run, checks and errors; the envelope is a :class:`~runtime.contract.shapes.WireEnvelope`
+    (same fields, ``model_dump``), so a caller that only prints it (the CLI) never loads pydantic.
+    """
     if via is not None and via.name != adapter:
         raise ValueError(f"via is a {via.name!r} adapter, the run asks for {adapter!r}")
     eid = new_execution_id() if execution_id is None else execution_id
@@ -288,7 +320,7 @@ def run_processor(
     folder = run_folder(None if evidence is True else evidence, eid, project)
     with EvidenceRecorder(folder, inputs=inputs, execution_id=eid) as recorder:
         envelope = execute(id_checked=True)
-        recorder.record(envelope)
+        recorder.record(envelope.to_model())
     return envelope
 
 
@@ -308,7 +340,7 @@ def _execute(
     adapter_options: dict[str, Any] | None,
     via: Adapter | None = None,
     id_checked: bool = False,
-) -> Envelope:
+) -> WireEnvelope:
     started = time.monotonic()
     # Until it passes its check the id is untrusted text: never echoed in full.
     shown_id = eid if len(eid) <= _SHOWN_ID_CHARS else eid[:_SHOWN_ID_CHARS] + CUT_MARK
@@ -334,7 +366,7 @@ def _execute(
         registry = Registry.load(project)
         resolved = registry.resolve(ref)
         context["processor_ref"] = str(resolved.ref)
-        limit = check_timeout(timeout_s, resolved.version.timeout_s)
+        limit = check_timeout(timeout_s, resolved.settings.timeout_s)
         register_secret_names(registry.all_secret_names())
         register_sensitive_environ()
         checked_inputs = inputs_check(resolved)({} if inputs is None else inputs)
@@ -365,7 +397,7 @@ def _execute(
         )
         invoke_log = log.bind(adapter=adapter)
 
-        def attempt() -> tuple[Envelope, dict[str, Any]]:
+        def attempt() -> tuple[WireEnvelope, dict[str, Any]]:
             nonlocal attempts
             attempts += 1
             if attempts > 1:

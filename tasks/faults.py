@@ -13,15 +13,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 
 from tasks.cli import task
+
+if TYPE_CHECKING:  # the parser loads when a report is read, not with every `inv` call
+    import xml.etree.ElementTree as ET
 
 ROOT = Path(__file__).resolve().parent.parent
 JUNIT_RELATIVE = Path(".state") / "junit"  # where lanes and the matrix leave JUnit XML
@@ -41,6 +43,8 @@ def matrix_adapters() -> list[str]:
 
 
 def _cases(reports: Iterable[Path]) -> Iterator[ET.Element]:
+    import xml.etree.ElementTree as ET
+
     for report in reports:
         if report.is_file():
             yield from ET.parse(report).iter("testcase")  # noqa: S314 - pytest's own report

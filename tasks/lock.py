@@ -16,7 +16,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 from invoke.context import Context
@@ -37,6 +36,8 @@ _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 def dependency_digest(pyproject: Path) -> str:
     """sha256 over every dependency spec of ``pyproject.toml`` (runtime, extras, build, Python)."""
+    import tomllib  # here, not at module level: every `inv` call imports this module
+
     data = tomllib.loads(pyproject.read_text("utf-8"))
     project = data.get("project", {})
     specs = {
@@ -118,6 +119,8 @@ def _uv(root: Path) -> Path:
 
 def write_lock(root: Path = ROOT) -> Path:
     """Re-resolve every dependency of ``pyproject.toml`` into ``requirements.lock`` (atomically)."""
+    import tomllib
+
     pyproject = root / "pyproject.toml"
     build_requires = tomllib.loads(pyproject.read_text("utf-8")).get("build-system", {}) \
         .get("requires", [])

@@ -11,8 +11,8 @@ from invoke.context import Context
 from runtime.errors import InputsError, ProcessorRuntimeError
 from tasks.cli import note, run_cli, setup_logging, task
 
-if TYPE_CHECKING:  # the model (pydantic) loads with the runner, not with `inv --list`
-    from runtime.contract.wire import Envelope
+if TYPE_CHECKING:
+    from runtime.contract.shapes import WireEnvelope as Envelope
 
 RUN_HELP = {
     "ref": "processor ref, ns/name@version (e.g. demo/echo@1)",
@@ -127,7 +127,8 @@ def run_processor(
             raise
 
     def run_checked(recording: str | bool | None) -> Envelope:
-        from runtime.runner import load_inputs_file, parse_inputs_json, run_processor
+        # The wire form of the envelope: printing it needs no pydantic.
+        from runtime.runner import load_inputs_file, parse_inputs_json, run_processor_wire
 
         if not ref:
             raise InputsError("--ref is required (e.g. --ref demo/echo@1)")
@@ -139,7 +140,7 @@ def run_processor(
         elif inputs_file:
             inputs = load_inputs_file(inputs_file)
         limit = parse_timeout(timeout_s)
-        return run_processor(
+        return run_processor_wire(
             ref,
             inputs=inputs,
             mode=mode,

@@ -29,7 +29,7 @@ class LocalAdapter:
         child_env = build_child_env(
             mode=request.mode,
             env=request.env,
-            secrets=processor.version.secrets,
+            secrets=processor.settings.secrets,
             extra={"PYTHONPATH": pythonpath},
         )
         log = get_logger(adapter=self.name, execution_id=request.execution_id,

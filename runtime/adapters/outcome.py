@@ -21,7 +21,7 @@ from runtime.contract.envelope import (
     parse_envelope,
     raise_for_error_envelope,
 )
-from runtime.contract.wire import EXECUTION_ID_RE, Envelope
+from runtime.contract.shapes import EXECUTION_ID_RE, WireEnvelope
 from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
 from runtime.kit.hashing import sha256_hex
 from runtime.redaction import redact_tail
@@ -72,7 +72,7 @@ def container_failed(outcome: SpawnResult) -> AdapterInvocationError:
     )
 
 
-def _host_index(envelope: Envelope, reported_prefix: str | None, write_prefix: Path) -> Envelope:
+def _host_index(envelope: WireEnvelope, reported_prefix: str | None, write_prefix: Path) -> WireEnvelope:
     """Move ``index_path`` from the child's view of the prefix to the host's (the one rewrite)."""
     if not reported_prefix or not envelope.index_path.startswith(reported_prefix.rstrip("/") + "/"):
         return envelope
@@ -81,7 +81,7 @@ def _host_index(envelope: Envelope, reported_prefix: str | None, write_prefix: P
 
 
 def judge(outcome: SpawnResult, write_prefix: Path, artifacts_root: Path, execution_id: str,
-          reported_prefix: str | None = None) -> Envelope:
+          reported_prefix: str | None = None) -> WireEnvelope:
     """Return the validated success envelope or raise the canon error that explains the run."""
     if outcome.timed_out or outcome.rc == TIMEOUT_RC:
         raise container_failed(outcome)
@@ -114,7 +114,7 @@ def judge(outcome: SpawnResult, write_prefix: Path, artifacts_root: Path, execut
     return envelope
 
 
-def judge_attempt(attempt: Attempt, request: RunRequest, log: Any) -> Envelope:
+def judge_attempt(attempt: Attempt, request: RunRequest, log: Any) -> WireEnvelope:
     """:func:`judge` plus the ``adapter.invoke.complete|error`` breadcrumb.
 
     The adapter's meta (e.g. the docker image digest) is logged with either event and added to

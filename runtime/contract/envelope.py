@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from runtime.contract.wire import Envelope
+from runtime.contract.shapes import WireEnvelope, quick_envelope
 from runtime.errors import (
     AdapterInvocationError,
     ProcessorRuntimeError,
@@ -27,6 +25,9 @@ from runtime.kit import message
 from runtime.kit.hashing import canonical_json
 from runtime.redaction import redact, redact_text
 
+if TYPE_CHECKING:  # pydantic loads only when an envelope is not in the canonical shape
+    from runtime.contract.wire import Envelope
+
 
 def _violation(reason: str, stdout: bytes) -> AdapterInvocationError:
     preview = redact_text(stdout[:200].decode("utf-8", "replace"))
@@ -35,9 +36,13 @@ def _violation(reason: str, stdout: bytes) -> AdapterInvocationError:
     )
 
 
-def parse_envelope(stdout: bytes) -> Envelope:
+def parse_envelope(stdout: bytes) -> WireEnvelope:
     """Parse exactly one JSON envelope line from ``stdout``; anything else is
-    ``ERR_ADAPTER_INVOCATION`` with the reason."""
+    ``ERR_ADAPTER_INVOCATION`` with the reason.
+
+    An envelope in the canonical shape the kit prints is checked without pydantic
+    (:func:`~runtime.contract.shapes.quick_envelope`); any other is judged by the pydantic
+    :class:`~runtime.contract.wire.Envelope`, which words every violation."""
     text = stdout.decode("utf-8", "strict") if _is_utf8(stdout) else None
     if text is None:
         raise _violation("stdout is not valid UTF-8", stdout)
@@ -56,8 +61,15 @@ def parse_envelope(stdout: bytes) -> Envelope:
         raise _violation("stdout JSON nests too deeply", stdout) from exc
     if not isinstance(raw, dict):
         raise _violation("the envelope is not a JSON object", stdout)
+    quick = quick_envelope(raw)
+    if quick is not None:
+        return quick
+    from pydantic import ValidationError
+
+    from runtime.contract.wire import Envelope
+
     try:
-        return Envelope.model_validate(raw)
+        return WireEnvelope.from_model(Envelope.model_validate(raw))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "<root>"
@@ -76,7 +88,7 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def check_success_files(envelope: Envelope, write_prefix: Path, execution_id: str) -> None:
+def check_success_files(envelope: WireEnvelope | Envelope, write_prefix: Path, execution_id: str) -> None:
     """Prove a success envelope tells the truth about the files under ``write_prefix``.
 
     ``index_path`` must resolve (links and ``..`` included) to ``<prefix>/outputs.json``; each
@@ -135,7 +147,7 @@ def check_receipts(write_prefix: Path, artifacts_root: Path, execution_id: str) 
     return a.decode("utf-8")
 
 
-def raise_for_error_envelope(envelope: Envelope) -> None:
+def raise_for_error_envelope(envelope: WireEnvelope | Envelope) -> None:
     """Turn a processor-reported error envelope into its canon exception."""
     if envelope.status != "error" or envelope.error is None:
         return
@@ -147,6 +159,8 @@ def raise_for_error_envelope(envelope: Envelope) -> None:
 def error_envelope(err: ProcessorRuntimeError, execution_id: str | None = None,
                    meta: dict[str, Any] | None = None) -> Envelope:
     """The canonical error envelope for a canon exception (message bounded and redacted)."""
+    from runtime.contract.wire import Envelope
+
     merged = {**err.meta, **(meta or {})}
     return Envelope.model_validate(message.error_envelope(
         execution_id or err.execution_id or "unassigned", err.code,

@@ -22,12 +22,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
-
-from runtime.contract.wire import MODES, Envelope
+from runtime import _cache
+from runtime.contract.quickcheck import Check, compile_check
+from runtime.contract.shapes import MODES, WireEnvelope
 from runtime.errors import AdapterInvocationError, InputsError
 from runtime.registry.load import Registry, ResolvedProcessor
 
@@ -36,6 +35,15 @@ JSON_OUTPUT_LIMIT_BYTES = 16 * 1024 * 1024
 MAX_REPORTED = 5
 JSON_MEDIA_TYPES = ("application/json",)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Cache kind of "this schema text passed Draft 2020-12 check_schema"; bump the tag when the check
+# itself changes (a stricter metaschema check would otherwise trust an older verdict).
+_CHECKED = "schema-checked"
+_CHECKED_TAG = b"Draft202012Validator.check_schema/1"
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
+    from runtime.contract.wire import Envelope
 
 
 @dataclass(frozen=True)
@@ -56,17 +64,52 @@ def parse_schema_text(text: str, label: str) -> dict[str, Any]:
         raise InputsError(f"{label}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
     if not isinstance(schema, dict):
         raise InputsError(f"{label}: a schema must be a JSON object")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
-        raise InputsError(f"{label}: not a valid JSON Schema at {where}: "
-                          f"{exc.validator} rule is malformed") from exc
+    # The metaschema check depends on the text alone: a text that passed once is remembered by
+    # its content hash, so a run does not load jsonschema to re-check an unchanged file.
+    entry = _cache.key(_CHECKED_TAG, text.encode("utf-8", "surrogatepass"))
+    if _cache.read(_CHECKED, entry) is None:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
+            raise InputsError(f"{label}: not a valid JSON Schema at {where}: "
+                              f"{exc.validator} rule is malformed") from exc
+        _cache.write(_CHECKED, entry, b"")
     return schema
 
 
 def load_schema_file(directory: Path, relative: str) -> dict[str, Any]:
     """Read ``relative`` (inside ``directory``) as a JSON Schema; ``ERR_INPUTS`` if unusable."""
+    text, path = _schema_text(directory, relative)
+    return parse_schema_text(text, str(path))
+
+
+#: Parsed schema and its compiled quick check per schema text (sha256), for this process: a warm
+#: caller (many runs in one process) parses and compiles each schema once. Only the run's own
+#: checks read these (never handed out, so never mutated).
+_COMPILED: dict[str, tuple[dict[str, Any], Check | None]] = {}
+_COMPILED_ENTRIES = 64
+
+
+def _compiled_schema(directory: Path, relative: str) -> tuple[dict[str, Any], Check | None]:
+    """The schema file's parsed document and quick check (``ERR_INPUTS`` as
+    :func:`load_schema_file`)."""
+    text, path = _schema_text(directory, relative)
+    entry = _cache.key(b"compiled-schema", text.encode("utf-8", "surrogatepass"))
+    found = _COMPILED.get(entry)
+    if found is None:
+        schema = parse_schema_text(text, str(path))
+        found = (schema, compile_check(schema))
+        if len(_COMPILED) >= _COMPILED_ENTRIES:
+            _COMPILED.clear()
+        _COMPILED[entry] = found
+    return found
+
+
+def _schema_text(directory: Path, relative: str) -> tuple[str, Path]:
     path = (directory / relative).resolve()
     if directory.resolve() not in path.parents:
         raise InputsError(f"schema {relative!r} resolves outside {directory}")
@@ -76,12 +119,12 @@ def load_schema_file(directory: Path, relative: str) -> dict[str, Any]:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputsError(f"{path}: schema cannot be read: {exc}") from exc
-    return parse_schema_text(text, str(path))
+    return text, path
 
 
 def load_schemas(processor: ResolvedProcessor) -> ProcessorSchemas:
     """Load the schemas a resolved version declares; ``ERR_INPUTS`` for a missing/bad file."""
-    version = processor.version
+    version = processor.settings
     inputs = (load_schema_file(processor.directory, version.input_schema)
               if version.input_schema else None)
     outputs = (load_schema_file(processor.directory, version.output_schema)
@@ -178,6 +221,8 @@ def _violations(error: ValidationError) -> list[tuple[list[str | int], str]]:
 
 def schema_violations(schema: dict[str, Any], instance: Any) -> list[tuple[list[str | int], str]]:
     """Every (path, rule) the instance breaks, de-duplicated and sorted by path."""
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     found: dict[str, tuple[list[str | int], str]] = {}
     for error in validator.iter_errors(instance):
@@ -199,12 +244,14 @@ def input_validator(processor: ResolvedProcessor) -> Callable[[dict[str, Any]], 
     A batch checks every line of its input file before anything runs; reading and checking the
     schema file once per line would cost more than the validation itself.
     """
-    version = processor.version
+    version = processor.settings
     if not version.input_schema:
         return _accept_any
-    schema = load_schema_file(processor.directory, version.input_schema)
+    schema, quick = _compiled_schema(processor.directory, version.input_schema)
 
     def check(inputs: dict[str, Any]) -> None:
+        if quick is not None and quick(inputs):
+            return
         problems = schema_violations(schema, inputs)
         if problems:
             lines = [f"{field_path('inputs', where)}: {rule}" for where, rule in problems]
@@ -228,7 +275,7 @@ def validate_inputs(processor: ResolvedProcessor, inputs: dict[str, Any]) -> Non
     input_validator(processor)(inputs)
 
 
-def output_document(envelope: Envelope, write_prefix: Path) -> dict[str, Any]:
+def output_document(envelope: WireEnvelope | Envelope, write_prefix: Path) -> dict[str, Any]:
     """The instance an output schema sees: path → parsed JSON content, or → the index item.
 
     Raises ``ERR_ADAPTER_INVOCATION`` for a JSON output that is unreadable, not JSON, or larger
@@ -252,18 +299,22 @@ def output_document(envelope: Envelope, write_prefix: Path) -> dict[str, Any]:
     return document
 
 
-def validate_outputs(processor: ResolvedProcessor, envelope: Envelope, write_prefix: Path) -> None:
+def validate_outputs(processor: ResolvedProcessor, envelope: WireEnvelope | Envelope,
+                     write_prefix: Path) -> None:
     """Check a success envelope's outputs against the version's output schema.
 
     Raises ``ERR_ADAPTER_INVOCATION`` naming each missing output path and each broken field
     (``outputs/stats.json#/words: must be integer``). Error envelopes and versions without an
     output schema pass through unchecked.
     """
-    version = processor.version
+    version = processor.settings
     if envelope.status != "success" or not version.output_schema:
         return
-    schema = load_schema_file(processor.directory, version.output_schema)
-    problems = schema_violations(schema, output_document(envelope, write_prefix))
+    schema, quick = _compiled_schema(processor.directory, version.output_schema)
+    document = output_document(envelope, write_prefix)
+    if quick is not None and quick(document):
+        return
+    problems = schema_violations(schema, document)
     if problems:
         lines = [f"{output_path(where)}: {rule}" for where, rule in problems]
         raise AdapterInvocationError(

@@ -1,29 +1,36 @@
 """Pydantic models of the wire contracts: payload, envelope, receipt, and the ``Digest`` type.
 
 These are the host-side validators; the processor kit produces the same shapes with the standard
-library only. :func:`json_schemas` exports them as JSON Schema for processor authors and CI.
+library only. :func:`json_schemas` exports them as JSON Schema for processor authors and CI. The
+constants (modes, envs, id and digest shapes) live in :mod:`runtime.contract.shapes`, with the
+light envelope a run's hot path carries, and are re-exported here.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from runtime.contract.shapes import (  # re-exported: `from runtime.contract.wire import MODES`
+    DEFAULT_MEDIA_TYPE,
+    DIGEST_RE,
+    ENVS,
+    EXECUTION_ID_RE,
+    MESSAGE_MAX_CHARS,
+    META_MAX_DEPTH,
+    MODES,
+    is_digest,
+    nesting_depth,
+    output_path_ok,
+)
+
+__all__ = ["DIGEST_RE", "ENVS", "EXECUTION_ID_RE", "META_MAX_DEPTH", "MODES", "Digest", "Env",
+           "Envelope", "ErrorInfo", "Mode", "OutputItem", "Payload", "Receipt", "StrictModel",
+           "is_digest", "json_schemas", "nesting_depth"]
+
 Mode = Literal["mock", "real"]
 Env = Literal["dev", "staging", "main"]
-MODES: tuple[str, ...] = ("mock", "real")
-ENVS: tuple[str, ...] = ("dev", "staging", "main")
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
-EXECUTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# A processor controls its envelope's meta; the host walks it recursively (redaction, dumps).
-META_MAX_DEPTH = 32
-
-
-def is_digest(value: object) -> bool:
-    """Whether ``value`` is a manifest/config digest, ``sha256:<64 lowercase hex>`` (whole string)."""
-    return isinstance(value, str) and DIGEST_RE.fullmatch(value) is not None
 
 
 def _digest(value: str) -> str:
@@ -34,25 +41,6 @@ def _digest(value: str) -> str:
 
 #: The one digest type: every model field that holds a digest is a ``Digest``.
 Digest = Annotated[str, AfterValidator(_digest)]
-
-
-def nesting_depth(value: Any, limit: int) -> int:
-    """How deeply ``value``'s lists/dicts nest, counted without recursion; stops past ``limit``."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if deepest > limit:
-            break
-        stack.extend((child, level + 1) for child in children)
-    return deepest
 
 
 class StrictModel(BaseModel):
@@ -78,13 +66,12 @@ class OutputItem(StrictModel):
     path: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
-    media_type: str = "application/octet-stream"
+    media_type: str = DEFAULT_MEDIA_TYPE
 
     @field_validator("path")
     @classmethod
     def _relative_under_outputs(cls, value: str) -> str:
-        parts = value.split("/")
-        if value.startswith("/") or ".." in parts or parts[0] != "outputs" or "" in parts:
+        if not output_path_ok(value):
             raise ValueError("must be a relative path under 'outputs/' without '..'")
         return value
 
@@ -93,7 +80,7 @@ class ErrorInfo(StrictModel):
     """The error block of an error envelope; ``code`` comes from the canon."""
 
     code: str = Field(pattern=r"^ERR_[A-Z_]+$")
-    message: str = Field(max_length=4000)
+    message: str = Field(max_length=MESSAGE_MAX_CHARS)
     retryable: bool
 
 

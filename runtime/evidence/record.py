@@ -22,14 +22,16 @@ import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from runtime.contract.wire import Envelope
 from runtime.errors import AdapterInvocationError, InputsError, ProcessorRuntimeError
 from runtime.guards import check_execution_id
 from runtime.kit.files import atomic_write
 from runtime.logging import add_event_sink, get_logger, remove_event_sink
 from runtime.redaction import REDACTED, redact, redact_text
+
+if TYPE_CHECKING:  # the CLI imports this module on every run; pydantic loads only when recording
+    from runtime.contract.wire import Envelope
 
 EVIDENCE_ENV = "PROCESSOR_EVIDENCE"
 EVIDENCE_DIRNAME = "evidence"

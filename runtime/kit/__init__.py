@@ -14,7 +14,24 @@ The kit parses the payload from stdin, writes outputs atomically under the write
 index and the determinism receipt, logs NDJSON to stderr and prints the one envelope line.
 """
 
-from runtime.kit.context import Context, KitError, serve
-from runtime.kit.hashing import canonical_json, sha256_hex
+import importlib
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the kit and the container entry skip typing
+if TYPE_CHECKING:
+    from runtime.kit.context import Context, KitError, serve
+    from runtime.kit.hashing import canonical_json, sha256_hex
+
+# Loaded on first use (PEP 562): the host imports runtime.kit.message/files/hashing on every run
+# and never needs the processor-side Context (nor the `platform` module it fingerprints with).
+_EXPORTS = {"Context": "runtime.kit.context", "KitError": "runtime.kit.context",
+            "serve": "runtime.kit.context", "canonical_json": "runtime.kit.hashing",
+            "sha256_hex": "runtime.kit.hashing"}
 
 __all__ = ["Context", "KitError", "canonical_json", "serve", "sha256_hex"]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runtime.kit' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

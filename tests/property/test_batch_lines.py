@@ -31,6 +31,8 @@ class _NoSchema:
     class version:  # noqa: N801 - mimics ResolvedProcessor.version
         input_schema = None
 
+    settings = version  # mimics ResolvedProcessor.settings (what the run's checks read)
+
     ref = "fixture/any@1"
 
 

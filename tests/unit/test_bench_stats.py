@@ -70,3 +70,94 @@ def test_row_keeps_a_skip_status():
     row = Row("docker", "wall", "s", 1.2, status="skipped: no engine").settle()
     assert row.status == "skipped: no engine"
     assert row.ratio is None
+
+
+def test_spread_is_min_median_max():
+    from bench.stats import spread
+
+    assert spread([3.0, 1.0, 2.0, 10.0]) == (1.0, 2.5, 10.0)
+
+
+def test_misses_count_only_missed_targets():
+    from bench.stats import misses
+
+    assert misses(["pass", "miss", "skipped: no docker", "n/a", "miss"]) == 2
+
+
+def test_the_table_shows_each_side_s_spread_and_count():
+    from bench.harness import format_table
+
+    row = Row("cold CLI", "wall", "s", 1.3, ours=0.3, floor=0.2,
+              samples={"ours": [0.2, 0.3, 0.5], "floor": [0.1, 0.2, 0.4]}).settle()
+    table = format_table([row])
+    assert "0.200 / 0.300 / 0.500" in table
+    assert "0.100 / 0.200 / 0.400" in table
+    assert table.splitlines()[-1].rstrip().endswith("3")
+
+
+def test_chart_rows_are_normalised_to_the_floor_median():
+    from bench.chart import comparable
+
+    rows = [{"scenario": "s", "metric": "m", "samples": {"ours": [2.0, 3.0, 4.0],
+                                                          "floor": [1.0, 2.0, 3.0]}},
+            {"scenario": "rss", "metric": "peak", "samples": {"rss_mib": [1.0]}}]
+    assert comparable(rows) == [{"label": "s\nm", "ours": (1.0, 1.5, 2.0),
+                                 "floor": (0.5, 1.0, 1.5)}]
+
+
+def test_chart_history_reads_every_recorded_ratio_in_order(tmp_path):
+    import json
+
+    from bench.chart import history
+
+    for stamp, value in (("20260101T000000Z", 2.0), ("20260102T000000Z", 1.2)):
+        (tmp_path / f"bench-{stamp}.json").write_text(json.dumps({
+            "started_utc": stamp, "quick": False, "rows": [
+                {"scenario": "cold CLI", "metric": "wall", "checked": "ratio", "ratio": value,
+                 "target": 1.3}]}))
+    (tmp_path / "bench-broken.json").write_text("{")
+    assert history(tmp_path) == {"cold CLI / wall": [("20260101T000000Z", 2.0, 1.3),
+                                                     ("20260102T000000Z", 1.2, 1.3)]}
+
+
+def test_the_chart_is_a_png_or_a_clear_message(tmp_path):
+    from bench.chart import MISSING, write_chart
+
+    report = {"started_utc": "20260101T000000Z", "rows": [
+        {"scenario": "s", "metric": "m", "checked": "ratio", "ratio": 1.5, "target": 1.3,
+         "samples": {"ours": [2.0, 3.0], "floor": [1.0, 2.0]}}]}
+    out = write_chart(report, tmp_path / "chart.png", tmp_path)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert out == MISSING
+        assert "processor-runtime[bench]" in out
+        return
+    assert out == str(tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_matplotlib_the_chart_says_how_to_get_it(tmp_path, monkeypatch):
+    import sys
+
+    from bench.chart import MISSING, write_chart
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert write_chart({"rows": []}, tmp_path / "c.png", tmp_path) == MISSING
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_the_account_replaces_only_the_text_between_its_markers():
+    from bench.account import END, START, replace_between
+
+    text = f"head\n{START}\nold table\n{END}\ntail\n"
+    assert replace_between(text, "new table\n") == f"head\n{START}\nnew table\n{END}\ntail\n"
+    with pytest.raises(ValueError, match="markers"):
+        replace_between("no markers here", "x")
+
+
+def test_the_bench_readme_carries_the_account_markers():
+    from bench.account import END, README, START
+
+    text = README.read_text("utf-8")
+    assert 0 <= text.find(START) < text.find(END)

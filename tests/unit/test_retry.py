@@ -89,3 +89,23 @@ def test_transient_retry_uses_its_own_predicate_and_budget():
     with pytest.raises(ConnectionError):
         retry_transient(fn, is_transient=lambda e: isinstance(e, ConnectionError), wait_s=0)
     assert fn.calls == 4
+
+
+def test_on_retry_numbers_every_attempt_across_the_whole_budget():
+    seen = []
+    fn = Flaky(ConnectionError(), ConnectionError(), ConnectionError(), ConnectionError())
+    with pytest.raises(ConnectionError):
+        retry_transient(fn, is_transient=lambda e: isinstance(e, ConnectionError), wait_s=0,
+                        on_retry=lambda n, exc: seen.append(n))
+    assert seen == [1, 2, 3]
+
+
+def test_a_first_attempt_that_succeeds_never_loads_tenacity():
+    import subprocess
+    import sys
+
+    probe = ("import sys; from runtime.retry import call_with_retry; "
+             "assert call_with_retry(lambda: 7) == 7; print('tenacity' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,191 @@
+"""Where the cold CLI's time goes: a table regenerated into ``bench/README.md``.
+
+``inv bench --account`` (or ``python -m bench.account [REPS]``) measures, in one go:
+
+* the **phases** of ``inv run-processor --ref demo/echo@1 --json``, medians over REPS runs: from
+  the process's spawn to its first event (interpreter, imports, Invoke's parsing), the checks
+  before the child's spawn, the child itself (its ``elapsed_ms``), the judging after its exit, the
+  settle, and from the last event to the reap (printing the envelope, interpreter exit) — from the
+  NDJSON events' timestamps against the harness's own clock;
+* the floor beside it: ``inv --version`` and the bare ``python main.py < payload``;
+* the **imports** over ``inv --version`` (``-X importtime``: module count and self time, by
+  package), the CPU-time-insensitive view on a shared machine;
+* a **profile** of one run (``cProfile``): our own functions by cumulative time.
+
+The markdown goes between ``<!-- account:start -->`` and ``<!-- account:end -->``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.importdiff import group, imports
+from bench.measure import ROOT, bare_env, bare_payload, entrypoint, inv, python, timed_run
+from bench.stats import median
+
+REF = "demo/echo@1"
+README = ROOT / "bench" / "README.md"
+START, END = "<!-- account:start -->", "<!-- account:end -->"
+ARGV = ["run-processor", "--ref", REF, "--json"]
+# (label, first event, second event): the phases between consecutive events of one run.
+PHASES = (
+    ("checks before the spawn (ids, registry, inputs schema, folders, child env)",
+     "execution.start", "adapter.invoke.start"),
+    ("child wall incl. spawn, drain and the judge of its envelope and files",
+     "adapter.invoke.start", "adapter.invoke.complete"),
+    ("settle (confinement, output schema, meta)", "adapter.invoke.complete", "execution.settle"),
+)
+
+
+def _stamp(event: dict[str, Any]) -> float:
+    return dt.datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+def timeline(scratch: Path) -> dict[str, float]:
+    """One cold run's phases in ms (see the module docstring)."""
+    started = time.time()
+    done = subprocess.run([inv(), *ARGV, "--artifacts-root", str(scratch)], cwd=ROOT,
+                          capture_output=True, check=False)
+    reaped = time.time()
+    if done.returncode:
+        raise RuntimeError(f"inv run-processor failed with rc {done.returncode}")
+    events: dict[str, dict[str, Any]] = {}
+    for line in done.stderr.decode("utf-8", "replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and "timestamp" in event and "." in str(event["timestamp"]):
+            events.setdefault(str(event.get("event")), event)
+    phases = {"spawn of `inv` to its first event (interpreter, imports, Invoke)":
+              (_stamp(events["execution.start"]) - started) * 1000}
+    for label, first, second in PHASES:
+        phases[label] = (_stamp(events[second]) - _stamp(events[first])) * 1000
+    child = float(events["adapter.invoke.complete"].get("elapsed_ms", 0))
+    phases["  of which the child itself (its elapsed_ms)"] = child
+    phases["last event to the reap (envelope printed, interpreter exit)"] = (
+        reaped - _stamp(events["execution.settle"])) * 1000
+    phases["total wall (spawn to reap)"] = (reaped - started) * 1000
+    return phases
+
+
+def floor(scratch: Path) -> dict[str, float]:
+    """The floor's two parts in ms."""
+    main = entrypoint(REF)
+    version = timed_run([inv(), "--version"], cwd=ROOT)
+    bare = timed_run([python(), str(main)], stdin=bare_payload(REF, scratch), env=bare_env(),
+                     cwd=main.parent)
+    return {"`inv --version`": version.seconds * 1000,
+            "bare `python main.py < payload`": bare.seconds * 1000}
+
+
+def import_account() -> tuple[int, float, list[tuple[str, float]]]:
+    """(extra modules, their self ms, top packages by self ms) over ``inv --version``."""
+    base = {name for name, _ in imports(["--version"])}
+    extra = [(name, us) for name, us in imports(ARGV) if name not in base]
+    totals: collections.Counter[str] = collections.Counter()
+    for name, us in extra:
+        totals[group(name)] += us
+    return len(extra), sum(us for _, us in extra) / 1000, [
+        (name, us / 1000) for name, us in totals.most_common(12)]
+
+
+def profile(scratch: Path, top: int = 12) -> list[tuple[str, float, float]]:
+    """Our own functions (runtime/, tasks/) by cumulative ms in one profiled run: (name, cum, tot)."""
+    with tempfile.NamedTemporaryFile(suffix=".prof", delete=False) as handle:
+        out = Path(handle.name)
+    try:
+        subprocess.run([python(), "-m", "cProfile", "-o", str(out), "-m", "invoke", *ARGV,
+                        "--artifacts-root", str(scratch)], cwd=ROOT, capture_output=True,
+                       check=True)
+        stats = pstats.Stats(str(out))
+        rows = []
+        for (filename, line, name), (_cc, _nc, tottime, cumtime, _callers) in \
+                stats.stats.items():  # type: ignore[attr-defined]
+            relative = os.path.relpath(filename, ROOT)
+            if relative.startswith(("runtime/", "tasks/")) and name != "<module>":
+                rows.append((f"{relative}:{line} {name}", cumtime * 1000, tottime * 1000))
+        return sorted(rows, key=lambda row: -row[1])[:top]
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def _fmt(ms: float) -> str:
+    return f"{ms:.1f} ms"
+
+
+def account(reps: int = 5) -> str:
+    """The markdown account (medians of ``reps`` runs; load before and after)."""
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-account-") as tmp:
+        scratch = Path(tmp)
+        timeline(scratch / "warm")  # page cache, bytecode, the registry and schema caches
+        runs = [timeline(scratch / "runs") for _ in range(reps)]
+        floors = [floor(scratch) for _ in range(reps)]
+        modules, self_ms, packages = import_account()
+        profiled = profile(scratch / "profile")
+    after = os.getloadavg()
+    phases = {label: median([run[label] for run in runs]) for label in runs[0]}
+    floor_parts = {label: median([f[label] for f in floors]) for label in floors[0]}
+    floor_total = median([sum(f.values()) for f in floors])
+    total = phases["total wall (spawn to reap)"]
+    lines = [
+        f"Regenerated by `inv bench --account` ({reps} runs each, medians; load "
+        f"{load[0]:.2f} → {after[0]:.2f}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC).",
+        "",
+        "| phase of one cold `inv run-processor --ref demo/echo@1 --json` | median |",
+        "| --- | --- |",
+        *[f"| {label} | {_fmt(ms)} |" for label, ms in phases.items()],
+        "",
+        "| floor | median |",
+        "| --- | --- |",
+        *[f"| {label} | {_fmt(ms)} |" for label, ms in floor_parts.items()],
+        f"| floor total | {_fmt(floor_total)} |",
+        f"| **ratio** (total wall / floor total) | **{total / floor_total:.2f}x** "
+        f"(target ≤ 1.30x: ≤ {_fmt(1.3 * floor_total)}) |",
+        "",
+        f"Imports over `inv --version`: **{modules} modules, {self_ms:.1f} ms self time** "
+        "(`-X importtime`, one run):",
+        "",
+        "| package | self time |",
+        "| --- | --- |",
+        *[f"| `{name}` | {_fmt(ms)} |" for name, ms in packages],
+        "",
+        "Profile of one run (`cProfile`; our functions by cumulative time, profiler overhead "
+        "included):",
+        "",
+        "| function | cumulative | own |",
+        "| --- | --- | --- |",
+        *[f"| `{name}` | {_fmt(cum)} | {_fmt(tot)} |" for name, cum, tot in profiled],
+    ]
+    return "\n".join(lines)
+
+
+def replace_between(text: str, body: str) -> str:
+    """``text`` with everything between the account markers replaced by ``body`` (markers kept);
+    ValueError when the markers are missing or out of order."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"markers {START} … {END} not found in order")
+    return text[: start + len(START)] + "\n" + body.rstrip("\n") + "\n" + text[end:]
+
+
+def write_account(reps: int = 5, readme: Path = README) -> str:
+    """Measure and write the account into ``readme``; returns the markdown."""
+    body = account(reps)
+    readme.write_text(replace_between(readme.read_text("utf-8"), body), "utf-8")
+    return body
+
+
+if __name__ == "__main__":
+    print(write_account(int(sys.argv[1]) if len(sys.argv) > 1 else 5))
