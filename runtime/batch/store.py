@@ -129,17 +129,24 @@ class BatchFolder:
         """Remove what an earlier, unfinished or failed attempt of this item left behind, so
         ``run_processor`` finds a fresh write prefix and an unused execution id.
 
-        The execution folder is removed only next to this batch's own item prefix (which
-        ``run_processor`` creates before any child runs): one that exists without it belongs to
-        another run that chose this id, and ``run_processor`` then refuses the item instead.
+        The execution folder is removed whole only next to this batch's own item prefix (which
+        ``run_processor`` creates before any child runs). Without the prefix it goes only when it
+        is empty: a kill landed between ``run_processor``'s claim of the id and its prefix, and
+        the folder holds nothing to lose (``rmdir`` refuses a non-empty one, atomically). One
+        holding anything belongs to another run that chose this id, and ``run_processor`` then
+        refuses the item instead.
         """
         prefix = self.item_prefix(eid)
+        execution = self.execution_dir(eid)
         owned = prefix.is_dir() and not prefix.is_symlink()
-        for folder in (prefix, self.execution_dir(eid)) if owned else (prefix,):
+        for folder in (prefix, execution) if owned else (prefix,):
             if folder.is_symlink():
                 folder.unlink()
             elif folder.exists():
                 shutil.rmtree(folder)
+        if not owned and not execution.is_symlink():
+            with contextlib.suppress(OSError):  # missing, or not empty: not this batch's to drop
+                execution.rmdir()
         self.result_path(eid).unlink(missing_ok=True)
 
     def record_result(self, eid: str, line: str) -> None:

@@ -135,6 +135,25 @@ def test_reset_item_removes_every_trace_of_an_attempt(tmp_path):
     assert not folder.result_path(eid).exists()
 
 
+def test_reset_item_drops_an_empty_claim_a_kill_left_without_its_prefix(tmp_path):
+    # SIGKILL between run_processor's claim of the id and its write prefix: an empty execution
+    # folder, no prefix. Resuming must run the item, not refuse its id as taken.
+    folder = BatchFolder.under(tmp_path, "k")
+    eid = "k-000003"
+    folder.execution_dir(eid).mkdir(parents=True)
+    folder.reset_item(eid)
+    assert not folder.execution_dir(eid).exists()
+
+
+def test_reset_item_keeps_another_runs_execution_folder_that_holds_anything(tmp_path):
+    folder = BatchFolder.under(tmp_path, "k")
+    eid = "k-000004"
+    folder.execution_dir(eid).mkdir(parents=True)
+    (folder.execution_dir(eid) / "determinism.json").write_text("{}")
+    folder.reset_item(eid)
+    assert (folder.execution_dir(eid) / "determinism.json").read_text() == "{}"
+
+
 def test_the_receipt_chain_depends_on_order_and_on_each_entry():
     def chain(entries):
         built = ReceiptChain()
