@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -459,3 +459,24 @@ def exercise(case: FaultCase, adapter: str, *, root: Path, env: dict[str, str], 
     hits += [f"stderr: {c}" for c in scan_file_stream(workdir / "cli.stderr")]
     assert hits == [], f"canaries leaked: {hits}"
     return envelope
+
+
+@contextlib.contextmanager
+def cases_on_fake_modal(state_dir: Path, root: Path, *, worker: str = "host",
+                        image_override: str | None = None) -> Iterator[dict[str, str]]:
+    """Every case's ref deployed (dev) from ``root`` to a fake Modal server; yields the SDK
+    settings that point a CLI at it. The declared secret holds the canary, as a real workspace
+    would hold it: the container gets it, the processor (mock) must not."""
+    from runtime.modal.ops import deploy_modal
+    from runtime.modal.target import ModalTarget
+    from runtime.testing.fake_server import FakeModalServer
+
+    with FakeModalServer(state_dir, source_root=root, worker=worker) as server:
+        server.state.create_secret("ACME_API_KEY", {"ACME_API_KEY": CANARY_ENV["ACME_API_KEY"]},
+                                   environment_name="dev")
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in server.environ().items():
+                patch.setenv(key, value)
+            for ref in sorted({case.ref for case in CASES}):
+                deploy_modal(ModalTarget(ref, "dev"), image_override=image_override, root=root)
+        yield server.environ()

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from runtime.modal.target import ModalTarget
-from runtime.testing.fake_server import FakeModalServer
 from tests.faults import (
     CANARY_ENV,
     CASES,
@@ -22,6 +20,7 @@ from tests.faults import (
     ENV_CANARIES,
     FaultCase,
     canary_hits,
+    cases_on_fake_modal,
     exercise,
     run_cli_measured,
 )
@@ -42,24 +41,11 @@ def fault_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def fake_modal(fault_root: Path,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """Every case's ref deployed (dev, image override) to the fake Modal server; yields the
-    SDK settings that point a CLI at it.
-
-    The declared secret exists in the fake with the canary value, as a real workspace would
-    hold it: the container gets it, the processor (mock) must not.
-    """
-    from runtime.modal.ops import deploy_modal
-
-    with FakeModalServer(tmp_path_factory.mktemp("fake-modal"), source_root=fault_root) as server:
-        server.state.create_secret("ACME_API_KEY", {"ACME_API_KEY": CANARY_ENV["ACME_API_KEY"]},
-                                   environment_name="dev")
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in server.environ().items():
-                patch.setenv(key, value)
-            for ref in sorted({case.ref for case in CASES}):
-                deploy_modal(ModalTarget(ref, "dev"),
-                             image_override=f"{FAKE_REPOSITORY}@{OVERRIDE}", root=fault_root)
-        yield server.environ()
+    """Every case's ref deployed (dev, image override) to the fake Modal server (host worker);
+    yields the SDK settings that point a CLI at it."""
+    with cases_on_fake_modal(tmp_path_factory.mktemp("fake-modal"), fault_root,
+                             image_override=f"{FAKE_REPOSITORY}@{OVERRIDE}") as environ:
+        yield environ
 
 
 def _params() -> list[object]:

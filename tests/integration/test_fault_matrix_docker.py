@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults import CANARY_ENV, CASES, FaultCase, exercise
+from tests.faults import CASES, FaultCase, cases_on_fake_modal, exercise
 from tests.helpers import cli_env
 
 pytestmark = pytest.mark.requires_docker
@@ -53,22 +53,10 @@ def _no_containers(_ref: str) -> list[str]:
 def docker_fake_modal(fault_images: Path,
                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Every case's pinned image deployed (dev) to the fake Modal server with its docker worker;
-    yields the SDK settings that point a CLI at it. The declared secret holds the canary, as a
-    real workspace would hold it."""
-    from runtime.modal.ops import deploy_modal
-    from runtime.modal.target import ModalTarget
-    from runtime.testing.fake_server import FakeModalServer
-
-    with FakeModalServer(tmp_path_factory.mktemp("fake-modal"), source_root=fault_images,
-                         worker="docker") as server:
-        server.state.create_secret("ACME_API_KEY", {"ACME_API_KEY": CANARY_ENV["ACME_API_KEY"]},
-                                   environment_name="dev")
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in server.environ().items():
-                patch.setenv(key, value)
-            for ref in sorted({case.ref for case in CASES}):
-                deploy_modal(ModalTarget(ref, "dev"), root=fault_images)
-        yield server.environ()
+    yields the SDK settings that point a CLI at it."""
+    with cases_on_fake_modal(tmp_path_factory.mktemp("fake-modal"), fault_images,
+                             worker="docker") as environ:
+        yield environ
 
 
 def _params() -> list[object]:
