@@ -109,6 +109,23 @@ def collection_errors(reports: Iterable[Path]) -> list[str]:
                    for child in case)]
 
 
+def failures(reports: Iterable[Path], limit: int = 300) -> list[str]:
+    """Each failed or erroring case as ``classname::name: message`` (the message cut to ``limit``
+    characters), so a run whose log is cut short still names what failed and why."""
+    found = []
+    for case in _cases(reports):
+        for child in case:
+            if child.tag in ("failure", "error"):
+                where = "::".join(part for part in (case.get("classname"), case.get("name"))
+                                  if part)
+                message = " ".join((child.get("message") or child.text or "").split())
+                if len(message) > limit:
+                    message = message[:limit] + " …"
+                found.append(f"{where}: {message}")
+                break
+    return found
+
+
 def render(table: dict[str, dict[str, Any]], missing: Iterable[str] = ()) -> str:
     """The reliability table: one row per adapter (``MISSING`` when it should have run), the total."""
     absent = set(missing)

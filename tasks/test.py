@@ -102,7 +102,7 @@ def run_lane(folder: str, extra: str = "", *, root: Path = ROOT, workers: int = 
     env = dict(os.environ, TEST_LANE=lane_id, PATH=path)
     parallel = ["-n", str(workers), f"--dist={dist}"] if workers > 1 else []
     argv = [sys.executable, "-m", "pytest", f"tests/{folder}", "-q",
-            "--continue-on-collection-errors", f"--junitxml={report}", *parallel,
+            "--continue-on-collection-errors", "--tb=short", f"--junitxml={report}", *parallel,
             *shlex.split(extra)]
     print(f"== lane {folder}: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
     started = time.monotonic()
@@ -251,7 +251,7 @@ def closing_line(outcomes: list[LaneOutcome]) -> str:
             "skip_check": "skip ruff/mypy/import-linter"})
 def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
     """Run the static gates and every test lane that can run here; fail on any failure."""
-    from tasks.faults import HERMETIC_ADAPTERS, matrix_adapters, missing_rows, render, tally
+    from tasks.faults import HERMETIC_ADAPTERS, failures, matrix_adapters, missing_rows, render, tally
 
     outcomes: list[LaneOutcome] = []
     for stale in junit_dir().glob("lane-*.xml"):
@@ -288,6 +288,8 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
         print(f"   {o.name:<20} {o.status:<8} {o.seconds:6.1f}s{counts}", file=sys.stderr)
         for problem in o.problems:
             print(f"   {'':<20} {problem}", file=sys.stderr)
+        for failure in failures([o.report]) if o.report is not None else ():
+            print(f"   {'':<20} {failure}", file=sys.stderr)
     print("\n== reliability (fault matrix: cases tried / passed per adapter)", file=sys.stderr)
     reports = [o.report for o in outcomes if o.report is not None]
     # local and modal run in the contracts lane; docker only when its lanes ran.

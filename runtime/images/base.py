@@ -21,6 +21,7 @@ digest, and skips mmdebstrap when the tarball is already there.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -402,7 +403,7 @@ def build_base_image(
     full_repo = f"{reg}/{repository}"
     timings: dict[str, float] = {}
 
-    with file_lock(cdir / "build.lock"):
+    with contextlib.ExitStack() as owned, file_lock(cdir / "build.lock"):
         # ---- fast path: recorded result still served by this registry
         if not rebuild and result_path.exists():
             try:
@@ -445,6 +446,7 @@ def build_base_image(
             from runtime.devinfra.services import docker_client
 
             client = docker_client(root)
+            owned.callback(client.close)  # ours: its connections close with the build
         import docker  # lazy
 
         t0 = time.monotonic()

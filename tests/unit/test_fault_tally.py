@@ -1,6 +1,6 @@
 """``inv test`` / ``inv test-faults`` read the lanes' JUnit XML: counts, collection errors, the table."""
 
-from tasks.faults import collection_errors, missing_rows, render, tally, totals
+from tasks.faults import collection_errors, failures, missing_rows, render, tally, totals
 
 REPORT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
 <testcase classname="m" name="test_fault_case_settles_cleanly[local-hang]"/>
@@ -96,3 +96,23 @@ def test_collection_errors_are_counted_and_named(tmp_path):
     assert collection_errors([report]) == ["tests.contracts.test_fault_matrix",
                                            "tests.contracts.test_other"]
     assert totals([report])["errors"] == 3
+
+
+def test_failures_name_each_failed_or_erroring_case_with_its_message(tmp_path):
+    report = tmp_path / "lane-x.xml"
+    report.write_text(
+        '<testsuites><testsuite>'
+        '<testcase classname="tests.m" name="test_a"><failure message="assert 1 == 2">'
+        'long traceback</failure></testcase>'
+        '<testcase classname="tests.m" name="test_b"/>'
+        '<testcase classname="tests.m" name="test_c"><error message="">'
+        'E   PytestUnraisableExceptionWarning:\n   unclosed socket</error></testcase>'
+        '<testcase classname="tests.m" name="test_d"><skipped message="no engine"/></testcase>'
+        '<testcase classname="tests.m" name="test_e"><failure message="' + "x" * 50 + '"/>'
+        '</testcase>'
+        '</testsuite></testsuites>')
+    assert failures([report, tmp_path / "missing.xml"], limit=20) == [
+        "tests.m::test_a: assert 1 == 2",
+        "tests.m::test_c: E PytestUnraisableEx …",
+        "tests.m::test_e: " + "x" * 20 + " …",
+    ]
