@@ -204,12 +204,16 @@ def _chunks(fd: int, stop: threading.Event) -> Iterator[bytes]:
     poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     stop_at: float | None = None
     while True:
-        if stop.is_set():
+        # Seen before the poll, not after it: an empty poll that began before ``stop`` may have
+        # missed the child's last write (a loaded machine can pause this thread between the two),
+        # so only a poll begun after ``stop`` says nothing is buffered any more.
+        stopping = stop.is_set()
+        if stopping:
             stop_at = stop_at if stop_at is not None else time.monotonic() + _DRAIN_GRACE_S
             if time.monotonic() > stop_at:
                 return
         if not poller.poll(_POLL_MS):
-            if stop.is_set():
+            if stopping:
                 return
             continue
         try:

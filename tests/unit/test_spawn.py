@@ -179,3 +179,44 @@ def test_the_rest_of_a_cut_line_without_newline_is_not_offered_as_a_line():
         sys.stderr.write("z" * 100000)
     """, on_stderr_line=seen.append)
     assert seen == [b"z" * (LINE_LIMIT_BYTES + CUT_MARGIN_BYTES)]
+
+
+def test_a_write_landing_between_an_empty_poll_and_stop_is_still_read(monkeypatch):
+    """The race a loaded machine hit (~1 run in 300 of a batch under I/O pressure, rc 0 with
+    stdout lost): the reader's poll times out empty, the thread is paused, the child prints its
+    envelope and exits, spawn sets ``stop``; the reader must still read what is now buffered."""
+    import os
+    import select
+    import threading
+
+    from runtime.child import spawn as spawn_module
+
+    read_fd, write_fd = os.pipe()
+    stop = threading.Event()
+    real_poll = select.poll
+
+    class PausedPoller:
+        """A poller whose first poll comes back empty, and during whose return the child's
+        last write lands and ``stop`` is set (what a descheduled reader thread sees)."""
+
+        def __init__(self):
+            self._real = real_poll()
+            self._calls = 0
+
+        def register(self, fd, mask):
+            self._real.register(fd, mask)
+
+        def poll(self, timeout):
+            self._calls += 1
+            if self._calls == 1:
+                os.write(write_fd, b'{"status":"success"}\n')
+                os.close(write_fd)
+                stop.set()
+                return []
+            return self._real.poll(timeout)
+
+    monkeypatch.setattr(spawn_module.select, "poll", PausedPoller)
+    try:
+        assert b"".join(spawn_module._chunks(read_fd, stop)) == b'{"status":"success"}\n'
+    finally:
+        os.close(read_fd)
