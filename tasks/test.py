@@ -288,7 +288,7 @@ def test(c: Context, pytest_args: str = "", skip_check: bool = False) -> None:
         print(f"   {o.name:<20} {o.status:<8} {o.seconds:6.1f}s{counts}", file=sys.stderr)
         for problem in o.problems:
             print(f"   {'':<20} {problem}", file=sys.stderr)
-        for failure in failures([o.report]) if o.report is not None else ():
+        for failure in failures([o.report] if o.report is not None else []):
             print(f"   {'':<20} {failure}", file=sys.stderr)
     print("\n== reliability (fault matrix: cases tried / passed per adapter)", file=sys.stderr)
     reports = [o.report for o in outcomes if o.report is not None]

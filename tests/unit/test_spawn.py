@@ -1,8 +1,11 @@
 """The one spawn helper: rc, deadline, group kill, bounded output, stdin, no TTY."""
 
 import json
+import os
+import select
 import sys
 import textwrap
+import threading
 
 from runtime.child.spawn import (
     CUT_MARGIN_BYTES,
@@ -11,6 +14,7 @@ from runtime.child.spawn import (
     STDERR_TAIL_BYTES,
     STDOUT_RING_BYTES,
     TIMEOUT_RC,
+    _chunks,
     spawn,
 )
 from tests.helpers import gone_soon
@@ -185,12 +189,6 @@ def test_a_write_landing_between_an_empty_poll_and_stop_is_still_read(monkeypatc
     """The race a loaded machine hit (~1 run in 300 of a batch under I/O pressure, rc 0 with
     stdout lost): the reader's poll times out empty, the thread is paused, the child prints its
     envelope and exits, spawn sets ``stop``; the reader must still read what is now buffered."""
-    import os
-    import select
-    import threading
-
-    from runtime.child import spawn as spawn_module
-
     read_fd, write_fd = os.pipe()
     stop = threading.Event()
     real_poll = select.poll
@@ -215,8 +213,8 @@ def test_a_write_landing_between_an_empty_poll_and_stop_is_still_read(monkeypatc
                 return []
             return self._real.poll(timeout)
 
-    monkeypatch.setattr(spawn_module.select, "poll", PausedPoller)
+    monkeypatch.setattr(select, "poll", PausedPoller)
     try:
-        assert b"".join(spawn_module._chunks(read_fd, stop)) == b'{"status":"success"}\n'
+        assert b"".join(_chunks(read_fd, stop)) == b'{"status":"success"}\n'
     finally:
         os.close(read_fd)
