@@ -267,36 +267,127 @@ def _feed_stdin(pipe: object, data: bytes, stop: threading.Event) -> None:
         pipe.close()  # type: ignore[attr-defined]
 
 
-def _marked_pids(marker: bytes) -> list[int]:
+def _read_proc(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return b"".join(iter(lambda: os.read(fd, _CHUNK), b""))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+_PID_MAX: list[int] = []
+
+
+def _pid_max() -> int | None:
+    if not _PID_MAX:
+        raw = _read_proc("/proc/sys/kernel/pid_max")
+        try:
+            _PID_MAX.append(int(raw or b""))
+        except ValueError:
+            return None
+    return _PID_MAX[0]
+
+
+class PidWindow:
+    """Where the pids handed out after a moment lie, so a sweep need not read every process.
+
+    Pids are handed out in a cycle: ``/proc/loadavg`` names the last one given in our namespace
+    and ``/proc/stat``'s ``processes`` counts every task created since boot (threads included, all
+    namespaces: at least as many as were given here). A task created after :meth:`now` has a pid
+    in the cyclic range from that moment's last pid to the current one, unless the allocator
+    went all the way round; it cannot while fewer pids were handed out than half the cycle and
+    fewer tasks are alive than the other half (each pid the allocator skips is one in use).
+    Whenever that cannot be shown, or ``/proc`` does not say, :meth:`pids` returns None: read
+    every process.
+    """
+
+    __slots__ = ("_first", "_forks")
+
+    def __init__(self, first: int, forks: int) -> None:
+        self._first, self._forks = first, forks
+
+    @staticmethod
+    def _cursor() -> tuple[int, int] | None:
+        """(last pid handed out, tasks alive) from ``/proc/loadavg``."""
+        try:
+            fields = (_read_proc("/proc/loadavg") or b"").split()
+            return int(fields[4]), int(fields[3].split(b"/")[1])
+        except (IndexError, ValueError):
+            return None
+
+    @staticmethod
+    def _forks_now() -> int | None:
+        for line in (_read_proc("/proc/stat") or b"").splitlines():
+            if line.startswith(b"processes "):
+                with contextlib.suppress(ValueError):
+                    return int(line.split()[1])
+        return None
+
+    @classmethod
+    def now(cls) -> PidWindow | None:
+        cursor, forks = cls._cursor(), cls._forks_now()
+        if cursor is None or forks is None:
+            return None
+        return cls(cursor[0], forks)
+
+    def pids(self) -> range | tuple[range, range] | None:
+        """The pids that may have been handed out since :meth:`now`, as one or two ranges."""
+        cursor, forks, pid_max = self._cursor(), self._forks_now(), _pid_max()
+        if cursor is None or forks is None or pid_max is None:
+            return None
+        last, alive = cursor
+        handed_out = forks - self._forks
+        if handed_out < 0 or handed_out >= pid_max // 2 or alive >= pid_max // 2:
+            return None
+        if last >= self._first:
+            return range(self._first + 1, last + 1)
+        return range(self._first + 1, pid_max), range(1, last + 1)
+
+
+def _in(pid: int, window: range | tuple[range, range]) -> bool:
+    return pid in window if isinstance(window, range) else any(pid in part for part in window)
+
+
+def _candidates(window: range | tuple[range, range] | None) -> Iterable[int]:
+    """Pids to look at: those in ``window`` (a short one is probed directly), or every pid."""
+    if window is not None:
+        parts = (window,) if isinstance(window, range) else window
+        if sum(len(part) for part in parts) <= 256:
+            return [pid for part in parts for pid in part]
+    try:
+        listed = [int(entry.name) for entry in os.scandir("/proc") if entry.name.isdigit()]
+    except OSError:
+        return []
+    return listed if window is None else [pid for pid in listed if _in(pid, window)]
+
+
+def _marked_pids(marker: bytes, window: range | tuple[range, range] | None = None) -> list[int]:
     """Pids (other than ours) whose environment holds ``marker``; unreadable ones are skipped."""
     found = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                fd = os.open(f"/proc/{entry.name}/environ", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                continue
-            try:
-                environ = b"".join(iter(lambda fd=fd: os.read(fd, _CHUNK), b""))  # type: ignore[misc]
-            except OSError:
-                continue
-            finally:
-                os.close(fd)
-            if marker in environ.split(b"\0"):
-                found.append(int(entry.name))
+    me = os.getpid()
+    for pid in _candidates(window):
+        if pid == me:
+            continue
+        environ = _read_proc(f"/proc/{pid}/environ")
+        if environ is not None and marker in environ.split(b"\0"):
+            found.append(pid)
     return found
 
 
-def sweep_marked(marker: str) -> int:
+def sweep_marked(marker: str, since: PidWindow | None = None) -> int:
     """SIGKILL every process carrying ``SPAWN_MARKER_ENV=marker``: what ``setsid`` took out of
-    the process group. Repeated a few rounds (a process may fork while we look); returns how
-    many were killed."""
+    the process group. With ``since`` (taken before the spawn) only pids handed out after it are
+    read, when :class:`PidWindow` can show that no other pid can be new. Repeated a few rounds
+    (a process may fork while we look); returns how many were killed."""
     needle = f"{SPAWN_MARKER_ENV}={marker}".encode()
     killed = 0
     for _ in range(_SWEEP_ROUNDS):
-        pids = _marked_pids(needle)
+        pids = _marked_pids(needle, since.pids() if since is not None else None)
         if not pids:
             break
         for pid in pids:
@@ -353,6 +444,7 @@ def spawn(
     child_env["PYTHONUNBUFFERED"] = "1"
     child_env["LOG_STREAM"] = "stderr"
     child_env[SPAWN_MARKER_ENV] = marker
+    window = PidWindow.now()
     started = time.monotonic()
     proc = subprocess.Popen(
         list(argv),
@@ -396,7 +488,7 @@ def spawn(
     finally:
         # Reap the whole group, then what left it: nothing holding our pipes outlives the run.
         _kill_group(pgid, signal.SIGKILL)
-        sweep_marked(marker)
+        sweep_marked(marker, window)
         stop.set()
         for thread in threads:
             thread.join(timeout=_JOIN_S)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +85,38 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _links_under(root: str) -> list[str]:
+    """Every symlink under ``root`` (links to folders are listed, not followed)."""
+    links: list[str] = []
+    pending = [root]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                links.append(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+    return links
+
+
+def _resolver(prefix: str, linkless: bool) -> Any:
+    """``realpath`` of a path under ``prefix``. With no link under the prefix a relative path
+    without ``..`` resolves to itself joined to the prefix, so the per-component ``lstat`` of
+    ``realpath`` is skipped; any other path is resolved by the kernel's answers."""
+
+    def resolve(path: str) -> str:
+        if linkless and not os.path.isabs(path) and ".." not in path.split("/"):
+            return os.path.normpath(os.path.join(prefix, path))
+        return os.path.realpath(os.path.join(prefix, path))
+
+    return resolve
 
 
 def check_success_files(envelope: WireEnvelope | Envelope, write_prefix: Path, execution_id: str) -> None:
@@ -100,33 +131,47 @@ def check_success_files(envelope: WireEnvelope | Envelope, write_prefix: Path, e
         raise AdapterInvocationError(
             f"envelope execution_id {envelope.execution_id!r} != requested {execution_id!r}"
         )
-    prefix = write_prefix.resolve()
-    index = Path(envelope.index_path)
-    if not index.is_absolute():
-        index = prefix / index
-    resolved_index = index.resolve()
-    if not _inside(resolved_index, prefix) or resolved_index != prefix / "outputs.json":
+    prefix = os.path.realpath(write_prefix)
+    links = _links_under(prefix)
+    resolve = _resolver(prefix, not links)
+    index_file = os.path.join(prefix, "outputs.json")
+    index = envelope.index_path
+    if index == index_file:
+        index = "outputs.json"  # the usual report: the prefix's own index, named in full
+    resolved_index = resolve(index)
+    if resolved_index != index_file:
         raise AdapterInvocationError(
             f"index_path {envelope.index_path!r} resolves outside the write prefix {prefix}"
         )
-    if index.is_symlink() or not resolved_index.is_file():
+    try:
+        index_stat = os.lstat(os.path.join(prefix, index)) if not os.path.isabs(index) else None
+        if index_stat is None:
+            index_stat = os.lstat(index)
+        regular = stat.S_ISREG(index_stat.st_mode)
+    except OSError:
+        regular = False
+    if not regular:
         raise AdapterInvocationError(f"index_path {envelope.index_path!r} is not a regular file")
-    outputs_root = prefix / "outputs"
+    outputs_root = os.path.join(prefix, "outputs")
     for item in envelope.outputs:
-        target = (prefix / item.path).resolve()
+        target = resolve(item.path)
         if not _inside(target, outputs_root):
             raise AdapterInvocationError(f"output {item.path!r} resolves outside {outputs_root}")
-        if not target.is_file() or target.stat().st_size != item.size:
+        try:
+            found = os.stat(target)
+            right = stat.S_ISREG(found.st_mode) and found.st_size == item.size
+        except OSError:
+            right = False
+        if not right:
             raise AdapterInvocationError(f"output {item.path!r} is missing or has the wrong size")
-    for dirpath, dirnames, filenames in os.walk(prefix):
-        for name in (*dirnames, *filenames):
-            link = Path(dirpath) / name
-            if link.is_symlink() and not _inside(link.resolve(), prefix):
-                raise AdapterInvocationError(
-                    f"{link.relative_to(prefix)} is a link pointing outside the write prefix"
-                )
+    for link in links:
+        if not _inside(os.path.realpath(link), prefix):
+            raise AdapterInvocationError(
+                f"{os.path.relpath(link, prefix)} is a link pointing outside the write prefix"
+            )
     try:
-        indexed = json.loads(resolved_index.read_text("utf-8"))
+        with open(index_file, encoding="utf-8") as handle:
+            indexed = json.loads(handle.read())
     except (OSError, ValueError) as exc:
         raise AdapterInvocationError(f"outputs.json is unreadable: {exc}") from exc
     declared = [item.model_dump() for item in envelope.outputs]

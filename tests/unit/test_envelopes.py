@@ -161,6 +161,29 @@ def test_missing_output_is_rejected(prefix):
         check_success_files(envelope, prefix, EID)
 
 
+def test_an_output_reached_through_a_link_inside_the_prefix_is_judged_where_it_lands(prefix):
+    # A link that stays inside the prefix is allowed, but an output named through it is where
+    # the link leads (here beside outputs/, not in it): the path is resolved, never read as text.
+    envelope = _write_run(prefix)
+    (prefix / "elsewhere").mkdir()
+    (prefix / "elsewhere" / "a.txt").write_bytes(b"hello")
+    (prefix / "outputs" / "a.txt").unlink()
+    os.symlink("../elsewhere", prefix / "outputs" / "via")
+    moved = [{**item.model_dump(), "path": "outputs/via/a.txt"} for item in envelope.outputs]
+    (prefix / "outputs.json").write_text(canonical_json(moved))
+    through_link = Envelope(status="success", execution_id=EID, outputs=moved,
+                            index_path=str(prefix / "outputs.json"))
+    with pytest.raises(AdapterInvocationError, match="resolves outside"):
+        check_success_files(through_link, prefix, EID)
+
+
+def test_an_index_named_through_a_link_is_not_a_regular_file(prefix):
+    envelope = _write_run(prefix)
+    os.symlink("outputs.json", prefix / "alias.json")
+    with pytest.raises(AdapterInvocationError, match="is not a regular file"):
+        check_success_files(envelope.model_copy(update={"index_path": "alias.json"}), prefix, EID)
+
+
 def test_a_stray_link_pointing_outside_the_prefix_is_rejected(prefix, tmp_path):
     envelope = _write_run(prefix)
     os.symlink(tmp_path, prefix / "outputs" / "escape")
