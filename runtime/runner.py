@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime.adapters import Adapter, RunRequest, get_adapter
-from runtime.adapters.outcome import judge_attempt, watch_confinement
+from runtime.adapters.outcome import Confinement, judge_attempt, watch_confinement
 from runtime.contract.schemas import input_validator, validate_outputs
 from runtime.contract.shapes import WireEnvelope
 from runtime.errors import CancelledError, InputsError, ProcessorRuntimeError
@@ -353,6 +353,7 @@ def _execute(
     artifacts: Path | None = None
     runner: Adapter | None = None
     created: list[Path] = []  # folders this run claimed, innermost last
+    confinement: Confinement | None = None
     try:
         if not id_checked:
             check_execution_id(eid)
@@ -431,6 +432,8 @@ def _execute(
                   attempts=attempts)
         raise
     finally:
+        if confinement is not None:
+            confinement.close()
         if runner is not None and via is None:
             runner.close()
     elapsed = int((time.monotonic() - started) * 1000)

@@ -10,6 +10,7 @@ success envelope, or raises the canon error that explains the run, and logs the
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +28,13 @@ from runtime.kit.hashing import sha256_hex
 from runtime.redaction import redact_tail
 
 if TYPE_CHECKING:
+    from runtime._dirwatch import DirWatch
     from runtime.adapters.base import RunRequest
 
 RECEIPT_NAME = "determinism.json"  # the one file a child writes in its execution folder
 
-__all__ = ["TIMEOUT_RC", "Attempt", "Confinement", "container_failed", "failure_meta", "judge",
-           "judge_attempt", "watch_confinement"]
+__all__ = ["TIMEOUT_RC", "Attempt", "Confinement", "container_failed", "expect_many_runs",
+           "failure_meta", "judge", "judge_attempt", "watch_confinement"]
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,13 @@ def _loggable(meta: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in meta.items() if key not in ("adapter", "elapsed_ms", "rc")}
 
 
+# Listing a folder costs ~0.6 µs an entry, twice a run; loading ctypes for inotify ~4 ms once.
+# A folder's st_size grows with its entries (ext4 ~44 bytes each, tmpfs 20): past these sizes a
+# folder is watched instead of listed (the smaller one once ctypes is loaded anyway).
+WATCH_ABOVE_BYTES = 128 * 1024
+WATCH_ABOVE_BYTES_LOADED = 8 * 1024
+
+
 class Confinement:
     """What a source-run child could reach beside its prefix, listed before the run.
 
@@ -146,14 +155,38 @@ class Confinement:
     writing ``prefix/../x`` or into ``execution/``; SPEC §16 makes that an error. The artifacts
     root, ``runs/`` and ``execution/`` are listed before the attempt and compared after it: a new
     entry there that is not another run's folder, or anything in this run's execution folder but
-    its receipt, is ``ERR_ADAPTER_INVOCATION``.
+    its receipt, is ``ERR_ADAPTER_INVOCATION``. A large folder (``execution/`` after a big batch)
+    is watched with inotify (:mod:`runtime._dirwatch`) instead of listed, so the check does not
+    grow with the runs before it; ``watch`` forces either way (tests run both).
     """
 
-    def __init__(self, artifacts_root: Path, execution_id: str) -> None:
+    def __init__(self, artifacts_root: Path, execution_id: str, *, watch: bool | None = None) -> None:
         self._root = artifacts_root
         self._execution_id = execution_id
         self._areas = (artifacts_root, artifacts_root / "runs", artifacts_root / "execution")
-        self._before = {area: self._names(area) for area in self._areas}
+        self._watch: DirWatch | None = None
+        watched = [area for area in self._areas if self._watched(area, watch)]
+        if watched:
+            from runtime._dirwatch import DirWatch, UnwatchableError
+
+            try:
+                self._watch = DirWatch(watched)
+            except UnwatchableError:
+                if watch:
+                    raise
+        self._before = {area: self._names(area) for area in self._areas
+                        if self._watch is None or area not in watched}
+
+    @staticmethod
+    def _watched(area: Path, watch: bool | None) -> bool:
+        try:
+            size = area.stat().st_size
+        except OSError:
+            return False  # not there yet: listed afterwards, when all it holds is new
+        if watch is not None:
+            return watch
+        loaded = "runtime._dirwatch" in sys.modules
+        return size > (WATCH_ABOVE_BYTES_LOADED if loaded else WATCH_ABOVE_BYTES)
 
     @staticmethod
     def _names(folder: Path) -> set[str]:
@@ -162,11 +195,20 @@ class Confinement:
         except OSError:
             return set()
 
+    def _added(self, area: Path) -> set[str]:
+        if area in self._before:
+            return self._names(area) - self._before[area]
+        assert self._watch is not None
+        return self._watch.added(area)
+
     def escapes(self) -> list[str]:
         """Artifacts-root-relative paths written outside the prefix since the listing."""
         found = []
+        if self._watch is not None:
+            found += [f"{area.relative_to(self._root).as_posix()} (moved, removed or too busy "
+                      "to watch)" for area in self._watch.doubtful()]
         for area in self._areas:
-            for name in sorted(self._names(area) - self._before[area]):
+            for name in sorted(self._added(area)):
                 path = area / name
                 legit = (area != self._root and path.is_dir() and not path.is_symlink()
                          and EXECUTION_ID_RE.fullmatch(name))
@@ -186,7 +228,19 @@ class Confinement:
                                               else "")
             raise AdapterInvocationError(f"processor wrote outside its write prefix: {shown}")
 
+    def close(self) -> None:
+        """Release the inotify watch, if one was taken."""
+        if self._watch is not None:
+            self._watch.close()
+
+
+def expect_many_runs() -> None:
+    """This process is about to run many items into one artifacts root (a batch): pay for
+    inotify now, so folders are watched from :data:`WATCH_ABOVE_BYTES_LOADED` on."""
+    import runtime._dirwatch  # noqa: F401 - its being loaded is what Confinement reads
+
 
 def watch_confinement(artifacts_root: Path, execution_id: str) -> Confinement:
-    """List what the child could reach beside its prefix now; ``.check`` after the attempt."""
+    """List (or watch) what the child could reach beside its prefix now; ``.check`` after the
+    attempt, ``.close`` when the run is over."""
     return Confinement(artifacts_root, execution_id)

@@ -27,12 +27,19 @@ from typing import Any
 
 from runtime._files import file_lock, write_atomic
 from runtime.adapters import fan_out, get_adapter
+from runtime.adapters.outcome import expect_many_runs
 from runtime.batch.inputs import inputs_sha256, iter_items, validate_file
 from runtime.batch.progress import Progress, ProgressSink
 from runtime.batch.store import BatchFolder, ItemsWriter, ReceiptChain, check_batch_id, new_batch_id
 from runtime.contract.envelope import error_envelope
 from runtime.errors import InputsError, ProcessorRuntimeError
-from runtime.guards import check_env, check_image_override, check_mode, check_pinned_env
+from runtime.guards import (
+    SOURCE_ADAPTERS,
+    check_env,
+    check_image_override,
+    check_mode,
+    check_pinned_env,
+)
 from runtime.kit.hashing import canonical_json, sha256_file, sha256_hex
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
@@ -173,6 +180,8 @@ def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, a
     except BlockingIOError:
         raise InputsError(f"batch {bid} is being run by another process; wait for it or use a "
                           "new --batch-id") from None
+    if adapter in SOURCE_ADAPTERS and total > 1:
+        expect_many_runs()  # every item leaves a folder in execution/: watch it, do not list it
     with exclusive, fan_out(adapter) as via:
         resuming = folder.claim(manifest)
         log.info("batch.start", items=total, concurrency=workers, resuming=resuming)
