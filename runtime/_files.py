@@ -36,7 +36,9 @@ def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | str, *, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data`` atomically (temp file, fsync, rename) in its own folder."""
+def write_atomic(path: Path, data: bytes | str, *, mode: int | None = None,
+                 durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (temp file, fsync, rename) in its own folder;
+    ``durable=False``: no fsync (see :func:`runtime.kit.files.atomic_write`)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    atomic_write(path, raw, confine_to=path.parent, mode=mode)
+    atomic_write(path, raw, confine_to=path.parent, mode=mode, durable=durable)

@@ -150,8 +150,13 @@ class BatchFolder:
         self.result_path(eid).unlink(missing_ok=True)
 
     def record_result(self, eid: str, line: str) -> None:
-        """Persist one finished item's envelope line (atomic: all of it or nothing)."""
-        write_atomic(self.result_path(eid), line + "\n")
+        """Persist one finished item's envelope line (atomic: all of it or nothing).
+
+        Not fsynced (~1 ms an item): a killed batch loses nothing, since the page cache outlives
+        the process, and a record a power cut lost or tore fails :meth:`verified_result` on the
+        next run, which then runs the item again. The batch's own files are fsynced when it ends.
+        """
+        write_atomic(self.result_path(eid), line + "\n", durable=False)
 
     def verified_result(self, eid: str, ref: str, mode: str, inputs_sha: str
                         ) -> tuple[str, str] | None:

@@ -36,13 +36,16 @@ def ensure_confined_dir(root: Path, directory: Path) -> None:
         raise UnsafePathError(f"{directory} resolves outside {root} (through a symlink)")
 
 
-def atomic_write(path: Path, data: bytes, confine_to: Path, *, mode: int | None = None) -> None:
+def atomic_write(path: Path, data: bytes, confine_to: Path, *, mode: int | None = None,
+                 durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
 
     Readers see the old file or the whole new one, never a half-written file. The final rename
     replaces a symlink at ``path`` itself rather than writing through it. ``mode`` sets the
     permission bits before the rename (the temp file is created 0600), e.g. to keep a
-    committed file's mode when the host rewrites it.
+    committed file's mode when the host rewrites it. ``durable=False`` skips the fsync: still
+    atomic for every reader and across a killed writer (the page cache outlives the process),
+    but a power cut may lose the file, so only for records that are verified before use.
     """
     ensure_confined_dir(confine_to, path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX,
@@ -55,7 +58,8 @@ def atomic_write(path: Path, data: bytes, confine_to: Path, *, mode: int | None 
             handle.flush()
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         Path(tmp_name).replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

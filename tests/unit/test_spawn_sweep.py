@@ -68,9 +68,13 @@ def test_unparseable_loadavg_gives_no_window_later(monkeypatch):
 
 
 def _marked_sleeper(marker: str, *, new_session: bool = True) -> subprocess.Popen[bytes]:
+    """A sleeper carrying ``marker``, returned once it runs: before its exec a forked child's
+    /proc environ is still its parent's."""
     env = {**os.environ, SPAWN_MARKER_ENV: marker}
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], env=env,
-                            start_new_session=new_session)
+    proc = subprocess.Popen([sys.executable, "-c", "print('up', flush=True); import time; time.sleep(300)"],
+                            env=env, start_new_session=new_session, stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"up\n"
+    return proc
 
 
 def test_a_marked_process_started_after_the_window_is_killed():
@@ -85,6 +89,7 @@ def test_a_marked_process_started_after_the_window_is_killed():
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 def test_when_the_window_cannot_be_shown_the_sweep_reads_every_process(monkeypatch):
@@ -100,6 +105,7 @@ def test_when_the_window_cannot_be_shown_the_sweep_reads_every_process(monkeypat
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 def test_a_process_without_the_marker_in_the_window_is_left_alone():
@@ -111,6 +117,7 @@ def test_a_process_without_the_marker_in_the_window_is_left_alone():
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 def _flatten(window) -> list[int]:
