@@ -12,6 +12,15 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'set-up: %s\n' "$*" >&2; }
 
+# pip compiles the bytecode of every package it installs, but not of an editable project, and an
+# environment with PYTHONDONTWRITEBYTECODE=1 (as this machine's) never caches it on import: each
+# `inv` call would compile runtime/ and tasks/ from source again (~50 ms of a cold run). Compile
+# them here, like pip does for the rest; a file changed later is compiled in memory until the
+# next set-up. The hashes and images skip __pycache__ (runtime/kit/hashing.py).
+compile_project() {
+  "$VENV/bin/python" -m compileall -q -j 0 runtime tasks tasks.py bench >/dev/null
+}
+
 if [[ "${1:-}" == "--system" ]]; then
   say "installing the Debian packages of the container lanes (scripts/install-system-deps.sh)"
   bash scripts/install-system-deps.sh
@@ -37,7 +46,8 @@ STAMP="$VENV/.bootstrap-stamp"
 stamp="$( { cat requirements.lock pyproject.toml; "$PYTHON" -c 'import sys; print(sys.version)'; } \
   | sha256sum | cut -d' ' -f1)"
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$stamp" ]]; then
-  say "up to date ($VENV matches requirements.lock); nothing to do"
+  compile_project
+  say "up to date ($VENV matches requirements.lock); nothing to install"
   exit 0
 fi
 
@@ -64,5 +74,7 @@ say "installing processor-runtime itself (editable, --no-deps, no build isolatio
   --config-settings editable_mode=compat -e . >&2
 "$VENV/bin/python" -m pip check >&2
 
+say "compiling the project's bytecode (runtime, tasks, bench)"
+compile_project
 printf '%s\n' "$stamp" > "$STAMP"
 say "done: $VENV/bin/inv, $VENV/bin/python (source $VENV/bin/activate to put them on PATH)"

@@ -348,6 +348,11 @@ def _dockerfile(base: str, labels: dict[str, str], with_wheels: bool) -> str:
         lines += ["COPY wheels/ /opt/wheels/",
                   f'RUN ["python3", "-I", "/opt/build/install_wheels.py", "/opt/wheels", '
                   f'"{PROCESSOR_DIR}/{LOCK_FILE}"]']
+    # The runtime's bytecode, compiled once at build: every run sets PYTHONDONTWRITEBYTECODE, so
+    # without it each container start would compile the entry and the kit from source again.
+    # unchecked-hash pycs carry no timestamp: the same sources give the same bytes.
+    lines.append(f'RUN ["python3", "-I", "-m", "compileall", "-q", "--invalidation-mode", '
+                 f'"unchecked-hash", "{RUNTIME_DIR}"]')
     lines += [
         f"ENV PYTHONPATH={RUNTIME_DIR} PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 "
         "PYTHONHASHSEED=0 HOME=/tmp",
