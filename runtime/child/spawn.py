@@ -22,7 +22,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 STDERR_TAIL_BYTES = 8 * 1024
 STDOUT_LIMIT_BYTES = 16 * 1024 * 1024
@@ -142,68 +142,102 @@ class _Tail:
         return b"".join(self._chunks)[-self.limit :]
 
 
-def collect_stdout(chunks: Iterable[bytes]) -> tuple[bytes, bytes, int, bool]:
+class StdoutCollector:
     """Keep a child's stdout up to ``STDOUT_LIMIT_BYTES`` (past it: dropped, ``overflow``) and a
-    bounded ring of its end; returns ``(kept, tail, total, overflow)``. Memory stays bounded."""
-    kept = bytearray()
-    ring = _Tail(STDOUT_RING_BYTES)
-    total = 0
-    overflow = False
-    for chunk in chunks:
-        total += len(chunk)
-        ring.add(chunk)
-        if not overflow:
-            if len(kept) + len(chunk) > STDOUT_LIMIT_BYTES:
-                overflow = True
-                kept.clear()
+    bounded ring of its end, chunk by chunk. Memory stays bounded."""
+
+    def __init__(self) -> None:
+        self._kept = bytearray()
+        self._ring = _Tail(STDOUT_RING_BYTES)
+        self._total = 0
+        self._overflow = False
+
+    def feed(self, chunk: bytes) -> None:
+        self._total += len(chunk)
+        self._ring.add(chunk)
+        if not self._overflow:
+            if len(self._kept) + len(chunk) > STDOUT_LIMIT_BYTES:
+                self._overflow = True
+                self._kept.clear()
             else:
-                kept.extend(chunk)
-    return bytes(kept), ring.value(), total, overflow
+                self._kept.extend(chunk)
+
+    def result(self) -> tuple[bytes, bytes, int, bool]:
+        """``(kept, tail, total, overflow)``."""
+        return bytes(self._kept), self._ring.value(), self._total, self._overflow
+
+
+def collect_stdout(chunks: Iterable[bytes]) -> tuple[bytes, bytes, int, bool]:
+    """:class:`StdoutCollector` over ``chunks``; returns ``(kept, tail, total, overflow)``."""
+    collector = StdoutCollector()
+    for chunk in chunks:
+        collector.feed(chunk)
+    return collector.result()
+
+
+class StderrSplitter:
+    """Split a child's stderr into lines for ``sink`` and keep the end of the stream, chunk by
+    chunk. Lines are cut to ``LINE_LIMIT_BYTES`` and the tail to ``STDERR_TAIL_BYTES``, each plus
+    ``CUT_MARGIN_BYTES`` (the host cuts again after redacting); the rest of a cut line is
+    dropped, never offered as a line of its own. A sink returning False (or raising) gets no
+    more lines, but the stream is still drained to its end."""
+
+    _OFFER_LIMIT = LINE_LIMIT_BYTES + CUT_MARGIN_BYTES
+
+    def __init__(self, sink: LineSink | None) -> None:
+        self._tail = _Tail(STDERR_TAIL_BYTES + CUT_MARGIN_BYTES)
+        self._sink = sink
+        self._pending = b""
+        self._skipping = False  # the rest of a line already offered cut: dropped up to its newline
+        self._total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self._total += len(chunk)
+        self._tail.add(chunk)
+        if self._sink is None:
+            return
+        limit = self._OFFER_LIMIT
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for line in lines:
+            if self._skipping:
+                self._skipping = False
+                continue
+            if not _offer(self._sink, line[:limit]):
+                self._sink, self._pending = None, b""
+                return
+        if self._skipping:
+            self._pending = b""
+        elif len(self._pending) > limit:  # no newline yet: emit a cut line
+            if not _offer(self._sink, self._pending[:limit]):
+                self._sink = None
+            self._pending, self._skipping = b"", True
+
+    def result(self) -> tuple[bytes, int]:
+        """Offer the unfinished last line; returns ``(tail, total)``."""
+        if self._sink is not None and self._pending and not self._skipping:
+            _offer(self._sink, self._pending[:self._OFFER_LIMIT])
+        self._sink, self._pending = None, b""
+        return self._tail.value(), self._total
 
 
 def forward_stderr(chunks: Iterable[bytes], sink: LineSink | None) -> tuple[bytes, int]:
-    """Split a child's stderr into lines for ``sink`` and keep the end of the stream; returns
-    ``(tail, total)``. Lines are cut to ``LINE_LIMIT_BYTES`` and the tail to
-    ``STDERR_TAIL_BYTES``, each plus ``CUT_MARGIN_BYTES`` (the host cuts again after redacting);
-    the rest of a cut line is dropped, never offered as a line of its own. A sink returning False
-    (or raising) gets no more lines, but the stream is still drained to its end."""
-    tail = _Tail(STDERR_TAIL_BYTES + CUT_MARGIN_BYTES)
-    offer_limit = LINE_LIMIT_BYTES + CUT_MARGIN_BYTES
-    pending = b""
-    skipping = False  # the rest of a line already offered cut: dropped up to its newline
-    total = 0
+    """:class:`StderrSplitter` over ``chunks``; returns ``(tail, total)``."""
+    splitter = StderrSplitter(sink)
     for chunk in chunks:
-        total += len(chunk)
-        tail.add(chunk)
-        if sink is None:
-            continue
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            if skipping:
-                skipping = False
-                continue
-            if not _offer(sink, line[:offer_limit]):
-                sink, pending = None, b""
-                break
-        if skipping:
-            pending = b""
-        elif sink is not None and len(pending) > offer_limit:  # no newline yet: emit a cut line
-            if not _offer(sink, pending[:offer_limit]):
-                sink = None
-            pending, skipping = b"", True
-    if sink is not None and pending and not skipping:
-        _offer(sink, pending[:offer_limit])
-    return tail.value(), total
+        splitter.feed(chunk)
+    return splitter.result()
 
 
-def _chunks(fd: int, stop: threading.Event) -> Iterator[bytes]:
-    """Read ``fd`` to its end, or, once ``stop`` is set, until it has nothing more buffered (or
-    ``_DRAIN_GRACE_S`` passed): a descendant still holding the pipe cannot block the drain."""
+def _drain(readers: Mapping[int, Callable[[bytes], None]], stop: threading.Event) -> None:
+    """Read every fd of ``readers`` to its end (each chunk to its reader) in one thread, or, once
+    ``stop`` is set, until none has anything buffered (or ``_DRAIN_GRACE_S`` passed): a
+    descendant still holding a pipe cannot block the drain."""
     poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    for fd in readers:
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    live = set(readers)
     stop_at: float | None = None
-    while True:
+    while live:
         # Seen before the poll, not after it: an empty poll that began before ``stop`` may have
         # missed the child's last write (a loaded machine can pause this thread between the two),
         # so only a poll begun after ``stop`` says nothing is buffered any more.
@@ -212,28 +246,21 @@ def _chunks(fd: int, stop: threading.Event) -> Iterator[bytes]:
             stop_at = stop_at if stop_at is not None else time.monotonic() + _DRAIN_GRACE_S
             if time.monotonic() > stop_at:
                 return
-        if not poller.poll(_POLL_MS):
+        events = poller.poll(_POLL_MS)
+        if not events:
             if stopping:
                 return
             continue
-        try:
-            chunk = os.read(fd, _CHUNK)
-        except OSError:
-            return
-        if not chunk:
-            return
-        yield chunk
-
-
-def _drain_stdout(fd: int, stop: threading.Event, state: dict[str, object]) -> None:
-    kept, tail, total, overflow = collect_stdout(_chunks(fd, stop))
-    state.update(stdout=kept, tail=tail, total=total, overflow=overflow)
-
-
-def _drain_stderr(fd: int, stop: threading.Event, sink: LineSink | None,
-                  state: dict[str, object]) -> None:
-    tail, total = forward_stderr(_chunks(fd, stop), sink)
-    state.update(tail=tail, total=total)
+        for fd, _mask in events:
+            try:
+                chunk = os.read(fd, _CHUNK)
+            except OSError:
+                chunk = b""
+            if chunk:
+                readers[fd](chunk)
+            else:
+                poller.unregister(fd)
+                live.discard(fd)
 
 
 def _offer(sink: LineSink, line: bytes) -> bool:
@@ -248,12 +275,27 @@ def _offer(sink: LineSink, line: bytes) -> bool:
         return False
 
 
-def _feed_stdin(pipe: object, data: bytes, stop: threading.Event) -> None:
-    """Write ``data`` without blocking past ``stop``: a descendant may hold stdin unread."""
+def _write_now(pipe: object, data: bytes) -> memoryview | None:
+    """Write what fits in the pipe now, without blocking; the rest (None: stdin is closed)."""
     fd = pipe.fileno()  # type: ignore[attr-defined]
     view = memoryview(data)
-    with contextlib.suppress(OSError):
+    try:
         os.set_blocking(fd, False)
+        while view:
+            view = view[os.write(fd, view[:_CHUNK]):]
+    except BlockingIOError:
+        return view
+    except OSError:  # the child closed its stdin (or exited) before reading it all
+        pass
+    with contextlib.suppress(OSError):
+        pipe.close()  # type: ignore[attr-defined]
+    return None
+
+
+def _feed_stdin(pipe: object, view: memoryview, stop: threading.Event) -> None:
+    """Write the rest of stdin without blocking past ``stop``: a descendant may hold it unread."""
+    fd = pipe.fileno()  # type: ignore[attr-defined]
+    with contextlib.suppress(OSError):
         poller = select.poll()
         poller.register(fd, select.POLLOUT | select.POLLERR)
         while view and not stop.is_set():
@@ -457,17 +499,17 @@ def spawn(
         close_fds=True,
     )
     pgid = proc.pid
-    out_state: dict[str, object] = {}
-    err_state: dict[str, object] = {}
+    out = StdoutCollector()
+    err = StderrSplitter(on_stderr_line)
     stop = threading.Event()
-    threads = [
-        threading.Thread(target=_feed_stdin, args=(proc.stdin, stdin, stop), daemon=True),
-        threading.Thread(target=_drain_stdout, args=(proc.stdout.fileno(), stop, out_state),  # type: ignore[union-attr]
-                         daemon=True),
-        threading.Thread(target=_drain_stderr,
-                         args=(proc.stderr.fileno(), stop, on_stderr_line, err_state),  # type: ignore[union-attr]
-                         daemon=True),
-    ]
+    # Two threads at most: one drains both pipes (the stderr sink runs there); stdin gets its own
+    # only when the payload does not fit in the pipe at once (64 KiB on Linux).
+    readers = {proc.stdout.fileno(): out.feed, proc.stderr.fileno(): err.feed}  # type: ignore[union-attr]
+    threads = [threading.Thread(target=_drain, args=(readers, stop), daemon=True)]
+    rest = _write_now(proc.stdin, stdin)
+    if rest is not None:
+        threads.append(threading.Thread(target=_feed_stdin, args=(proc.stdin, rest, stop),
+                                        daemon=True))
     for thread in threads:
         thread.start()
     timed_out = False
@@ -496,14 +538,20 @@ def spawn(
             with contextlib.suppress(OSError):
                 pipe.close()  # type: ignore[union-attr]
     elapsed_ms = int((time.monotonic() - started) * 1000)
+    if threads[0].is_alive():  # the drain missed its join deadline: report nothing half-read
+        stdout, stdout_tail, stdout_len, overflow = b"", b"", 0, False
+        stderr_tail, stderr_len = b"", 0
+    else:
+        stdout, stdout_tail, stdout_len, overflow = out.result()
+        stderr_tail, stderr_len = err.result()
     return SpawnResult(
         rc=rc,
-        stdout=out_state.get("stdout", b""),  # type: ignore[arg-type]
-        stdout_tail=out_state.get("tail", b""),  # type: ignore[arg-type]
-        stdout_len=out_state.get("total", 0),  # type: ignore[arg-type]
-        stdout_overflow=bool(out_state.get("overflow", False)),
-        stderr_tail=err_state.get("tail", b""),  # type: ignore[arg-type]
-        stderr_len=err_state.get("total", 0),  # type: ignore[arg-type]
+        stdout=stdout,
+        stdout_tail=stdout_tail,
+        stdout_len=stdout_len,
+        stdout_overflow=overflow,
+        stderr_tail=stderr_tail,
+        stderr_len=stderr_len,
         elapsed_ms=elapsed_ms,
         timed_out=timed_out,
     )

@@ -7,6 +7,8 @@ import sys
 import textwrap
 import threading
 
+import pytest
+
 from runtime.child.spawn import (
     CUT_MARGIN_BYTES,
     LINE_LIMIT_BYTES,
@@ -14,7 +16,7 @@ from runtime.child.spawn import (
     STDERR_TAIL_BYTES,
     STDOUT_RING_BYTES,
     TIMEOUT_RC,
-    _chunks,
+    _drain,
     spawn,
 )
 from tests.helpers import gone_soon
@@ -120,6 +122,18 @@ def test_stdin_is_delivered_in_full_and_then_closed():
     assert result.stdout.strip() == str(len(data)).encode()
 
 
+def test_a_small_stdin_is_written_at_once_and_closed():
+    result = _py("import sys; print(repr(sys.stdin.buffer.read()))", stdin=b"small payload")
+    assert result.stdout.strip() == b"b'small payload'"
+
+
+@pytest.mark.parametrize("size", [10, 500000])
+def test_a_child_that_never_reads_its_stdin_is_no_error(size):
+    result = _py("import os; os.close(0); print('ignored stdin')", stdin=b"x" * size)
+    assert result.rc == 0
+    assert result.stdout.strip() == b"ignored stdin"
+
+
 def test_child_has_no_tty_on_any_stream():
     result = _py("import os; print([os.isatty(fd) for fd in (0, 1, 2)])")
     assert result.stdout.strip() == b"[False, False, False]"
@@ -204,6 +218,9 @@ def test_a_write_landing_between_an_empty_poll_and_stop_is_still_read(monkeypatc
         def register(self, fd, mask):
             self._real.register(fd, mask)
 
+        def unregister(self, fd):
+            self._real.unregister(fd)
+
         def poll(self, timeout):
             self._calls += 1
             if self._calls == 1:
@@ -214,7 +231,9 @@ def test_a_write_landing_between_an_empty_poll_and_stop_is_still_read(monkeypatc
             return self._real.poll(timeout)
 
     monkeypatch.setattr(select, "poll", PausedPoller)
+    chunks = []
     try:
-        assert b"".join(_chunks(read_fd, stop)) == b'{"status":"success"}\n'
+        _drain({read_fd: chunks.append}, stop)
+        assert b"".join(chunks) == b'{"status":"success"}\n'
     finally:
         os.close(read_fd)
