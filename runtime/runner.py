@@ -180,16 +180,20 @@ def _make_dir(label: str, path: Path, *, exclusive: bool) -> None:
     atomic claim, no check-then-act — else ``FileExistsError``. ``ERR_INPUTS`` when the
     filesystem refuses (``/proc``, ``/dev/null``, under a file, read-only)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.mkdir(exist_ok=not exclusive)
+        try:
+            path.mkdir()
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
     except FileExistsError:
         if exclusive:
             raise
-        raise InputsError(f"{label} {path} exists and is not a folder") from None
     except OSError as exc:
         raise InputsError(f"{label} {path} cannot be created: {exc.strerror}") from exc
+    else:
+        return  # made here: a folder, whatever raced us for the name
     if not path.is_dir():
-        raise InputsError(f"{label} {path} is not a folder")
+        raise InputsError(f"{label} {path} exists and is not a folder")
 
 
 def _prepare_prefix(write_prefix: Path, code_folder: Path) -> tuple[Path, bool]:

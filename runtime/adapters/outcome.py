@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,10 +143,13 @@ def _loggable(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 # Listing a folder costs ~0.6 µs an entry, twice a run; loading ctypes for inotify ~4 ms once.
-# A folder's st_size grows with its entries (ext4 ~44 bytes each, tmpfs 20): past these sizes a
-# folder is watched instead of listed (the smaller one once ctypes is loaded anyway).
+# A folder's st_size grows with its entries (ext4 ~65 bytes each, tmpfs 20): past these sizes a
+# folder is watched instead of listed (the smaller one once inotify is loaded: by a batch, or
+# once this process's listings have cost more than loading it would).
 WATCH_ABOVE_BYTES = 128 * 1024
 WATCH_ABOVE_BYTES_LOADED = 8 * 1024
+_LOAD_COST_S = 0.004
+_listing_spent = [0.0]
 
 
 class Confinement:
@@ -185,15 +189,20 @@ class Confinement:
             return False  # not there yet: listed afterwards, when all it holds is new
         if watch is not None:
             return watch
+        if size > WATCH_ABOVE_BYTES_LOADED and _listing_spent[0] > _LOAD_COST_S:
+            expect_many_runs()  # a warm caller: listing already cost more than inotify will
         loaded = "runtime._dirwatch" in sys.modules
         return size > (WATCH_ABOVE_BYTES_LOADED if loaded else WATCH_ABOVE_BYTES)
 
     @staticmethod
     def _names(folder: Path) -> set[str]:
+        started = time.perf_counter()
         try:
             return {entry.name for entry in os.scandir(folder)}
         except OSError:
             return set()
+        finally:
+            _listing_spent[0] += time.perf_counter() - started
 
     def _added(self, area: Path) -> set[str]:
         if area in self._before:

@@ -17,6 +17,7 @@ Messages never quote input or output values (they may be secret); only paths and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -109,10 +110,32 @@ def _compiled_schema(directory: Path, relative: str) -> tuple[dict[str, Any], Ch
     return found
 
 
-def _schema_text(directory: Path, relative: str) -> tuple[str, Path]:
+#: Where each schema name resolved, with the (device, inode) it reached: a warm caller resolves
+#: a schema's path again only when its name leads to another file. The text is read every time.
+_RESOLVED: dict[tuple[str, str], tuple[tuple[int, int], Path]] = {}
+
+
+def _resolved_schema(directory: Path, relative: str) -> Path:
+    key = (str(directory), relative)
+    known = _RESOLVED.get(key)
+    if known is not None:
+        with contextlib.suppress(OSError):
+            found = (directory / relative).stat()
+            if (found.st_dev, found.st_ino) == known[0]:
+                return known[1]
     path = (directory / relative).resolve()
     if directory.resolve() not in path.parents:
         raise InputsError(f"schema {relative!r} resolves outside {directory}")
+    with contextlib.suppress(OSError):
+        found = path.stat()
+        if len(_RESOLVED) >= _COMPILED_ENTRIES:
+            _RESOLVED.clear()
+        _RESOLVED[key] = ((found.st_dev, found.st_ino), path)
+    return path
+
+
+def _schema_text(directory: Path, relative: str) -> tuple[str, Path]:
+    path = _resolved_schema(directory, relative)
     try:
         if path.stat().st_size > SCHEMA_LIMIT_BYTES:
             raise InputsError(f"{path}: schema exceeds {SCHEMA_LIMIT_BYTES} bytes")

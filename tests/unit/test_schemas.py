@@ -84,3 +84,24 @@ def test_a_schema_that_is_not_json_is_err_inputs_naming_the_file():
 def test_a_malformed_json_schema_is_err_inputs():
     with pytest.raises(InputsError, match=r"not a valid JSON Schema at properties/x"):
         parse_schema_text('{"properties": {"x": {"type": 12}}}', "s.json")
+
+
+# -- the schema file: resolved once per name, read every time ------------------------------------
+
+def test_a_schema_name_is_resolved_again_when_it_leads_to_another_file(tmp_path):
+    from runtime.contract.schemas import _schema_text
+
+    code = tmp_path / "proc"
+    (code / "schemas").mkdir(parents=True)
+    (code / "schemas" / "in.json").write_text('{"type": "object"}')
+    assert _schema_text(code, "schemas/in.json")[0] == '{"type": "object"}'
+    # Edited in place: the same file, read again.
+    (code / "schemas" / "in.json").write_text('{"type": "array"}')
+    assert _schema_text(code, "schemas/in.json")[0] == '{"type": "array"}'
+    # Replaced by a link out of the processor's folder: another file, so resolved and refused.
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"type": "object"}')
+    (code / "schemas" / "in.json").unlink()
+    (code / "schemas" / "in.json").symlink_to(outside)
+    with pytest.raises(InputsError, match="resolves outside"):
+        _schema_text(code, "schemas/in.json")
