@@ -44,7 +44,7 @@ from runtime.kit.hashing import canonical_json, sha256_file, sha256_hex
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
 from runtime.registry.load import Registry
-from runtime.runner import check_timeout, inputs_check, run_processor
+from runtime.runner import check_timeout, inputs_check, run_processor_wire
 
 MAX_CONCURRENCY = 256
 SUCCESS, ERROR, NOT_RUN = "success", "error", "not_run"
@@ -193,7 +193,8 @@ def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, a
                 return _Item(index, eid, NOT_RUN)
             folder.reset_item(eid)
             try:
-                envelope = run_processor(
+                # The run_processor run, in its light wire form: the item's line is all we keep.
+                envelope = run_processor_wire(
                     ref, inputs=inputs, mode=mode, adapter=adapter, env=env,
                     write_prefix=folder.item_prefix(eid), artifacts_root=folder.artifacts_root,
                     timeout_s=timeout_s, execution_id=eid, image_override=image_override,
