@@ -49,7 +49,6 @@ def _load() -> Any:
     if not _libc:
         try:
             import ctypes
-            import ctypes.util
 
             lib = ctypes.CDLL(None, use_errno=True)
             lib.inotify_init1.argtypes = [ctypes.c_int]

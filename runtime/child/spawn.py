@@ -377,7 +377,7 @@ class PidWindow:
             return None
         return cls(cursor[0], forks)
 
-    def pids(self) -> range | tuple[range, range] | None:
+    def pids(self) -> tuple[range, ...] | None:
         """The pids that may have been handed out since :meth:`now`, as one or two ranges."""
         cursor, forks, pid_max = self._cursor(), self._forks_now(), _pid_max()
         if cursor is None or forks is None or pid_max is None:
@@ -387,28 +387,24 @@ class PidWindow:
         if handed_out < 0 or handed_out >= pid_max // 2 or alive >= pid_max // 2:
             return None
         if last >= self._first:
-            return range(self._first + 1, last + 1)
+            return (range(self._first + 1, last + 1),)
         return range(self._first + 1, pid_max), range(1, last + 1)
 
 
-def _in(pid: int, window: range | tuple[range, range]) -> bool:
-    return pid in window if isinstance(window, range) else any(pid in part for part in window)
-
-
-def _candidates(window: range | tuple[range, range] | None) -> Iterable[int]:
+def _candidates(window: tuple[range, ...] | None) -> Iterable[int]:
     """Pids to look at: those in ``window`` (a short one is probed directly), or every pid."""
-    if window is not None:
-        parts = (window,) if isinstance(window, range) else window
-        if sum(len(part) for part in parts) <= 256:
-            return [pid for part in parts for pid in part]
+    if window is not None and sum(len(part) for part in window) <= 256:
+        return [pid for part in window for pid in part]
     try:
         listed = [int(entry.name) for entry in os.scandir("/proc") if entry.name.isdigit()]
     except OSError:
         return []
-    return listed if window is None else [pid for pid in listed if _in(pid, window)]
+    if window is None:
+        return listed
+    return [pid for pid in listed if any(pid in part for part in window)]
 
 
-def _marked_pids(marker: bytes, window: range | tuple[range, range] | None = None) -> list[int]:
+def _marked_pids(marker: bytes, window: tuple[range, ...] | None = None) -> list[int]:
     """Pids (other than ours) whose environment holds ``marker``; unreadable ones are skipped."""
     found = []
     me = os.getpid()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +107,7 @@ def _links_under(root: str) -> list[str]:
     return links
 
 
-def _resolver(prefix: str, linkless: bool) -> Any:
+def _resolver(prefix: str, linkless: bool) -> Callable[[str], str]:
     """``realpath`` of a path under ``prefix``. With no link under the prefix a relative path
     without ``..`` resolves to itself joined to the prefix, so the per-component ``lstat`` of
     ``realpath`` is skipped; any other path is resolved by the kernel's answers."""
@@ -144,10 +145,8 @@ def check_success_files(envelope: WireEnvelope | Envelope, write_prefix: Path, e
             f"index_path {envelope.index_path!r} resolves outside the write prefix {prefix}"
         )
     try:
-        index_stat = os.lstat(os.path.join(prefix, index)) if not os.path.isabs(index) else None
-        if index_stat is None:
-            index_stat = os.lstat(index)
-        regular = stat.S_ISREG(index_stat.st_mode)
+        # As named, not resolved: an index reached through a link is not a regular file.
+        regular = stat.S_ISREG(os.lstat(os.path.join(prefix, index)).st_mode)
     except OSError:
         regular = False
     if not regular:

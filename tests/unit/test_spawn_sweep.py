@@ -1,6 +1,7 @@
 """The marker sweep reads only pids handed out since the spawn, and every pid when it cannot
 show that no other pid is new (the allocator may have gone round, or /proc does not say)."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def test_without_a_wrap_the_window_is_the_pids_after_the_first(monkeypatch):
     files = _fake_proc(monkeypatch, last=1000, alive=90, forks=50_000)
     window = PidWindow.now()
     _advance(files, last=1004, alive=92, forks=50_004)
-    assert window.pids() == range(1001, 1005)
+    assert window.pids() == (range(1001, 1005),)
 
 
 def test_a_wrap_gives_the_top_of_the_cycle_and_its_bottom(monkeypatch):
@@ -67,60 +68,50 @@ def test_unparseable_loadavg_gives_no_window_later(monkeypatch):
     assert window.pids() is None
 
 
-def _marked_sleeper(marker: str, *, new_session: bool = True) -> subprocess.Popen[bytes]:
-    """A sleeper carrying ``marker``, returned once it runs: before its exec a forked child's
-    /proc environ is still its parent's."""
+@contextlib.contextmanager
+def _marked_sleeper(marker: str):
+    """A sleeper in its own session carrying ``marker``, yielded once it runs (before its exec
+    a forked child's /proc environ is still its parent's), killed afterwards."""
     env = {**os.environ, SPAWN_MARKER_ENV: marker}
     proc = subprocess.Popen([sys.executable, "-c", "print('up', flush=True); import time; time.sleep(300)"],
-                            env=env, start_new_session=new_session, stdout=subprocess.PIPE)
-    assert proc.stdout.readline() == b"up\n"
-    return proc
+                            env=env, start_new_session=True, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"up\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
 
 
 def test_a_marked_process_started_after_the_window_is_killed():
     marker = uuid.uuid4().hex
     window = PidWindow.now()
     assert window is not None  # this machine's /proc says; the fallback is tested above
-    proc = _marked_sleeper(marker)
-    try:
+    with _marked_sleeper(marker) as proc:
         assert proc.pid in _flatten(window.pids())
         assert sweep_marked(marker, window) >= 1
         assert gone_soon(proc.pid)
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
 
 
 def test_when_the_window_cannot_be_shown_the_sweep_reads_every_process(monkeypatch):
     marker = uuid.uuid4().hex
-    proc = _marked_sleeper(marker)  # started before the window: only a full read finds it
-    try:
+    with _marked_sleeper(marker) as proc:  # started before the window: only a full read finds it
         window = PidWindow.now()
         assert window is not None
         assert proc.pid not in _flatten(window.pids())
         monkeypatch.setattr(PidWindow, "pids", lambda self: None)
         assert sweep_marked(marker, window) >= 1
         assert gone_soon(proc.pid)
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
 
 
 def test_a_process_without_the_marker_in_the_window_is_left_alone():
     window = PidWindow.now()
-    proc = _marked_sleeper(uuid.uuid4().hex)
-    try:
+    with _marked_sleeper(uuid.uuid4().hex) as proc:
         assert sweep_marked(uuid.uuid4().hex, window) == 0
         assert proc.poll() is None
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
 
 
 def _flatten(window) -> list[int]:
     assert window is not None
-    parts = (window,) if isinstance(window, range) else window
-    return [pid for part in parts for pid in part]
+    return [pid for part in window for pid in part]
