@@ -222,7 +222,9 @@ class FakeModalState:
 
     def create_secret(self, name: str, values: dict[str, str], *, environment_name: str) -> None:
         """``SecretGetOrCreate`` (create): ``AlreadyExistsError`` for a taken name. Creation times
-        are strictly increasing, so the SDK's ``created_before`` paging never skips one."""
+        are the clock's and strictly increasing, so the SDK's ``created_before`` paging never
+        skips one; never ahead of the clock, or a listing's first page (``created_before`` =
+        now) would leave out the newest, as Modal's would."""
         self._record("create_secret", name=name, environment_name=environment_name)
         self._maybe_fault("secrets")
         state = self._load()
@@ -231,7 +233,11 @@ class FakeModalState:
             raise _modal_error("AlreadyExistsError", f"Secret '{name}' already exists")
         latest = max((s["created_at"] for env in state["secrets"].values() for s in env.values()),
                      default=0.0)
-        secrets[name] = {"values": dict(values), "created_at": max(time.time(), latest + 0.001)}
+        created = time.time()
+        while created <= latest:  # the same clock reading as the last one: wait for the next
+            time.sleep(max(latest - created, 1e-6))
+            created = time.time()
+        secrets[name] = {"values": dict(values), "created_at": created}
         self._save(state)
 
     def update_secret(self, name: str, updates: dict[str, str | None], *,

@@ -4,6 +4,7 @@ codes survive the round trip through it (the same code and exit code as the loca
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -45,6 +46,32 @@ def test_150_secrets_are_listed_through_the_sdks_paging(fake):
     pages = [r for r in fake.asked if r["rpc"] == "SecretList"]
     assert [p["max_objects"] for p in pages] == [100, 100]
     assert 0 < pages[1]["created_before"] < pages[0]["created_before"]
+
+
+def test_secrets_created_faster_than_the_clock_ticks_are_all_listed(fake, monkeypatch):
+    # A clock that moves 1 µs per reading: creation times must stay the clock's (never ahead
+    # of it, or the SDK's first page, created_before = now, leaves the newest out) and
+    # strictly increasing (or paging on created_at skips one).
+    import runtime.testing._state as state_module
+
+    class SlowClock:
+        now = time.time()
+
+        def time(self) -> float:
+            self.now += 1e-6
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            self.now += seconds
+
+    clock = SlowClock()
+    monkeypatch.setattr(state_module, "time", clock)
+    for number in range(150):
+        fake.state.create_secret(f"T{number:03d}", {"K": "v"}, environment_name="slow-clock")
+    rows = fake.state.secret_page("slow-clock", created_before=clock.time(), limit=1000)
+    assert [name for name, _ in reversed(rows)] == [f"T{number:03d}" for number in range(150)]
+    created = [row[1] for row in reversed(rows)]
+    assert all(a < b for a, b in itertools.pairwise(created))
 
 
 def test_a_secret_update_without_a_value_deletes_the_key(fake):
