@@ -15,7 +15,8 @@ STRICT_MISS_EXIT = 1  # `inv bench --strict` when a target was missed
 
 @task(help={"quick": "fewer repetitions and smaller sizes (finishes in under a minute)",
             "only": "comma-separated scenarios to run (cold-cli, warm-api, stderr-flood, fan-out, "
-                    "docker, rebuild, evidence, batch, modal); default all",
+                    "docker, rebuild, evidence, batch, batch-rss, batch-modal, modal); default "
+                    "all",
             "json": "print the report as one JSON line instead of the table",
             "strict": "exit 1 when any scenario misses its target (after printing the report)",
             "account": "instead of the scenarios: measure where the cold CLI's time goes and "
