@@ -53,9 +53,10 @@ def modules_for(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 # Needs __path__ first: these are the modules in tasks/.
-from tasks.cli import envelope_parse_errors  # noqa: E402
+from tasks.cli import envelope_parse_errors, skip_final_collections  # noqa: E402
 
 envelope_parse_errors()  # flag-parse errors become envelopes too (with --json)
+skip_final_collections()  # the exit's garbage collections walk nothing a run left alive
 
 _modules, _collections = modules_for(sys.argv)
 ns = Collection()

@@ -74,3 +74,24 @@ def test_the_cache_reads_back_what_it_wrote(monkeypatch, tmp_path, value):
     _cache.write("test-kind", entry, b"data")
     assert _cache.read("test-kind", entry) == b"data"
     assert (tmp_path / ".state" / "cache" / "test-kind" / entry).is_file()
+
+
+# Registered before Invoke loads the wiring, so it runs after the wiring's own exit hook (LIFO).
+EXIT_PROBE = r"""
+import atexit, gc, sys
+atexit.register(lambda: sys.stderr.write(f"FROZEN {gc.get_freeze_count()}\n"))
+from invoke.main import program
+program.run(["inv", *sys.argv[1:]])
+"""
+
+
+def test_what_a_run_leaves_alive_is_frozen_before_the_interpreters_final_collections(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, "run-processor", "--ref", "demo/echo@1", "--json",
+         "--artifacts-root", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["status"] == "success"
+    frozen = [line for line in done.stderr.splitlines() if line.startswith("FROZEN ")]
+    # Invoke, structlog and the runtime alone are tens of thousands of tracked objects.
+    assert int(frozen[-1].removeprefix("FROZEN ")) > 10_000
