@@ -454,7 +454,12 @@ class DockerWorker:
             environment=env, labels=launch.labels, working_dir="/tmp", detach=True, tty=False,
             use_config_proxy=False, host_config=host_config))
         container_id = str(created["Id"])
-        call_engine("start container", lambda: client.api.start(container_id))
+        try:
+            call_engine("start container", lambda: client.api.start(container_id))
+        except BaseException:  # not started: nobody else holds its id to remove it
+            with contextlib.suppress(Exception):
+                client.api.remove_container(container_id, force=True)
+            raise
         return container_id
 
     async def start(self, launch: Launch) -> Any:
@@ -489,6 +494,19 @@ class DockerWorker:
             with contextlib.suppress(Exception):
                 self._engine.close()
             self._engine = None
+
+
+async def start_surviving_cancel(worker: HostWorker | DockerWorker, launch: Launch) -> Any:
+    """``worker.start(launch)``; cancelled meanwhile (``FunctionCallCancel`` while the engine is
+    still creating the container), it waits for what the start still brings up and stops it,
+    then re-raises: a cancelled input leaves no container or process behind, as on Modal."""
+    starting = asyncio.ensure_future(worker.start(launch))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await worker.stop(await starting)
+        raise
 
 
 def make_worker(name: str, work_dir: Path, **options: Any) -> HostWorker | DockerWorker:

@@ -66,6 +66,7 @@ from runtime.testing._container import (
     Task,
     container_arguments,
     make_worker,
+    start_surviving_cancel,
 )
 from runtime.testing._state import ENVIRONMENTS, FakeModalState, PreparedCall
 
@@ -507,7 +508,7 @@ class FakeModalServicer:
         started: Any = None
         waiter: asyncio.Future[None] | None = None
         try:
-            started = await self.worker.start(launch)
+            started = await start_surviving_cancel(self.worker, launch)
             waiter = asyncio.ensure_future(self.worker.wait(started, finished))
             done, _ = await asyncio.wait({output, waiter}, timeout=prepared.limit_s,
                                          return_when=asyncio.FIRST_COMPLETED)
