@@ -60,8 +60,15 @@ def format_table(rows: Sequence[Row]) -> str:
 
 
 def _machine() -> dict[str, Any]:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True, check=False).stdout.strip()
+    """Read when the run starts: the commit measured is the one checked out then (``+dirty``
+    when tracked files differ from it), not whatever HEAD is when a long run ends."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
     return {"nproc": os.cpu_count(), "python": platform.python_version(),
             "implementation": platform.python_implementation(), "platform": platform.platform(),
             "commit": commit or None}
@@ -78,6 +85,8 @@ def run_bench(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
         raise ValueError(f"unknown scenario(s) {', '.join(unknown)} (choose from {', '.join(SCENARIOS)})")
     sizes = QUICK if quick else FULL
     started = time.monotonic()
+    started_utc = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    machine = _machine()
     load_before = os.getloadavg()
     rows: list[Row] = []
     names = list(only or SCENARIOS)
@@ -90,7 +99,7 @@ def run_bench(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
                  elapsed_s=round(time.monotonic() - t0, 1))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     report = {
-        "started_utc": stamp, "quick": quick, "machine": _machine(),
+        "started_utc": started_utc, "finished_utc": stamp, "quick": quick, "machine": machine,
         "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
         "sizes": vars(sizes), "elapsed_s": round(time.monotonic() - started, 1),
         "rows": [row.to_dict() for row in rows],
