@@ -40,6 +40,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ CONTAINER_RPCS = frozenset({
 CLIENT_TYPE_HEADER = "x-modal-client-type"
 _GET_INPUTS_POLL_S = 5.0  # the long-poll of an empty FunctionGetInputs
 _STDERR_KEEP = 8 * 1024
+_STOP_WAIT_S = 10.0  # a killed container's waiter has this long to read its logs
 _IN_CONTAINER_SOCKET = "/modal/server.sock"
 _IN_CONTAINER_ARGS = "/modal/container_arguments.bin"
 _IN_CONTAINER_CLIENT = "/pkg"
@@ -300,6 +302,10 @@ class Finished:
     rc: int | None = None
     stderr_tail: bytes = b""
 
+    def note(self, text: str) -> None:
+        """Add a line of the fake's own to the tail (kept as bounded as the tail itself)."""
+        self.stderr_tail = (self.stderr_tail + text.encode())[-_STDERR_KEEP:]
+
 
 def _modal_env(launch: Launch, server_url: str, arguments: str) -> dict[str, str]:
     task = launch.task
@@ -399,6 +405,7 @@ class DockerWorker:
         self._work_dir = work_dir
         self._client_dir = client_dir
         self._engine: Any = None
+        self._waiting: dict[str, threading.Event] = {}  # set once the waiter has read the logs
 
     def map_payload(self, launch: Launch, payload: dict[str, Any]) -> dict[str, Any]:
         """The volume is mounted where the function mounts it: paths stay as sent."""
@@ -467,22 +474,38 @@ class DockerWorker:
         return await asyncio.to_thread(self._create, launch)
 
     async def wait(self, container_id: Any, finished: Finished) -> None:
-        """Wait for the exit; keep the log's tail."""
+        """Wait for the exit; keep the log's tail. A container someone else removed meanwhile
+        (the engine answers 404, or 409 once it is marked for removal) has no tail to keep."""
         client = self._client()
+        read = self._waiting.setdefault(str(container_id), threading.Event())
 
         def wait() -> None:
-            status = client.api.wait(container_id, timeout=None)
-            finished.rc = int(status.get("StatusCode", -1))
-            logs = client.api.logs(container_id, stdout=True, stderr=True, tail=200)
-            finished.stderr_tail = bytes(logs)[-_STDERR_KEEP:]
+            try:
+                status = client.api.wait(container_id, timeout=None)
+                finished.rc = int(status.get("StatusCode", -1))
+                logs = client.api.logs(container_id, stdout=True, stderr=True, tail=200)
+                finished.stderr_tail = bytes(logs)[-_STDERR_KEEP:]
+            except Exception as exc:
+                if not _container_gone(exc):
+                    raise
+            finally:
+                read.set()
+                self._waiting.pop(str(container_id), None)
 
         await asyncio.to_thread(wait)
 
     async def stop(self, container_id: Any) -> None:
-        """Stop and remove the container (always called once it is done)."""
+        """Stop and remove the container (always called once it is done). It is killed first
+        and removed once its waiter has read the logs (at most ``_STOP_WAIT_S``): removing it
+        under the waiter would lose the tail and fail the waiter."""
         client = self._client()
+        read = self._waiting.get(str(container_id))
 
         def remove() -> None:
+            if read is not None and not read.is_set():
+                with contextlib.suppress(Exception):
+                    client.api.kill(container_id)
+                read.wait(_STOP_WAIT_S)
             with contextlib.suppress(Exception):
                 client.api.remove_container(container_id, force=True)
 
@@ -494,6 +517,12 @@ class DockerWorker:
             with contextlib.suppress(Exception):
                 self._engine.close()
             self._engine = None
+
+
+def _container_gone(exc: BaseException) -> bool:
+    """Whether the engine refused because the container is removed or being removed."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status in (404, 409) and type(exc).__module__.startswith("docker")
 
 
 async def start_surviving_cancel(worker: HostWorker | DockerWorker, launch: Launch) -> Any:

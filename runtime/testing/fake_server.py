@@ -218,6 +218,18 @@ class _FakeCall:
                 await asyncio.wait_for(self._event.wait(), remaining)
 
 
+async def _settle(waiter: asyncio.Future[None], finished: Finished) -> None:
+    """Let a stopped task's waiter finish (at most 10 s). Its own failure is not the input's
+    outcome (that is decided already): it goes to the task's log tail, which the app's logs
+    carry, instead of escaping the cleanup."""
+    try:
+        await asyncio.wait_for(waiter, 10)
+    except (builtins.TimeoutError, asyncio.CancelledError):
+        pass
+    except Exception as exc:  # noqa: BLE001 - recorded: the clean-up must go on
+        finished.note(f"\nfake modal: waiting on the task failed: {type(exc).__name__}: {exc}\n")
+
+
 class FakeModalServicer:
     """grpclib handler for the lookup and invocation RPCs, backed by a :class:`FakeModalState`."""
 
@@ -507,6 +519,7 @@ class FakeModalServicer:
         finished = Finished()
         started: Any = None
         waiter: asyncio.Future[None] | None = None
+        settled = False
         try:
             started = await start_surviving_cancel(self.worker, launch)
             waiter = asyncio.ensure_future(self.worker.wait(started, finished))
@@ -518,6 +531,8 @@ class FakeModalServicer:
             if not output.done():  # exited without an output (it may still land: one look)
                 await asyncio.sleep(0)
             if not output.done():
+                await _settle(waiter, finished)  # it is done: a failure of its own joins the tail
+                settled = True
                 tail = finished.stderr_tail.decode("utf-8", "replace")[-2000:]
                 generic = api_pb2.GenericResult
                 raise ContainerFailure(generic(
@@ -525,19 +540,20 @@ class FakeModalServicer:
                     exception=f"container exited with {finished.rc} before its output: {tail}"), 0)
             result, data_format = output.result()
             # The container commits its volumes on the way out; the result is final after that.
-            with contextlib.suppress(builtins.TimeoutError):
+            with contextlib.suppress(Exception):  # a failed wait is settled below
                 await asyncio.wait_for(asyncio.shield(waiter), _EXIT_GRACE_S)
         finally:
-            if started is not None:
-                await self.worker.stop(started)
-            if waiter is not None:
-                with contextlib.suppress(builtins.TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(waiter, 10)
-            server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 5)
-            await asyncio.to_thread(self.fake.append_logs, handle, finished.stderr_tail)
-            shutil.rmtree(work, ignore_errors=True)
+            try:
+                if started is not None:
+                    await self.worker.stop(started)
+                if waiter is not None and not settled:
+                    await _settle(waiter, finished)
+            finally:  # whatever the container did, its channel and folder go
+                server.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server.wait_closed(), 5)
+                await asyncio.to_thread(self.fake.append_logs, handle, finished.stderr_tail)
+                shutil.rmtree(work, ignore_errors=True)
         if result.status != api_pb2.GenericResult.GENERIC_STATUS_SUCCESS:
             raise ContainerFailure(result, data_format)
         value = deserialize_data_format(result.data, data_format, None)
