@@ -103,6 +103,21 @@ def redaction_processor(
             for key, value in event_dict.items()}
 
 
+def _drop_unseen(
+    _logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Drop, before any work on it, an event nobody will get: below the display threshold (a
+    later stage can only lower its level), not progress on a terminal, and no sink recording.
+    A batch at ``warning`` makes four info events an item; stamping and redacting each of them
+    for nobody was a tenth of the parent's time."""
+    rank = _LEVELS.get(method, logging.CRITICAL)  # ``exception``, ``msg``…: never dropped here
+    if _sinks or rank >= _state.threshold:
+        return event_dict
+    if event_dict.get(PROGRESS_KEY) and _state.fmt == HUMAN:
+        return event_dict
+    raise structlog.DropEvent
+
+
 def _demote_expected(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -287,6 +302,12 @@ def _displayed(level: object, is_progress: bool = False) -> bool:
     return _rank(level) >= state.threshold or (is_progress and state.fmt == HUMAN)
 
 
+def event_wanted(level: object) -> bool:
+    """Whether an event at ``level`` reaches anyone: an event sink, or the display threshold.
+    Callers skip redacting and rendering what nobody gets."""
+    return bool(_sinks) or _displayed(level)
+
+
 def level_enabled(level: str) -> bool:
     """Whether an event at ``level`` passes the configured display threshold."""
     return _displayed(level)
@@ -394,6 +415,7 @@ def configure_logging(level: str = "info", stream: IO[str] | None = None, *,
     _human.color = _state.color
     structlog.configure(
         processors=[
+            _drop_unseen,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -13,7 +13,7 @@ import time
 from typing import IO, Any
 
 from runtime.child.spawn import CUT_MARGIN_BYTES, LINE_LIMIT_BYTES
-from runtime.logging import emit_record, failure_expected, level_enabled
+from runtime.logging import emit_record, event_wanted, failure_expected, level_enabled
 from runtime.redaction import redact, redact_text
 
 FORWARD_BUDGET_BYTES = 1024 * 1024
@@ -60,12 +60,17 @@ class StderrForwarder:
             record = {"event": "processor.stderr", "level": "warning", "timestamp": _now(),
                       "line": text,
                       **self._context}
-        self._write(redact(record))
+        if self._wanted(record):  # below what anyone sees or records: no redaction spent on it
+            self._write(redact(record))
         if self._sent >= self._budget:
             self._write({"event": "processor.stderr.suppressed", "timestamp": _now(),
                          "level": "warning", "budget_bytes": self._budget, **self._context})
             return False
         return True
+
+    def _wanted(self, record: dict[str, Any]) -> bool:
+        level = str(record.get("level", "info"))
+        return event_wanted(level) if self._stream is None else level_enabled(level)
 
     def _write(self, record: dict[str, Any]) -> None:
         if self._stream is None:

@@ -65,3 +65,37 @@ def test_a_deeply_nested_json_line_is_forwarded_as_text_not_a_crash():
     forwarder = StderrForwarder(stream=stream)
     assert forwarder(b"[" * 50000 + b"]" * 50000) is True
     assert json.loads(stream.getvalue().splitlines()[0])["event"] == "processor.stderr"
+
+
+def test_a_child_event_nobody_gets_is_not_redacted_and_one_somebody_gets_is(monkeypatch):
+    import structlog
+
+    import runtime.adapters.childlog as childlog
+    from runtime.logging import add_event_sink, configure_logging, remove_event_sink
+
+    calls = []
+
+    def counting(record, *args, **kwargs):
+        calls.append(record["event"])
+        return redact_for_real(record, *args, **kwargs)
+
+    redact_for_real = childlog.redact
+    monkeypatch.setattr(childlog, "redact", counting)
+    shown = io.StringIO()
+    configure_logging("warning", stream=shown, fmt="json")
+    try:
+        forward = StderrForwarder()
+        forward(b'{"event": "processor.step", "level": "info", "api_key": "plain"}')
+        assert calls == []
+        forward(b'{"event": "processor.slow", "level": "warning", "api_key": "plain"}')
+        seen = []
+        add_event_sink(seen.append)
+        try:
+            forward(b'{"event": "processor.step", "level": "info", "api_key": "plain"}')
+        finally:
+            remove_event_sink(seen.append)
+    finally:
+        structlog.reset_defaults()
+    assert calls == ["processor.slow", "processor.step"]
+    assert [record["api_key"] for record in seen] == [REDACTED]
+    assert [record["event"] for record in _records(shown)] == ["processor.slow"]

@@ -226,6 +226,47 @@ def test_event_sinks_get_redacted_info_events_whatever_people_see():
     assert seen[0]["api_key"] == REDACTED
 
 
+class _Rendered:
+    """A field value that counts how often an event's processors turned it into text."""
+
+    def __init__(self) -> None:
+        self.times = 0
+
+    def __str__(self) -> str:
+        self.times += 1
+        return "rendered"
+
+
+def test_an_event_nobody_gets_is_dropped_before_it_is_stamped_or_redacted():
+    stream = io.StringIO()
+    configure_logging("warning", stream=stream, fmt="json")
+    value = _Rendered()
+    get_logger().info("item.done", value=value)
+    assert value.times == 0  # no sink, below the threshold: no work spent on it
+    seen: list = []
+    add_event_sink(seen.append)
+    try:
+        get_logger().info("item.done", value=value)
+    finally:
+        remove_event_sink(seen.append)
+    assert value.times == 1
+    assert [event["value"] for event in seen] == ["rendered"]
+    assert stream.getvalue() == ""
+
+
+def test_an_exception_is_shown_to_people_who_see_warnings_only():
+    stream = io.StringIO()
+    configure_logging("warning", stream=stream, fmt="json")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        get_logger().exception("step.crashed")
+    event = json.loads(stream.getvalue())
+    assert event["event"] == "step.crashed"
+    assert event["level"] == "error"
+    assert "ValueError: boom" in event["exception"]
+
+
 def test_a_forwarded_child_event_is_rendered_for_people_on_a_terminal(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     stream = _Terminal()
