@@ -38,7 +38,10 @@ def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int | None = None,
                  durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` atomically (temp file, fsync, rename) in its own folder;
-    ``durable=False``: no fsync (see :func:`runtime.kit.files.atomic_write`)."""
+    """Replace ``path`` with ``data`` atomically (temp file, fsync, rename) in its own folder,
+    created when missing; ``durable=False``: no fsync (see :func:`runtime.kit.files.atomic_write`).
+
+    No confinement check: the host names its own paths, and a folder always resolves inside
+    itself (proving it cost a mkdir and two ``realpath`` walks a write)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    atomic_write(path, raw, confine_to=path.parent, mode=mode, durable=durable)
+    atomic_write(path, raw, confine_to=None, mode=mode, durable=durable)

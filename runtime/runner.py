@@ -179,6 +179,8 @@ def _make_dir(label: str, path: Path, *, exclusive: bool) -> None:
     """Create ``path`` (parents too). ``exclusive``: it must not exist yet — ``mkdir`` is the
     atomic claim, no check-then-act — else ``FileExistsError``. ``ERR_INPUTS`` when the
     filesystem refuses (``/proc``, ``/dev/null``, under a file, read-only)."""
+    if not exclusive and path.is_dir():
+        return  # one stat: a mkdir that fails locks the parent folder against its other writers
     try:
         try:
             path.mkdir()
@@ -207,9 +209,10 @@ def _prepare_prefix(write_prefix: Path, code_folder: Path) -> tuple[Path, bool]:
         raise InputsError(f"write prefix {write_prefix} lies inside the processor's code folder")
     try:
         _make_dir("write prefix", write_prefix, exclusive=True)
-        return write_prefix.resolve(), True
     except FileExistsError:
         pass
+    else:
+        return resolved, True  # the folder made here is no link: it resolves as it did before
     if not write_prefix.is_dir():
         raise InputsError(f"write prefix {write_prefix} exists and is not a folder")
     if any(write_prefix.iterdir()):

@@ -36,7 +36,7 @@ def ensure_confined_dir(root: Path, directory: Path) -> None:
         raise UnsafePathError(f"{directory} resolves outside {root} (through a symlink)")
 
 
-def atomic_write(path: Path, data: bytes, confine_to: Path, *, mode: int | None = None,
+def atomic_write(path: Path, data: bytes, confine_to: Path | None, *, mode: int | None = None,
                  durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
 
@@ -47,9 +47,17 @@ def atomic_write(path: Path, data: bytes, confine_to: Path, *, mode: int | None 
     atomic for every reader and across a killed writer (the page cache outlives the process),
     but a power cut may lose the file, so only for records that are verified before use.
     """
-    ensure_confined_dir(confine_to, path.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX,
-                                    dir=path.parent)
+    if confine_to is not None:
+        ensure_confined_dir(confine_to, path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX,
+                                        dir=path.parent)
+    except FileNotFoundError:
+        if confine_to is not None:
+            raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX,
+                                        dir=path.parent)
     try:
         # mkstemp creates 0600; artifacts and the registry must stay readable like normal files.
         os.fchmod(fd, FILE_MODE)

@@ -31,6 +31,21 @@ def test_atomic_write_replaces_whole_and_leaves_no_temp_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
 
 
+def test_an_unconfined_atomic_write_makes_its_missing_folder_and_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "a" / "b" / "f.txt"
+    atomic_write(target, b"one", None)
+    atomic_write(target, b"two", None)
+    assert target.read_bytes() == b"two"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["f.txt"]
+
+
+def test_an_unconfined_atomic_write_under_a_file_fails_and_writes_nothing(tmp_path):
+    (tmp_path / "plain").write_bytes(b"a file")
+    with pytest.raises(NotADirectoryError):
+        atomic_write(tmp_path / "plain" / "f.txt", b"x", None)
+    assert (tmp_path / "plain").read_bytes() == b"a file"
+
+
 def test_atomic_write_refuses_a_folder_linked_outside(tmp_path):
     root, outside = tmp_path / "root", tmp_path / "outside"
     root.mkdir()
