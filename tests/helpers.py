@@ -203,17 +203,31 @@ def run_cli_on_terminal(*args: str, env: dict[str, str] | None = None,
     return CliResult(rc, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
 
 
+def journaled(journal: Path) -> list[str]:
+    """Execution ids of the items a batch's ``results.ndjson`` holds a result for (the latest,
+    complete line of each index), sorted."""
+    try:
+        data = journal.read_bytes()
+    except FileNotFoundError:
+        return []
+    latest: dict[bytes, bytes] = {}
+    for raw in data.split(b"\n")[:-1]:
+        index, _, payload = raw.partition(b"\t")
+        latest[index] = payload
+    return sorted(json.loads(payload)["execution_id"] for payload in latest.values() if payload)
+
+
 def sigkill_batch_midway(argv: list[str], env: dict[str, str], results: Path,
                          after: int = 3) -> None:
-    """Start a batch CLI, SIGKILL it once ``after`` item results exist; fails when it finished
-    (or never got that far) first."""
+    """Start a batch CLI, SIGKILL it once its journal ``results`` holds ``after`` item results;
+    fails when it finished (or never got that far) first."""
     import signal
 
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while len(list(results.glob("*.json"))) < after and proc.poll() is None:
+        while len(journaled(results)) < after and proc.poll() is None:
             assert time.monotonic() < deadline, f"the batch never finished {after} items"
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)

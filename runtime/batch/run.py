@@ -213,7 +213,10 @@ def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, a
             folder.record_result(eid, line)
             return replace(item, line=line)
 
-        run.drive(iter_items(source, check), execute, workers)
+        try:
+            run.drive(iter_items(source, check), execute, workers)
+        finally:
+            folder.journal.close()
         receipt_path, receipt_sha = run.write_receipt(manifest)
     elapsed = int((time.monotonic() - started) * 1000)
     result = BatchResult(bid, str(resolved.ref), adapter, mode, total, dict(run.counts),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.project import FIXTURE_PROCESSORS, fixture_ref
-from tests.helpers import cli_env, gone_soon, run_cli, sigkill_batch_midway
+from tests.helpers import cli_env, gone_soon, journaled, run_cli, sigkill_batch_midway
 
 MIXED = fixture_ref("batch_mixed")
 
@@ -114,13 +114,13 @@ def test_sigkill_mid_batch_loses_nothing_and_the_next_run_finishes_it(fixture_ro
     total = 24
     source = _ndjson(tmp_path / "in.ndjson", [{"case": "slow", "n": n} for n in range(total)])
     art = tmp_path / "art"
-    results = art / "batches" / "killed" / "results"
+    results = art / "batches" / "killed" / "results.ndjson"
     argv = [sys.executable, "-m", "invoke", "run-batch", "--ref", MIXED, "--inputs-ndjson",
             str(source), "--artifacts-root", str(art), "--batch-id", "killed", "--json"]
     sigkill_batch_midway(argv, cli_env(PROCESSOR_RUNTIME_ROOT=str(fixture_root)), results)
     for pid in _children_of_fixture():  # orphans finish their item; they write no result
         assert gone_soon(pid, 60)
-    finished = sorted(p.name for p in results.glob("*.json"))
+    finished = journaled(results)
     assert 3 <= len(finished) < total
 
     resumed = _batch(fixture_root, source, art, "--json", "--batch-id", "killed")
@@ -128,7 +128,7 @@ def test_sigkill_mid_batch_loses_nothing_and_the_next_run_finishes_it(fixture_ro
     assert resumed.envelope["reused"] == len(finished)
     started = {e["execution_id"] for e in resumed.events if e["event"] == "execution.start"}
     assert len(started) == total - len(finished)
-    assert not started & {name.removesuffix(".json") for name in finished}
+    assert not started & set(finished)
     items = Path(resumed.envelope["items_path"]).read_text().splitlines()
     assert [json.loads(line)["meta"]["batch_index"] for line in items] == list(range(total))
 

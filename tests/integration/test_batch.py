@@ -190,7 +190,7 @@ def test_a_batch_running_elsewhere_is_refused_not_joined(fixture_root, tmp_path)
     finally:
         release.set()
         holder.join(60)
-    assert not (folder.root / "results").exists()
+    assert not (folder.root / "results.ndjson").exists()
 
 
 def test_progress_reports_every_item_and_a_final_snapshot(fixture_root, tmp_path):

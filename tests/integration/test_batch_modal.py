@@ -17,7 +17,7 @@ from runtime.modal.target import ModalTarget
 from runtime.runner import run_processor
 from runtime.testing.fake_server import FakeModalServer
 from tests.fixtures.project import build_fixture_root, fixture_ref
-from tests.helpers import run_cli, sigkill_batch_midway
+from tests.helpers import journaled, run_cli, sigkill_batch_midway
 from tests.modal_support import OVERRIDE, fake_env, fake_modal_project
 
 pytestmark = pytest.mark.modal
@@ -185,7 +185,7 @@ def test_a_modal_batch_resumed_after_sigkill_runs_only_the_missing_items(mixed, 
     total = 16
     source = _ndjson(tmp_path / "in.ndjson", [{"case": "slow", "n": n} for n in range(total)])
     art = tmp_path / "art"
-    results = art / "batches" / "killed" / "results"
+    results = art / "batches" / "killed" / "results.ndjson"
     env = fake_env(server, root)
     argv = [sys.executable, "-m", "invoke", "run-batch", "--ref", MIXED, "--inputs-ndjson",
             str(source), "--artifacts-root", str(art), "--batch-id", "killed", "--adapter",
@@ -196,7 +196,7 @@ def test_a_modal_batch_resumed_after_sigkill_runs_only_the_missing_items(mixed, 
     while any(not task.done() for task in list(server.servicer.inputs.values())):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    finished = sorted(p.name for p in results.glob("*.json"))
+    finished = journaled(results)
     assert 3 <= len(finished) < total
 
     calls_before = len(server.servicer.calls)
@@ -207,7 +207,7 @@ def test_a_modal_batch_resumed_after_sigkill_runs_only_the_missing_items(mixed, 
     assert resumed.envelope["reused"] == len(finished)
     started = {e["execution_id"] for e in resumed.events if e["event"] == "execution.start"}
     assert len(started) == total - len(finished)
-    assert not started & {name.removesuffix(".json") for name in finished}
+    assert not started & set(finished)
     (call,) = _map_calls(server, calls_before)
     assert {p["execution_id"] for p in call.payloads.values()} == started
     items = Path(resumed.envelope["items_path"]).read_text().splitlines()

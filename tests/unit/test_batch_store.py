@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_an_unreadable_manifest_is_refused(tmp_path):
         folder.claim({"batch_id": "m"})
 
 
-def _finished_item(folder: BatchFolder, index: int, inputs: dict) -> str:
+def _finished_item(folder: BatchFolder, index: int, inputs: dict, record: bool = True) -> str:
     """Lay out what a successful item leaves: outputs, index, both receipts, the result line."""
     eid = folder.item_id(index)
     prefix = folder.item_prefix(eid)
@@ -68,7 +69,8 @@ def _finished_item(folder: BatchFolder, index: int, inputs: dict) -> str:
     (prefix / "outputs.json").write_text("[]")
     envelope = {"status": "success", "execution_id": eid, "outputs": [],
                 "index_path": str(prefix / "outputs.json"), "meta": {}}
-    folder.record_result(eid, json.dumps(envelope))
+    if record:
+        folder.record_result(eid, json.dumps(envelope))
     return eid
 
 
@@ -132,7 +134,73 @@ def test_reset_item_removes_every_trace_of_an_attempt(tmp_path):
     folder.reset_item(eid)
     assert not folder.item_prefix(eid).exists()
     assert not folder.execution_dir(eid).exists()
-    assert not folder.result_path(eid).exists()
+    assert folder.journal.line(0) is None
+    assert BatchFolder.under(tmp_path, "r").journal.line(0) is None  # as the next run reads it
+
+
+def test_a_result_recorded_before_a_reset_never_verifies_the_next_attempts_files(tmp_path):
+    # The item ran again and its child wrote new receipts, but the batch was killed before the
+    # new result was journalled: the old line must not pass for the new attempt's.
+    folder = BatchFolder.under(tmp_path, "s")
+    eid = _finished_item(folder, 0, {"a": 1})
+    folder.reset_item(eid)
+    _finished_item(folder, 0, {"a": 1}, record=False)  # the new attempt's files, no line yet
+    folder.journal.close()
+    assert _verify(BatchFolder.under(tmp_path, "s"), eid, {"a": 1}) is None
+
+
+def test_the_journal_keeps_the_latest_line_of_each_item_across_readers(tmp_path):
+    folder = BatchFolder.under(tmp_path, "j")
+    folder.journal.append(0, '{"n":0}')
+    folder.journal.append(2, '{"n":2}')
+    folder.journal.append(0, '{"n":"0 again"}')
+    assert folder.journal.line(0) == '{"n":"0 again"}'
+    folder.journal.close()
+    reader = BatchFolder.under(tmp_path, "j").journal
+    assert [reader.line(i) for i in range(4)] == ['{"n":"0 again"}', None, '{"n":2}', None]
+    with pytest.raises(ValueError, match="no newline"):
+        reader.append(1, "two\nlines")
+
+
+def test_a_torn_last_line_is_cut_and_the_next_line_stands_on_its_own(tmp_path):
+    folder = BatchFolder.under(tmp_path, "t")
+    folder.journal.append(0, '{"n":0}')
+    folder.journal.close()
+    with (folder.root / "results.ndjson").open("ab") as handle:
+        handle.write(b'1\t{"n":')  # a power cut mid-line
+    resumed = BatchFolder.under(tmp_path, "t").journal
+    assert resumed.line(1) is None
+    assert resumed.line(0) == '{"n":0}'
+    resumed.append(2, '{"n":2}')
+    resumed.close()
+    assert (folder.root / "results.ndjson").read_bytes() == b'0\t{"n":0}\n2\t{"n":2}\n'
+    assert BatchFolder.under(tmp_path, "t").journal.line(2) == '{"n":2}'
+
+
+def test_items_settling_at_once_journal_whole_lines(tmp_path):
+    folder = BatchFolder.under(tmp_path, "p")
+    line = json.dumps({"pad": "x" * 5000})
+
+    def settle(first: int) -> None:
+        for index in range(first, 400, 4):
+            folder.journal.append(index, line)
+
+    threads = [threading.Thread(target=settle, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    folder.journal.close()
+    reader = BatchFolder.under(tmp_path, "p").journal
+    assert all(reader.line(index) == line for index in range(400))
+
+
+def test_an_id_of_another_batch_has_no_index_here(tmp_path):
+    folder = BatchFolder.under(tmp_path, "a-b")
+    assert folder.item_index(folder.item_id(12)) == 12
+    for other in ("a-000001", "a-b-x", "zz-b-000001"):
+        with pytest.raises(ValueError, match="not an item id"):
+            folder.item_index(other)
 
 
 def test_reset_item_drops_an_empty_claim_a_kill_left_without_its_prefix(tmp_path):
