@@ -231,15 +231,24 @@ class ModalAdapter:
 
 
 MAP_CLOSE_GRACE_S = 5.0
+TURN_GRACE_S = 0.2  # for the map to hand over an output that came in behind a slower one
 
 
 class _Slot:
-    """One input of a map call: its output once the map yields it. The map yields in input
-    order, so an input's client wait starts when the input before it has its output: a slow
-    neighbour never eats into another input's timeout."""
+    """One input of a map call: its output once the map yields it.
+
+    Its client wait is counted from its submission, as a single call's is from the call, so an
+    item of a batch times out exactly when it would alone. The map yields in input order, so an
+    output that came in early waits behind a slower neighbour: when the neighbour's turn ends
+    after this input's deadline, an output already there is still taken (``TURN_GRACE_S`` for
+    the map to hand it over); none there is the timeout. (Counting from its turn instead let a
+    timed-out input's late output through when it ran behind a slow one: a CI run saw the
+    batch report rc 124 where the single run reported ``ERR_MODAL_TIMEOUT``.)
+    """
 
     def __init__(self, previous: _Slot | None) -> None:
         self._previous = previous
+        self._submitted = time.monotonic()
         self._done = threading.Event()
         self.value: Any = None
 
@@ -249,11 +258,13 @@ class _Slot:
 
     def wait(self, timeout_s: float) -> Any:
         """The input's output (a result or an SDK exception object); the built-in
-        ``TimeoutError`` when none comes within ``timeout_s`` of its turn, as ``get`` raises."""
+        ``TimeoutError`` when none comes within ``timeout_s`` of its submission, as ``get``
+        raises."""
         previous, self._previous = self._previous, None
         if previous is not None:
             previous._done.wait()  # bounded: Modal ends every input at the function's timeout
-        if not self._done.wait(timeout_s):
+        left = self._submitted + timeout_s - time.monotonic()
+        if not self._done.wait(max(left, TURN_GRACE_S)):
             raise TimeoutError(f"no output of the map input within {timeout_s:g}s")
         return self.value
 

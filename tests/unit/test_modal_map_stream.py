@@ -1,5 +1,6 @@
 """The modal adapter's map stream: inputs fed while the map runs, outputs back in input order,
-each input's client wait counted from its turn, a failed map handed to every waiting input."""
+each input's client wait counted from its submission (an output held behind a slower
+neighbour still taken at its turn), a failed map handed to every waiting input."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_a_failed_input_is_its_exception_object_in_place():
     stream.close(5)
 
 
-def test_an_inputs_wait_starts_when_the_input_before_it_has_its_output():
+def test_an_output_held_behind_a_slow_neighbour_is_taken_at_its_turn():
     stream = MapStream(_StubBoundary(_answer), handle=None, name="t")
     slow = stream.submit({"n": 0, "sleep": 0.6})
     after = stream.submit({"n": 1})
@@ -72,7 +73,29 @@ def test_an_inputs_wait_starts_when_the_input_before_it_has_its_output():
     waiter.start()
     assert slow.wait(5) == {"n": 0}
     waiter.join(5)
-    assert results == {"after": {"n": 1}}  # 0.3 s of its own, not eaten by its slow neighbour
+    assert results == {"after": {"n": 1}}  # its deadline passed while it waited its turn
+    stream.close(5)
+
+
+def test_an_input_behind_a_slow_neighbour_times_out_when_it_would_alone():
+    # Its output comes 1.6 s after its submission; alone it would time out at 0.8 s. Counted
+    # from its turn (1.0 s) the output would have been let through.
+    stream = MapStream(_StubBoundary(_answer), handle=None, name="t")
+    slow = stream.submit({"n": 0, "sleep": 1.0})
+    late = stream.submit({"n": 1, "sleep": 0.6})
+    outcome: dict[str, Any] = {}
+
+    def wait_late() -> None:
+        try:
+            outcome["value"] = late.wait(0.8)
+        except TimeoutError:
+            outcome["timeout"] = True
+
+    waiter = threading.Thread(target=wait_late)
+    waiter.start()
+    assert slow.wait(5) == {"n": 0}
+    waiter.join(5)
+    assert outcome == {"timeout": True}
     stream.close(5)
 
 
