@@ -110,10 +110,9 @@ def _drop_unseen(
     later stage can only lower its level), not progress on a terminal, and no sink recording.
     A batch at ``warning`` makes four info events an item; stamping and redacting each of them
     for nobody was a tenth of the parent's time."""
-    rank = _LEVELS.get(method, logging.CRITICAL)  # ``exception``, ``msg``…: never dropped here
-    if _sinks or rank >= _state.threshold:
+    if method not in _LEVELS:  # ``exception``, ``msg``…: never dropped here
         return event_dict
-    if event_dict.get(PROGRESS_KEY) and _state.fmt == HUMAN:
+    if event_wanted(method, bool(event_dict.get(PROGRESS_KEY))):
         return event_dict
     raise structlog.DropEvent
 
@@ -302,10 +301,10 @@ def _displayed(level: object, is_progress: bool = False) -> bool:
     return _rank(level) >= state.threshold or (is_progress and state.fmt == HUMAN)
 
 
-def event_wanted(level: object) -> bool:
+def event_wanted(level: object, is_progress: bool = False) -> bool:
     """Whether an event at ``level`` reaches anyone: an event sink, or the display threshold.
     Callers skip redacting and rendering what nobody gets."""
-    return bool(_sinks) or _displayed(level)
+    return bool(_sinks) or _displayed(level, is_progress)
 
 
 def level_enabled(level: str) -> bool:

@@ -49,15 +49,17 @@ def atomic_write(path: Path, data: bytes, confine_to: Path | None, *, mode: int 
     """
     if confine_to is not None:
         ensure_confined_dir(confine_to, path.parent)
+    def temp_file() -> tuple[int, str]:
+        return tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX,
+                                dir=path.parent)
+
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX,
-                                        dir=path.parent)
+        fd, tmp_name = temp_file()
     except FileNotFoundError:
         if confine_to is not None:
             raise
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX,
-                                        dir=path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)  # unconfined: its folder made on demand
+        fd, tmp_name = temp_file()
     try:
         # mkstemp creates 0600; artifacts and the registry must stay readable like normal files.
         os.fchmod(fd, FILE_MODE)
