@@ -102,6 +102,9 @@ class CancelledError(AdapterInvocationError):
     """
 
     exit_code = 130
+    #: Raised by a signal handler wherever the main thread is, a stderr sink included: the spawn
+    #: helper lets it through where it would swallow a sink's own bug.
+    cancels_run = True
 
     def __init__(self, signal_name: str) -> None:
         super().__init__(f"run cancelled by {signal_name}: the child's process group was killed "

@@ -19,7 +19,6 @@ import os
 import select
 import signal
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,7 +38,6 @@ _CHUNK = 64 * 1024
 _KILL_GRACE_S = 0.5
 _POLL_MS = 50
 _DRAIN_GRACE_S = 2.0  # after the child is gone: read what is buffered, then stop
-_JOIN_S = 10.0
 _SWEEP_ROUNDS = 5
 
 # A line sink may return False to say it wants no more lines (e.g. its log budget is spent);
@@ -228,50 +226,120 @@ def forward_stderr(chunks: Iterable[bytes], sink: LineSink | None) -> tuple[byte
     return splitter.result()
 
 
-def _drain(readers: Mapping[int, Callable[[bytes], None]], stop: threading.Event) -> None:
-    """Read every fd of ``readers`` to its end (each chunk to its reader) in one thread, or, once
-    ``stop`` is set, until none has anything buffered (or ``_DRAIN_GRACE_S`` passed): a
-    descendant still holding a pipe cannot block the drain."""
-    poller = select.poll()
-    for fd in readers:
-        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-    live = set(readers)
-    stop_at: float | None = None
-    while live:
-        # Seen before the poll, not after it: an empty poll that began before ``stop`` may have
-        # missed the child's last write (a loaded machine can pause this thread between the two),
-        # so only a poll begun after ``stop`` says nothing is buffered any more.
-        stopping = stop.is_set()
-        if stopping:
-            stop_at = stop_at if stop_at is not None else time.monotonic() + _DRAIN_GRACE_S
-            if time.monotonic() > stop_at:
+_IN = select.POLLIN | select.POLLHUP | select.POLLERR
+
+
+class _Pump:
+    """The child's pipes and its exit, served by one ``poll`` in the calling thread.
+
+    No drain thread: the stdout collector and the stderr sink run here, between polls, and the
+    child's exit wakes the same poll through a pidfd. The child's last write is in its pipe
+    before its exit is seen, so the drain after the exit misses nothing of the child's; a
+    descendant still holding a pipe gets ``_DRAIN_GRACE_S`` at most.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes],
+                 readers: Mapping[int, Callable[[bytes], None]], rest: memoryview | None) -> None:
+        self._proc = proc
+        self._poller = select.poll()
+        self._readers = dict(readers)
+        for fd in self._readers:
+            self._poller.register(fd, _IN)
+        self._stdin = proc.stdin if rest is not None else None
+        self._rest = rest
+        if self._stdin is not None:
+            self._poller.register(self._stdin.fileno(), select.POLLOUT | select.POLLERR)
+        self._pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):  # not Linux >= 5.3: poll the pid
+            self._pidfd = os.pidfd_open(proc.pid)
+            self._poller.register(self._pidfd, select.POLLIN)
+        self._exited = False
+
+    def until_exit(self, deadline: float) -> bool:
+        """Serve the pipes until the child exits (True) or ``deadline`` passes (False)."""
+        while not self._exited:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            wait_ms = int(left * 1000) + 1 if self._pidfd is not None else min(
+                _POLL_MS, int(left * 1000) + 1)
+            self._serve(self._poller.poll(wait_ms))
+            if self._pidfd is None and self._proc.poll() is not None:
+                self._exited = True
+        return True
+
+    def drain(self) -> None:
+        """Read what is buffered to its end, until a poll begun now finds nothing (or
+        ``_DRAIN_GRACE_S`` passed); stdin is given up."""
+        self._close_stdin()
+        stop_at = time.monotonic() + _DRAIN_GRACE_S
+        while self._readers and time.monotonic() <= stop_at:
+            events = self._poller.poll(_POLL_MS)
+            if not events:
                 return
-        events = poller.poll(_POLL_MS)
-        if not events:
-            if stopping:
-                return
-            continue
+            self._serve(events)
+
+    def close(self) -> None:
+        self._close_stdin()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def _serve(self, events: list[tuple[int, int]]) -> None:
         for fd, _mask in events:
-            try:
-                chunk = os.read(fd, _CHUNK)
-            except OSError:
-                chunk = b""
-            if chunk:
-                readers[fd](chunk)
+            reader = self._readers.get(fd)
+            if reader is not None:
+                try:
+                    chunk = os.read(fd, _CHUNK)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    reader(chunk)
+                else:
+                    self._poller.unregister(fd)
+                    del self._readers[fd]
+            elif fd == self._pidfd:
+                self._exited = True
+                self._poller.unregister(fd)
             else:
-                poller.unregister(fd)
-                live.discard(fd)
+                self._feed()
+
+    def _feed(self) -> None:
+        stdin, rest = self._stdin, self._rest
+        if stdin is None or rest is None:
+            return
+        try:
+            rest = rest[os.write(stdin.fileno(), rest[:_CHUNK]):]
+        except BlockingIOError:
+            return
+        except OSError:  # the child closed its stdin (or exited) before reading it all
+            rest = rest[:0]
+        self._rest = rest
+        if not rest:
+            self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        if self._stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._poller.unregister(self._stdin.fileno())
+            with contextlib.suppress(OSError):
+                self._stdin.close()
+            self._stdin, self._rest = None, None
 
 
 def _offer(sink: LineSink, line: bytes) -> bool:
     """Give ``line`` to the sink; False when it wants no more or raised.
 
     A sink that raises must not end the drain: an undrained pipe blocks the child until its
-    deadline and the tail would lose the end of its stderr.
+    deadline and the tail would lose the end of its stderr. The sink runs in the caller's thread,
+    where a signal handler may raise to cancel the run: an exception whose class sets
+    ``cancels_run`` (``runtime.errors.CancelledError``) is that, not a sink bug, and ends the run.
     """
     try:
         return sink(line) is not False
-    except Exception:  # noqa: BLE001 - any sink bug: stop forwarding, keep draining
+    except Exception as exc:  # any sink bug: stop forwarding, keep draining
+        if getattr(exc, "cancels_run", False):
+            raise
         return False
 
 
@@ -290,23 +358,6 @@ def _write_now(pipe: object, data: bytes) -> memoryview | None:
     with contextlib.suppress(OSError):
         pipe.close()  # type: ignore[attr-defined]
     return None
-
-
-def _feed_stdin(pipe: object, view: memoryview, stop: threading.Event) -> None:
-    """Write the rest of stdin without blocking past ``stop``: a descendant may hold it unread."""
-    fd = pipe.fileno()  # type: ignore[attr-defined]
-    with contextlib.suppress(OSError):
-        poller = select.poll()
-        poller.register(fd, select.POLLOUT | select.POLLERR)
-        while view and not stop.is_set():
-            if not poller.poll(_POLL_MS):
-                continue
-            try:
-                view = view[os.write(fd, view[:_CHUNK]):]
-            except BlockingIOError:
-                continue
-    with contextlib.suppress(OSError):
-        pipe.close()  # type: ignore[attr-defined]
 
 
 def _read_proc(path: str) -> bytes | None:
@@ -441,27 +492,6 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
-    """``proc.wait(timeout_s)`` without its polling loop.
-
-    CPython's ``Popen.wait(timeout=…)`` sleeps in growing steps (up to 50 ms), so a 45 ms child
-    is noticed only ~70 ms later. A pidfd becomes readable the moment the child exits.
-    Raises ``subprocess.TimeoutExpired`` like ``Popen.wait``.
-    """
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):  # not Linux >= 5.3: fall back to the polling wait
-        return proc.wait(timeout=timeout_s)
-    try:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        if not poller.poll(max(0, int(timeout_s * 1000))):
-            raise subprocess.TimeoutExpired(proc.args, timeout_s)
-    finally:
-        os.close(pidfd)
-    return proc.wait()
-
-
 def spawn(
     argv: Sequence[str],
     *,
@@ -497,28 +527,19 @@ def spawn(
     pgid = proc.pid
     out = StdoutCollector()
     err = StderrSplitter(on_stderr_line)
-    stop = threading.Event()
-    # Two threads at most: one drains both pipes (the stderr sink runs there); stdin gets its own
-    # only when the payload does not fit in the pipe at once (64 KiB on Linux).
     readers = {proc.stdout.fileno(): out.feed, proc.stderr.fileno(): err.feed}  # type: ignore[union-attr]
-    threads = [threading.Thread(target=_drain, args=(readers, stop), daemon=True)]
-    rest = _write_now(proc.stdin, stdin)
-    if rest is not None:
-        threads.append(threading.Thread(target=_feed_stdin, args=(proc.stdin, rest, stop),
-                                        daemon=True))
-    for thread in threads:
-        thread.start()
+    # Stdin that fits in the pipe (64 KiB on Linux) is written at once; the rest is fed by the
+    # same poll that drains stdout and stderr and sees the exit: no thread per run.
+    pump = _Pump(proc, readers, _write_now(proc.stdin, stdin))
     timed_out = False
     try:
-        rc = _wait(proc, timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(pgid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=_KILL_GRACE_S)
-        _kill_group(pgid, signal.SIGKILL)
-        proc.wait()
-        rc = TIMEOUT_RC
+        if not pump.until_exit(started + timeout_s):
+            timed_out = True
+            _kill_group(pgid, signal.SIGTERM)
+            if not pump.until_exit(time.monotonic() + _KILL_GRACE_S):
+                _kill_group(pgid, signal.SIGKILL)
+        code = proc.wait()
+        rc = TIMEOUT_RC if timed_out else code
     except BaseException:
         _kill_group(pgid, signal.SIGKILL)
         proc.wait()
@@ -527,19 +548,16 @@ def spawn(
         # Reap the whole group, then what left it: nothing holding our pipes outlives the run.
         _kill_group(pgid, signal.SIGKILL)
         sweep_marked(marker, window)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=_JOIN_S)
-        for pipe in (proc.stdout, proc.stderr):
-            with contextlib.suppress(OSError):
-                pipe.close()  # type: ignore[union-attr]
+        try:
+            pump.drain()
+        finally:
+            pump.close()
+            for pipe in (proc.stdout, proc.stderr):
+                with contextlib.suppress(OSError):
+                    pipe.close()  # type: ignore[union-attr]
     elapsed_ms = int((time.monotonic() - started) * 1000)
-    if threads[0].is_alive():  # the drain missed its join deadline: report nothing half-read
-        stdout, stdout_tail, stdout_len, overflow = b"", b"", 0, False
-        stderr_tail, stderr_len = b"", 0
-    else:
-        stdout, stdout_tail, stdout_len, overflow = out.result()
-        stderr_tail, stderr_len = err.result()
+    stdout, stdout_tail, stdout_len, overflow = out.result()
+    stderr_tail, stderr_len = err.result()
     return SpawnResult(
         rc=rc,
         stdout=stdout,

@@ -1,11 +1,14 @@
 """The one spawn helper: rc, deadline, group kill, bounded output, stdin, no TTY."""
 
+import contextlib
 import json
 import os
-import select
+import signal
+import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -16,7 +19,7 @@ from runtime.child.spawn import (
     STDERR_TAIL_BYTES,
     STDOUT_RING_BYTES,
     TIMEOUT_RC,
-    _drain,
+    _Pump,
     spawn,
 )
 from tests.helpers import gone_soon
@@ -199,41 +202,94 @@ def test_the_rest_of_a_cut_line_without_newline_is_not_offered_as_a_line():
     assert seen == [b"z" * (LINE_LIMIT_BYTES + CUT_MARGIN_BYTES)]
 
 
-def test_a_write_landing_between_an_empty_poll_and_stop_is_still_read(monkeypatch):
-    """The race a loaded machine hit (~1 run in 300 of a batch under I/O pressure, rc 0 with
-    stdout lost): the reader's poll times out empty, the thread is paused, the child prints its
-    envelope and exits, spawn sets ``stop``; the reader must still read what is now buffered."""
+def test_the_drain_after_the_exit_reads_all_the_child_left_buffered():
+    """The race a loaded machine hit with a drain thread (~1 run in 300 of a batch under I/O
+    pressure, rc 0 with stdout lost) cannot happen with one poll: the exit is seen first, and the
+    drain that follows reads everything buffered by then, whatever came in the same wake-up."""
     read_fd, write_fd = os.pipe()
-    stop = threading.Event()
-    real_poll = select.poll
-
-    class PausedPoller:
-        """A poller whose first poll comes back empty, and during whose return the child's
-        last write lands and ``stop`` is set (what a descheduled reader thread sees)."""
-
-        def __init__(self):
-            self._real = real_poll()
-            self._calls = 0
-
-        def register(self, fd, mask):
-            self._real.register(fd, mask)
-
-        def unregister(self, fd):
-            self._real.unregister(fd)
-
-        def poll(self, timeout):
-            self._calls += 1
-            if self._calls == 1:
-                os.write(write_fd, b'{"status":"success"}\n')
-                os.close(write_fd)
-                stop.set()
-                return []
-            return self._real.poll(timeout)
-
-    monkeypatch.setattr(select, "poll", PausedPoller)
-    chunks = []
+    envelope = b'{"status":"success"}\n' * 5000  # more than one read
+    writer = threading.Thread(target=lambda: (os.write(write_fd, envelope), os.close(write_fd)))
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    chunks: list[bytes] = []
+    pump = _Pump(proc, {read_fd: chunks.append}, None)
     try:
-        _drain({read_fd: chunks.append}, stop)
-        assert b"".join(chunks) == b'{"status":"success"}\n'
+        writer.start()
+        assert pump.until_exit(time.monotonic() + 30)
+        proc.wait()
+        writer.join()
+        pump.drain()
     finally:
+        pump.close()
         os.close(read_fd)
+    assert b"".join(chunks) == envelope
+
+
+def test_no_thread_is_started_for_a_run(monkeypatch):
+    """One poll in the caller's thread serves the pipes, the exit and a large stdin."""
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start",
+                        lambda self: (started.append(self), real_start(self))[1])
+    result = _py("""
+        import sys
+        data = sys.stdin.buffer.read()
+        sys.stderr.write("read %d\\n" % len(data))
+        print(len(data))
+    """, stdin=b"x" * (1024 * 1024), on_stderr_line=lambda line: None)
+    assert result.rc == 0
+    assert result.stdout.strip() == b"1048576"
+    assert started == []
+
+
+def test_a_descendant_still_writing_after_the_exit_stops_the_drain_at_its_grace(tmp_path):
+    # A writer out of the group and without the marker (a clean environment) survives the run
+    # and keeps writing to the inherited stderr: the drain must stop after its grace.
+    writer = tmp_path / "writer.py"
+    writer.write_text("import sys, time\nwhile True:\n"
+                      "    sys.stderr.write('x' * 100 + '\\n'); sys.stderr.flush(); time.sleep(0.01)\n")
+    pid_file = tmp_path / "writer.pid"
+    try:
+        result = _py(f"""
+            import subprocess, sys
+            proc = subprocess.Popen([sys.executable, {str(writer)!r}], start_new_session=True,
+                                    env={{}})
+            open({str(pid_file)!r}, "w").write(str(proc.pid))
+            print("child done")
+        """, timeout_s=60)
+    finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert result.rc == 0
+    assert result.stdout.strip() == b"child done"
+    assert b"x" * 100 in result.stderr_tail  # it was read while the grace lasted
+    assert result.elapsed_ms < 10_000
+
+
+def test_a_cancel_raised_by_a_signal_handler_inside_the_sink_ends_the_run(tmp_path):
+    """The sink runs in the caller's thread, so a cancelling signal can land inside it; the
+    cancel must end the run (child group killed), not be taken for a sink bug and swallowed."""
+    from runtime.errors import CancelledError
+
+    def cancel(signum, _frame):
+        raise CancelledError(signal.Signals(signum).name)
+
+    def sink(line: bytes) -> bool:
+        os.kill(os.getpid(), signal.SIGUSR1)  # the handler runs before this call returns
+        for _ in range(1000):
+            pass
+        return True
+
+    pid_file = tmp_path / "pid"
+    previous = signal.signal(signal.SIGUSR1, cancel)
+    try:
+        with pytest.raises(CancelledError, match="SIGUSR1"):
+            _py(f"""
+                import os, sys, time
+                open({str(pid_file)!r}, "w").write(str(os.getpid()))
+                sys.stderr.write("one line\\n")
+                time.sleep(60)
+            """, on_stderr_line=sink, timeout_s=60)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert gone_soon(int(pid_file.read_text()))
