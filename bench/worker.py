@@ -1,16 +1,16 @@
 """Measuring processes, one per measurement, so each starts clean (``python -m bench.worker``).
 
-``warm N``      N x run_processor() and N x subprocess.run(bare), interleaved per call.
-``fanout N C R`` R interleaved batches of N runs at concurrency C: run_processor vs bare.
+``warm N``      N x run_processor() and N x subprocess.run(bare), paired call by call.
+``fanout N C R`` R paired batches of N runs at concurrency C: run_processor vs bare.
 ``flood ours|raw BYTES``  drain a child's BYTES of stderr via runtime.child.spawn or a raw pipe;
                   reports seconds and this process's own peak RSS.
-``batch N C R``  R interleaved rounds: one run_batch of N items at concurrency C vs N bare runs
+``batch N C R``  R paired rounds: one run_batch of N items at concurrency C vs N bare runs
                   in a C-thread pool; wall seconds per round.
 ``batch-rss N C`` one run_batch of N mock items; this process's RSS sampled as items settle.
 ``batch-modal N C`` against an in-process fake Modal server: one run_batch of N items on modal
                   (one Function.map call) vs N single run_processor modal calls in a C-thread
                   pool; wall seconds of each and the RPCs each sent.
-Each prints one JSON object on stdout.
+Each prints one JSON object on stdout. Pairs alternate who goes first (``bench.stats.interleave``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import ROOT, bare_env, bare_payload, entrypoint, python
+from bench.stats import interleave
 
 REF = "demo/echo@1"
 FLOOD_CHILD = Path(__file__).resolve().parent / "flood_child.py"
@@ -51,48 +52,45 @@ def _bare(main: Path, scratch: Path, env: dict[str, str]) -> None:
 
 
 def warm(calls: int) -> dict[str, Any]:
-    """Per-call seconds of both paths, alternating call by call after one warm-up each."""
+    """Per-call seconds of both paths, paired call by call (who goes first alternating) after
+    one warm-up each."""
     main, env = entrypoint(REF), bare_env()
-    ours: list[float] = []
-    floor: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
         scratch = Path(tmp)
         _ours(scratch)
         _bare(main, scratch, env)
-        for _ in range(calls):
-            started = time.perf_counter()
-            _ours(scratch)
-            ours.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            _bare(main, scratch, env)
-            floor.append(time.perf_counter() - started)
+        ours, floor = interleave(lambda: _timed(lambda: _ours(scratch)),
+                                 lambda: _timed(lambda: _bare(main, scratch, env)), calls)
     return {"ours": ours, "floor": floor}
+
+
+def _timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
 
 
 def _pool_rounds(prefix: str, runs: int, concurrency: int, repetitions: int,
                  ours_round: Callable[[Path, ThreadPoolExecutor, int], None]) -> dict[str, Any]:
     """Wall seconds per round of ``ours_round`` vs ``runs`` bare runs in the same thread pool,
-    rounds alternating, after one warm-up run of each path."""
+    rounds paired (who goes first alternating), after one warm-up run of each path."""
     main, env = entrypoint(REF), bare_env()
-    ours: list[float] = []
-    floor: list[float] = []
+    numbers = iter(range(repetitions))
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp, \
             ThreadPoolExecutor(max_workers=concurrency) as pool:
         scratch = Path(tmp)
         _ours(scratch)
         _bare(main, scratch, env)
-        for number in range(repetitions):
-            started = time.perf_counter()
-            ours_round(scratch, pool, number)
-            ours.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            list(pool.map(lambda _i: _bare(main, scratch, env), range(runs)))
-            floor.append(time.perf_counter() - started)
+        ours, floor = interleave(
+            lambda: _timed(lambda: ours_round(scratch, pool, next(numbers))),
+            lambda: _timed(lambda: list(pool.map(lambda _i: _bare(main, scratch, env),
+                                                 range(runs)))),
+            repetitions)
     return {"ours": ours, "floor": floor}
 
 
 def fanout(runs: int, concurrency: int, repetitions: int) -> dict[str, Any]:
-    """Wall seconds of ``runs`` runs through a thread pool, per batch, batches alternating."""
+    """Wall seconds of ``runs`` runs through a thread pool, per batch, batches paired."""
 
     def round_(scratch: Path, pool: ThreadPoolExecutor, _number: int) -> None:
         list(pool.map(lambda _i: _ours(scratch), range(runs)))
@@ -292,8 +290,6 @@ def modal(calls: int) -> dict[str, Any]:
     from tests.modal_support import OVERRIDE, pinned_project, start_fake_modal
 
     configure_logging("warning", stream=sys.stderr)
-    ours: list[float] = []
-    floor: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-modal-") as tmp:
         scratch = Path(tmp)
         root = pinned_project(scratch / "project")
@@ -324,13 +320,7 @@ def modal(calls: int) -> dict[str, Any]:
 
             ours_call()
             bare_call()
-            for _ in range(calls):
-                started = time.perf_counter()
-                ours_call()
-                ours.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                bare_call()
-                floor.append(time.perf_counter() - started)
+            ours, floor = interleave(lambda: _timed(ours_call), lambda: _timed(bare_call), calls)
         finally:
             server.close()
     return {"ours": ours, "floor": floor}

@@ -42,12 +42,20 @@ def test_verdict_rejects_an_unknown_direction():
         verdict(1.0, 1.0, "both")  # type: ignore[arg-type]
 
 
-def test_interleave_alternates_ours_and_floor():
+def test_interleave_pairs_ours_and_floor_and_alternates_who_goes_first():
     calls: list[str] = []
     ours, floor = interleave(lambda: calls.append("o") or len(calls),
-                             lambda: calls.append("f") or len(calls), 3)
-    assert calls == ["o", "f", "o", "f", "o", "f"]
-    assert (ours, floor) == ([1, 3, 5], [2, 4, 6])
+                             lambda: calls.append("f") or len(calls), 4)
+    assert calls == ["o", "f", "f", "o", "o", "f", "f", "o"]
+    assert (ours, floor) == ([1, 4, 5, 8], [2, 3, 6, 7])
+
+
+def test_interleave_cancels_a_steady_trend():
+    # A machine getting faster by one unit per call: with a fixed order the floor, always
+    # second, would look faster; with the order alternating the two medians are equal.
+    clock = iter(range(100, 0, -1))
+    ours, floor = interleave(lambda: next(clock), lambda: next(clock), 4)
+    assert median(ours) == median(floor)
 
 
 def test_interleave_rejects_zero_repetitions():
