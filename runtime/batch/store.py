@@ -149,6 +149,13 @@ class BatchFolder:
         """
         prefix = self.item_prefix(eid)
         execution = self.execution_dir(eid)
+        try:
+            os.lstat(prefix)
+        except FileNotFoundError:  # the common case, a fresh item: one lstat, one rmdir
+            with contextlib.suppress(OSError):  # missing, not empty, or a link: left alone
+                execution.rmdir()
+            self.journal.forget(self.item_index(eid))
+            return
         owned = prefix.is_dir() and not prefix.is_symlink()
         for folder in (prefix, execution) if owned else (prefix,):
             if folder.is_symlink():
