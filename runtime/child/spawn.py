@@ -261,8 +261,9 @@ class _Pump:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            wait_ms = int(left * 1000) + 1 if self._pidfd is not None else min(
-                _POLL_MS, int(left * 1000) + 1)
+            wait_ms = int(left * 1000) + 1
+            if self._pidfd is None:  # no pidfd to wake us at the exit: look every _POLL_MS
+                wait_ms = min(wait_ms, _POLL_MS)
             self._serve(self._poller.poll(wait_ms))
             if self._pidfd is None and self._proc.poll() is not None:
                 self._exited = True
