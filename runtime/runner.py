@@ -397,7 +397,8 @@ def _execute(
             Path(write_prefix) if write_prefix else artifacts / "runs" / eid, resolved.directory)
         if made:
             created.append(prefix)
-        confinement = watch_confinement(artifacts, eid) if adapter in SOURCE_ADAPTERS else None
+        confinement = (watch_confinement(artifacts, eid, prefix) if adapter in SOURCE_ADAPTERS
+                       else None)
         request = RunRequest(
             execution_id=eid, processor=resolved, mode=mode, env=env, inputs=checked_inputs,
             write_prefix=prefix, artifacts_root=artifacts, timeout_s=limit, root=project,

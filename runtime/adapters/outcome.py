@@ -150,6 +150,8 @@ WATCH_ABOVE_BYTES = 128 * 1024
 WATCH_ABOVE_BYTES_LOADED = 8 * 1024
 _LOAD_COST_S = 0.004
 _listing_spent = [0.0]
+#: What the runtime itself creates in an artifacts root (``batches/``: :mod:`runtime.batch`).
+_ROOT_FOLDERS = ("runs", "execution", "batches")
 
 
 class Confinement:
@@ -157,17 +159,27 @@ class Confinement:
 
     The local adapter runs the processor from source with our permissions, so nothing stops it
     writing ``prefix/../x`` or into ``execution/``; SPEC §16 makes that an error. The artifacts
-    root, ``runs/`` and ``execution/`` are listed before the attempt and compared after it: a new
-    entry there that is not another run's folder, or anything in this run's execution folder but
-    its receipt, is ``ERR_ADAPTER_INVOCATION``. A large folder (``execution/`` after a big batch)
-    is watched with inotify (:mod:`runtime._dirwatch`) instead of listed, so the check does not
-    grow with the runs before it; ``watch`` forces either way (tests run both).
+    root, ``runs/``, ``execution/`` and every folder between the write prefix and the artifacts
+    root (a batch item's ``items/`` and its batch folder) are listed before the attempt and
+    compared after it: a new entry there that is not another run's folder, or anything in this
+    run's execution folder but its receipt, is ``ERR_ADAPTER_INVOCATION``. A large folder
+    (``execution/`` after a big batch) is watched with inotify (:mod:`runtime._dirwatch`)
+    instead of listed, so the check does not grow with the runs before it; ``watch`` forces
+    either way (tests run both). A prefix outside the root adds no folder: its surroundings are
+    the caller's, and other writers there are no child's breach.
     """
 
-    def __init__(self, artifacts_root: Path, execution_id: str, *, watch: bool | None = None) -> None:
+    def __init__(self, artifacts_root: Path, execution_id: str, *, prefix: Path | None = None,
+                 watch: bool | None = None) -> None:
         self._root = artifacts_root
         self._execution_id = execution_id
-        self._areas = (artifacts_root, artifacts_root / "runs", artifacts_root / "execution")
+        areas = [artifacts_root, artifacts_root / "runs", artifacts_root / "execution"]
+        if prefix is not None and artifacts_root in prefix.parents:
+            # A prefix of its own inside the root (a batch's items/<id>): what lies between it
+            # and the root is as reachable as runs/ is for the default prefix.
+            areas += [folder for folder in prefix.parents
+                      if artifacts_root in folder.parents and folder not in areas]
+        self._areas = tuple(areas)
         self._watch: DirWatch | None = None
         watched = [area for area in self._areas if self._watched(area, watch)]
         if watched:
@@ -221,7 +233,7 @@ class Confinement:
                 path = area / name
                 legit = (area != self._root and path.is_dir() and not path.is_symlink()
                          and EXECUTION_ID_RE.fullmatch(name))
-                if not legit and not (area == self._root and name in ("runs", "execution")):
+                if not legit and not (area == self._root and name in _ROOT_FOLDERS):
                     found.append(path.relative_to(self._root).as_posix())
         receipt_dir = self._root / "execution" / self._execution_id
         found += [f"execution/{self._execution_id}/{name}"
@@ -249,7 +261,7 @@ def expect_many_runs() -> None:
     import runtime._dirwatch  # noqa: F401 - its being loaded is what Confinement reads
 
 
-def watch_confinement(artifacts_root: Path, execution_id: str) -> Confinement:
+def watch_confinement(artifacts_root: Path, execution_id: str, prefix: Path) -> Confinement:
     """List (or watch) what the child could reach beside its prefix now; ``.check`` after the
     attempt, ``.close`` when the run is over."""
-    return Confinement(artifacts_root, execution_id)
+    return Confinement(artifacts_root, execution_id, prefix=prefix)

@@ -125,6 +125,7 @@ class BatchFolder:
         except FileNotFoundError:
             self.root.mkdir(parents=True, exist_ok=True)
             write_atomic(self.manifest_path, canonical_json(document) + "\n")
+            self._open()
             return False
         except (OSError, ValueError) as exc:
             raise InputsError(f"batch {self.batch_id}: {self.manifest_path.name} is unreadable "
@@ -133,7 +134,14 @@ class BatchFolder:
         if differs:
             raise InputsError(f"batch id {self.batch_id} was started with other "
                               f"{', '.join(differs)}; use a new --batch-id (nothing was run)")
+        self._open()
         return True
+
+    def _open(self) -> None:
+        """Create ``items/`` and the journal before any item runs: an item's confinement check
+        compares this folder before and after its child, so only a child adds entries here."""
+        (self.root / "items").mkdir(exist_ok=True)
+        self.journal.open()
 
     # -- items ----------------------------------------------------------------------------------
     def reset_item(self, eid: str) -> None:
@@ -277,17 +285,26 @@ class ResultJournal:
         assert self._offsets is not None
         return self._offsets, self._lengths
 
-    def _write(self, index: int, payload: bytes) -> int:
-        """Append one line; returns where its payload starts. Called under the lock."""
+    def open(self) -> None:
+        """Create the file (if new) and keep it open for appending."""
+        with self._lock:
+            self._ensure_open()
+
+    def _ensure_open(self) -> int:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                                0o644)
+        return self._fd
+
+    def _write(self, index: int, payload: bytes) -> int:
+        """Append one line; returns where its payload starts. Called under the lock."""
+        fd = self._ensure_open()
         head = f"{index}\t".encode()
         view = memoryview(head + payload + b"\n")
         while view:
-            view = view[os.write(self._fd, view):]
-        end = os.lseek(self._fd, 0, os.SEEK_CUR)
+            view = view[os.write(fd, view):]
+        end = os.lseek(fd, 0, os.SEEK_CUR)
         return end - len(payload) - 1
 
     def append(self, index: int, line: str) -> None:

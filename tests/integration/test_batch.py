@@ -227,3 +227,23 @@ def test_a_refused_batch_names_its_batch_id(fixture_root, tmp_path):
         run_batch(MIXED, source, root=fixture_root, artifacts_root=tmp_path / "art",
                   batch_id="named")
     assert caught.value.meta["batch_id"] == "named"
+
+
+def test_an_item_writing_beside_its_prefix_fails_as_the_single_run_does(fixture_root, tmp_path):
+    """``<prefix>/..`` of an item is the batch's ``items/`` folder: a write there is the same
+    breach (``ERR_ADAPTER_INVOCATION``) as ``runs/`` is for a single run, never a success."""
+    escape = fixture_ref("write_escape")
+    rows = [{"where": "dotdot"}, {"where": "execution"}]
+    result = run_batch(escape, _ndjson(tmp_path / "in.ndjson", rows), root=fixture_root,
+                       artifacts_root=tmp_path / "art", batch_id="esc", concurrency=1)
+    items = _items(result)
+    assert [item["status"] for item in items] == ["error", "error"]
+    assert {item["error"]["code"] for item in items} == {"ERR_ADAPTER_INVOCATION"}
+    assert "batches/esc/items/ESCAPED.txt" in items[0]["error"]["message"]
+    assert "extra.txt" in items[1]["error"]["message"]
+    for row in rows:
+        with pytest.raises(ProcessorRuntimeError) as single:
+            run_processor(escape, inputs=row, artifacts_root=tmp_path / "single", root=fixture_root)
+        assert single.value.code == "ERR_ADAPTER_INVOCATION"
+    assert result.errors == {"ERR_ADAPTER_INVOCATION": 2}
+    assert not result.ok

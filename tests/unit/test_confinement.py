@@ -143,3 +143,36 @@ def test_close_twice_is_harmless(root):
     confinement = _confine(root, True)
     confinement.close()
     confinement.close()
+
+
+def test_every_folder_between_a_prefix_of_its_own_and_the_root_is_covered(root, watch):
+    """A batch item's prefix is ``batches/<id>/items/<eid>``: its ``..`` is ``items/``, its
+    ``../..`` the batch folder, and both are as reachable as ``runs/`` is for a default prefix."""
+    prefix = root / "batches" / "b1" / "items" / EID
+    prefix.mkdir(parents=True)
+    (root / "batches" / "b1" / "results.ndjson").write_text("")
+    confinement = Confinement(root, EID, prefix=prefix, watch=watch)
+    (prefix / "outputs.json").write_text("[]")
+    (root / "batches" / "b1" / "items" / OTHER).mkdir()  # another item of the batch
+    (root / "batches" / "b2").mkdir()  # another batch starting beside this one
+    (root / "batches" / "b1" / "items" / "ESCAPED.txt").write_text("x")
+    (root / "batches" / "b1" / "ESCAPED.txt").write_text("x")
+    (root / "batches" / "loose.txt").write_text("x")
+    assert sorted(_escapes(confinement)) == sorted([
+        "batches/b1/items/ESCAPED.txt", "batches/b1/ESCAPED.txt", "batches/loose.txt"])
+
+
+def test_a_prefix_outside_the_root_adds_no_folder(root, tmp_path, watch):
+    outside = tmp_path / "elsewhere" / EID
+    outside.mkdir(parents=True)
+    confinement = Confinement(root, EID, prefix=outside, watch=watch)
+    try:
+        assert confinement._areas == (root, root / "runs", root / "execution")
+    finally:
+        confinement.close()
+
+
+def test_the_runtime_may_create_its_batches_folder_beside_a_run(root, watch):
+    confinement = _confine(root, watch)
+    (root / "batches").mkdir()
+    assert _escapes(confinement) == []
