@@ -6,8 +6,6 @@ or a container stays standard-library only, and ``import runtime`` never imports
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: processors and the container entry skip typing
 
 __version__ = "0.1.0"
@@ -44,4 +42,6 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'runtime' has no attribute {name!r}")
+    import importlib  # here, not at the top: the container entry never needs it
+
     return getattr(importlib.import_module(module), name)

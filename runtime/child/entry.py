@@ -10,7 +10,6 @@ Command line (docker): ``python3 -m runtime.child.entry --entrypoint /opt/proces
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -22,7 +21,8 @@ from runtime.errors import ProcessorRuntimeError
 from runtime.kit.message import PAYLOAD_LIMIT_BYTES, envelope_line, error_envelope
 
 # Standard library only, and only what a run needs: this module starts a second interpreter in
-# every docker run, so typing/pathlib/dataclasses stay out of its imports (~10 ms in the image).
+# every docker run, so typing/pathlib/dataclasses/argparse stay out of its imports (argparse and
+# its gettext alone are ~2 ms of the image's start; typing and friends ~10 ms).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -84,14 +84,53 @@ def run_entry(
     )
 
 
+USAGE = ("usage: container_entry --entrypoint PATH --timeout-s SECONDS [--secret NAME ...] "
+         "[--env-name ENV]")
+
+
+class UsageError(ValueError):
+    """A command line the entry cannot run (exit code 2, as a CLI's usage error)."""
+
+
+def parse_args(argv: Sequence[str]) -> tuple[str, float, list[str], str]:
+    """``(entrypoint, timeout_s, secrets, env_name)`` of the command line the adapters build.
+
+    Each option takes one value (``--name value`` or ``--name=value``); ``--entrypoint`` and
+    ``--timeout-s`` are required, ``--secret`` repeats. Anything else is a :class:`UsageError`.
+    """
+    values: dict[str, list[str]] = {"--entrypoint": [], "--timeout-s": [], "--secret": [],
+                                    "--env-name": []}
+    rest = list(argv)
+    while rest:
+        name, eq, value = rest.pop(0).partition("=")
+        if name not in values:
+            raise UsageError(f"unrecognized argument: {name}")
+        if not eq:
+            if not rest:
+                raise UsageError(f"{name} expects a value")
+            value = rest.pop(0)
+        values[name].append(value)
+    for name in ("--entrypoint", "--timeout-s", "--env-name"):
+        if len(values[name]) > 1:
+            raise UsageError(f"{name} given more than once")
+    if not values["--entrypoint"] or not values["--timeout-s"]:
+        raise UsageError("--entrypoint and --timeout-s are required")
+    try:
+        timeout_s = float(values["--timeout-s"][0])
+    except ValueError:
+        raise UsageError(f"--timeout-s: not a number: {values['--timeout-s'][0]!r}") from None
+    env_name = values["--env-name"][0] if values["--env-name"] else "dev"
+    return values["--entrypoint"][0], timeout_s, values["--secret"], env_name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Docker entry: payload on stdin, the child's stdout on stdout, its rc as our exit code."""
-    parser = argparse.ArgumentParser(prog="container_entry")
-    parser.add_argument("--entrypoint", required=True)
-    parser.add_argument("--timeout-s", type=float, required=True)
-    parser.add_argument("--secret", action="append", default=[])
-    parser.add_argument("--env-name", default="dev")
-    args = parser.parse_args(argv)
+    try:
+        entrypoint, timeout_s, secrets, env_name = parse_args(
+            sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        sys.stderr.write(f"{USAGE}\ncontainer_entry: error: {exc}\n")
+        return 2
     raw = sys.stdin.buffer.read(PAYLOAD_LIMIT_BYTES + 1)
     try:
         payload = json.loads(raw)
@@ -101,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("container_entry: payload must be one JSON object within "
                          f"{PAYLOAD_LIMIT_BYTES} bytes\n")
         return 2
-    result = run_entry(payload, entrypoint=args.entrypoint, timeout_s=args.timeout_s,
-                       secrets=args.secret, env_name=args.env_name, payload_bytes=raw)
+    result = run_entry(payload, entrypoint=entrypoint, timeout_s=timeout_s, secrets=secrets,
+                       env_name=env_name, payload_bytes=raw)
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.buffer.flush()
     return result.rc

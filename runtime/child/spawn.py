@@ -20,7 +20,6 @@ import select
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 STDERR_TAIL_BYTES = 8 * 1024
@@ -508,7 +507,7 @@ def spawn(
     always set; stdin is a pipe (never a TTY). ``on_stderr_line`` receives each stderr line (cut
     to 16 KiB plus the cut margin) as it arrives, until it returns False.
     """
-    marker = uuid.uuid4().hex
+    marker = os.urandom(16).hex()  # a uuid4's randomness, without importing uuid (platform)
     child_env = dict(os.environ if env is None else env)
     child_env["PYTHONUNBUFFERED"] = "1"
     child_env["LOG_STREAM"] = "stderr"

@@ -14,7 +14,6 @@ The kit parses the payload from stdin, writes outputs atomically under the write
 index and the determinism receipt, logs NDJSON to stderr and prints the one envelope line.
 """
 
-import importlib
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the kit and the container entry skip typing
 if TYPE_CHECKING:
@@ -34,4 +33,6 @@ def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'runtime.kit' has no attribute {name!r}")
+    import importlib  # here, not at the top: the container entry never needs it
+
     return getattr(importlib.import_module(module), name)

@@ -135,3 +135,15 @@ def test_summarize_real_reaches_for_the_vendor_sdk(summarize, tmp_path, monkeypa
     monkeypatch.setenv("ACME_API_KEY", "unit-test-not-a-key")
     with pytest.raises(ImportError, match="vendor SDK imported: openai"):
         summarize.handle(_context(tmp_path, "real"))
+
+
+def test_the_container_entry_starts_without_the_heavy_standard_modules():
+    """A second interpreter per docker or Modal run: what it imports is paid on every run."""
+    heavy = ["argparse", "gettext", "uuid", "platform", "importlib", "typing", "pathlib",
+             "dataclasses", "inspect"]
+    probe = ("import json, sys; import runtime.child.entry; "
+             "print(json.dumps(sorted(m for m in sys.argv[1:] if m in sys.modules)))")
+    done = subprocess.run([sys.executable, "-S", "-c", probe, *heavy], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
