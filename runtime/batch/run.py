@@ -289,7 +289,7 @@ class _BatchRun:
     def _reused(self, index: int, inputs: dict[str, Any]) -> Future[_Item] | None:
         """A finished future for an item an earlier run completed (its receipts verify)."""
         eid = self.folder.item_id(index)
-        found = self.folder.verified_result(eid, self.ref, self.mode, inputs_sha256(inputs))
+        found = self.folder.verified_result(eid, self.ref, self.mode, lambda: inputs_sha256(inputs))
         if found is None:
             return None
         done: Future[_Item] = Future()

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import uuid
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -184,10 +185,12 @@ class BatchFolder:
         """
         self.journal.append(self.item_index(eid), line)
 
-    def verified_result(self, eid: str, ref: str, mode: str, inputs_sha: str
+    def verified_result(self, eid: str, ref: str, mode: str, inputs_sha: Callable[[], str]
                         ) -> tuple[str, str] | None:
         """(envelope line, receipt sha256) of an item that finished successfully earlier and whose
-        receipts still verify, else None (the item must run again).
+        receipts still verify, else None (the item must run again). ``inputs_sha`` gives the
+        hash of the item's inputs, asked for only when there is a receipt to compare it with
+        (most items of a fresh batch have none).
 
         Verified: the recorded envelope is a success for this id; both receipt copies exist and
         are byte-identical; the receipt names this id, ref and mode and these inputs; every output
@@ -209,7 +212,7 @@ class BatchFolder:
         except (AdapterInvocationError, ValueError):
             return None
         expected = {"execution_id": eid, "processor_ref": ref, "mode": mode,
-                    "inputs_sha256": inputs_sha}
+                    "inputs_sha256": inputs_sha()}
         if not isinstance(receipt, dict) or any(receipt.get(k) != v for k, v in expected.items()):
             return None
         if not _outputs_match(prefix, receipt.get("outputs")):

@@ -75,7 +75,7 @@ def _finished_item(folder: BatchFolder, index: int, inputs: dict, record: bool =
 
 
 def _verify(folder, eid, inputs):
-    return folder.verified_result(eid, REF, MODE, sha256_hex(canonical_json(inputs)))
+    return folder.verified_result(eid, REF, MODE, lambda: sha256_hex(canonical_json(inputs)))
 
 
 def test_a_finished_item_verifies(tmp_path):
