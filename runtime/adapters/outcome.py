@@ -177,8 +177,8 @@ class Confinement:
         if prefix is not None and artifacts_root in prefix.parents:
             # A prefix of its own inside the root (a batch's items/<id>): what lies between it
             # and the root is as reachable as runs/ is for the default prefix.
-            areas += [folder for folder in prefix.parents
-                      if artifacts_root in folder.parents and folder not in areas]
+            between = prefix.parents[:prefix.parents.index(artifacts_root)]
+            areas += [folder for folder in between if folder not in areas]
         self._areas = tuple(areas)
         self._watch: DirWatch | None = None
         watched = [area for area in self._areas if self._watched(area, watch)]

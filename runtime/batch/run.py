@@ -183,8 +183,6 @@ def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, a
     if adapter in SOURCE_ADAPTERS and total > 1:
         expect_many_runs()  # every item leaves a folder in execution/: watch it, do not list it
     with exclusive, fan_out(adapter) as via:
-        resuming = folder.claim(manifest)
-        log.info("batch.start", items=total, concurrency=workers, resuming=resuming)
         run = _BatchRun(folder, str(resolved.ref), mode, total, on_progress, started)
 
         def execute(index: int, inputs: dict[str, Any]) -> _Item:
@@ -214,6 +212,8 @@ def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, a
             return replace(item, line=line)
 
         try:
+            resuming = folder.claim(manifest)  # opens the journal: closed (and synced) below
+            log.info("batch.start", items=total, concurrency=workers, resuming=resuming)
             run.drive(iter_items(source, check), execute, workers)
         finally:
             folder.journal.close()
