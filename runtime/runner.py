@@ -36,6 +36,7 @@ from runtime.guards import (
     new_execution_id,
 )
 from runtime.kit.files import remove_partial_writes
+from runtime.kit.layout import execution_dir, run_prefix
 from runtime.kit.message import CUT_MARK, INPUTS_LIMIT_BYTES
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
@@ -384,17 +385,17 @@ def _execute(
         artifacts = artifacts.resolve()
         if artifacts == resolved.directory or resolved.directory in artifacts.parents:
             raise InputsError(f"artifacts root {artifacts} lies inside the processor's code folder")
-        execution_dir = artifacts / "execution" / eid
+        receipts = execution_dir(artifacts, eid)
         try:
             # The atomic claim of the id: of two runs with one id, exactly one gets here.
-            _make_dir("execution folder", execution_dir, exclusive=True)
+            _make_dir("execution folder", receipts, exclusive=True)
         except FileExistsError:
             # A reused id would overwrite an earlier run's receipt: lose nothing, refuse instead.
             raise InputsError(f"execution id {eid} was already used under {artifacts} "
                               "(use a fresh id)") from None
-        created.append(execution_dir)
+        created.append(receipts)
         prefix, made = _prepare_prefix(
-            Path(write_prefix) if write_prefix else artifacts / "runs" / eid, resolved.directory)
+            Path(write_prefix) if write_prefix else run_prefix(artifacts, eid), resolved.directory)
         if made:
             created.append(prefix)
         confinement = (watch_confinement(artifacts, eid, prefix) if adapter in SOURCE_ADAPTERS
@@ -411,8 +412,8 @@ def _execute(
             attempts += 1
             if attempts > 1:
                 _reset_prefix(prefix)
-                if execution_dir.is_dir():
-                    _reset_prefix(execution_dir)
+                if receipts.is_dir():
+                    _reset_prefix(receipts)
             try:
                 result = runner.run(request)
             except ProcessorRuntimeError as exc:
@@ -431,7 +432,7 @@ def _execute(
         validate_outputs(resolved, envelope, prefix)
     except ProcessorRuntimeError as err:
         if prefix is not None and artifacts is not None and attempts:
-            _discard_partial_writes(prefix, artifacts / "execution" / eid, log)
+            _discard_partial_writes(prefix, execution_dir(artifacts, eid), log)
         _release(created, wipe=isinstance(err, CancelledError))
         elapsed = int((time.monotonic() - started) * 1000)
         err.execution_id = shown_id

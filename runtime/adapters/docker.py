@@ -47,6 +47,7 @@ from runtime.images.engine import (
     translate,
     with_registry_retry,
 )
+from runtime.kit.layout import execution_dir
 from runtime.logging import get_logger
 
 MANAGED_LABEL = "io.processor-runtime.managed"
@@ -228,9 +229,9 @@ class DockerAdapter:
                        environment: dict[str, str], log: Any) -> tuple[SpawnResult, bool]:
         import docker.types
 
-        execution_dir = request.artifacts_root / "execution" / request.execution_id
-        execution_dir.mkdir(parents=True, exist_ok=True)
-        folders = [request.write_prefix, execution_dir.resolve()]
+        receipts = execution_dir(request.artifacts_root, request.execution_id)
+        receipts.mkdir(parents=True, exist_ok=True)
+        folders = [request.write_prefix, receipts.resolve()]
         host_ids = (os.getuid(), os.getgid())
         as_root = host_ids[0] == 0
         user = (NOBODY, NOBODY) if as_root else host_ids

@@ -26,13 +26,19 @@ from runtime.contract.envelope import (
 from runtime.contract.shapes import EXECUTION_ID_RE, WireEnvelope
 from runtime.errors import AdapterInvocationError, ProcessorRuntimeError
 from runtime.kit.hashing import sha256_hex
+from runtime.kit.layout import (
+    DETERMINISM_NAME,
+    EXECUTION_DIRNAME,
+    ROOT_FOLDERS,
+    RUNS_DIRNAME,
+    execution_dir,
+)
 from runtime.redaction import redact_tail
 
 if TYPE_CHECKING:
     from runtime._dirwatch import DirWatch
     from runtime.adapters.base import RunRequest
 
-RECEIPT_NAME = "determinism.json"  # the one file a child writes in its execution folder
 
 __all__ = ["TIMEOUT_RC", "Attempt", "Confinement", "container_failed", "expect_many_runs",
            "failure_meta", "judge", "judge_attempt", "watch_confinement"]
@@ -151,7 +157,6 @@ WATCH_ABOVE_BYTES_LOADED = 8 * 1024
 _LOAD_COST_S = 0.004
 _listing_spent = [0.0]
 #: What the runtime itself creates in an artifacts root (``batches/``: :mod:`runtime.batch`).
-_ROOT_FOLDERS = ("runs", "execution", "batches")
 
 
 class Confinement:
@@ -173,7 +178,7 @@ class Confinement:
                  watch: bool | None = None) -> None:
         self._root = artifacts_root
         self._execution_id = execution_id
-        areas = [artifacts_root, artifacts_root / "runs", artifacts_root / "execution"]
+        areas = [artifacts_root, artifacts_root / RUNS_DIRNAME, artifacts_root / EXECUTION_DIRNAME]
         if prefix is not None and artifacts_root in prefix.parents:
             # A prefix of its own inside the root (a batch's items/<id>): what lies between it
             # and the root is as reachable as runs/ is for the default prefix.
@@ -233,11 +238,11 @@ class Confinement:
                 path = area / name
                 legit = (area != self._root and path.is_dir() and not path.is_symlink()
                          and EXECUTION_ID_RE.fullmatch(name))
-                if not legit and not (area == self._root and name in _ROOT_FOLDERS):
+                if not legit and not (area == self._root and name in ROOT_FOLDERS):
                     found.append(path.relative_to(self._root).as_posix())
-        receipt_dir = self._root / "execution" / self._execution_id
+        receipt_dir = execution_dir(self._root, self._execution_id)
         found += [f"execution/{self._execution_id}/{name}"
-                  for name in sorted(self._names(receipt_dir) - {RECEIPT_NAME})]
+                  for name in sorted(self._names(receipt_dir) - {DETERMINISM_NAME})]
         return found
 
     def check(self, log: Any) -> None:

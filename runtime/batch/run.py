@@ -41,6 +41,7 @@ from runtime.guards import (
     check_pinned_env,
 )
 from runtime.kit.hashing import canonical_json, sha256_file, sha256_hex
+from runtime.kit.layout import RECEIPT_NAME
 from runtime.logging import get_logger
 from runtime.paths import default_artifacts_root, project_root
 from runtime.registry.load import Registry
@@ -204,7 +205,7 @@ def _run_batch(ref: str, source: Path, bid: str, started: float, *, mode: str, a
                 item = _Item(index, eid, ERROR, code=err.code)
             else:
                 body = envelope.model_dump(exclude_none=True)
-                receipt = sha256_file(folder.item_prefix(eid) / "receipt.json")
+                receipt = sha256_file(folder.item_prefix(eid) / RECEIPT_NAME)
                 item = _Item(index, eid, SUCCESS, receipt_sha256=receipt)
             body["meta"] = {**body.get("meta", {}), "batch_id": bid, "batch_index": index}
             line = json.dumps(body, ensure_ascii=False, separators=(",", ":"))

@@ -40,6 +40,7 @@ from runtime.contract.wire import EXECUTION_ID_RE, Envelope
 from runtime.errors import AdapterInvocationError, InputsError
 from runtime.kit.files import TEMP_PREFIX, TEMP_SUFFIX
 from runtime.kit.hashing import canonical_json, sha256_file, sha256_hex
+from runtime.kit.layout import BATCHES_DIRNAME, RECEIPT_NAME, execution_dir
 
 MANIFEST_SCHEMA = "batch/1"
 RECEIPT_SCHEMA = "batch-receipt/1"
@@ -74,7 +75,7 @@ class BatchFolder:
     @classmethod
     def under(cls, artifacts_root: Path, batch_id: str) -> BatchFolder:
         """The folder of ``batch_id`` under ``<artifacts_root>/batches/``."""
-        root = artifacts_root / "batches" / batch_id
+        root = artifacts_root / BATCHES_DIRNAME / batch_id
         return cls(batch_id, root, artifacts_root, ResultJournal(root / "results.ndjson"))
 
     @property
@@ -87,7 +88,7 @@ class BatchFolder:
 
     @property
     def receipt_path(self) -> Path:
-        return self.root / "receipt.json"
+        return self.root / RECEIPT_NAME
 
     @property
     def lock_path(self) -> Path:
@@ -111,7 +112,7 @@ class BatchFolder:
         return int(digits)
 
     def execution_dir(self, eid: str) -> Path:
-        return self.artifacts_root / "execution" / eid
+        return execution_dir(self.artifacts_root, eid)
 
     # -- the manifest ---------------------------------------------------------------------------
     def claim(self, manifest: dict[str, Any]) -> bool:

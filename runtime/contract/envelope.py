@@ -25,6 +25,7 @@ from runtime.errors import (
 )
 from runtime.kit import message
 from runtime.kit.hashing import canonical_json
+from runtime.kit.layout import DETERMINISM_NAME, RECEIPT_NAME, execution_dir
 from runtime.redaction import redact, redact_text
 
 if TYPE_CHECKING:  # pydantic loads only when an envelope is not in the canonical shape
@@ -180,8 +181,8 @@ def check_success_files(envelope: WireEnvelope | Envelope, write_prefix: Path, e
 
 def check_receipts(write_prefix: Path, artifacts_root: Path, execution_id: str) -> str:
     """Prove both receipt copies exist and are byte-identical; returns the receipt text."""
-    first = write_prefix / "receipt.json"
-    second = artifacts_root / "execution" / execution_id / "determinism.json"
+    first = write_prefix / RECEIPT_NAME
+    second = execution_dir(artifacts_root, execution_id) / DETERMINISM_NAME
     try:
         a, b = first.read_bytes(), second.read_bytes()
     except OSError as exc:

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from runtime.kit.files import UnsafePathError, atomic_write, safe_join
 from runtime.kit.hashing import canonical_json, sha256_hex, tree_sha256
+from runtime.kit.layout import DETERMINISM_NAME, RECEIPT_NAME, execution_dir
 from runtime.kit.message import (
     PAYLOAD_LIMIT_BYTES,
     TRACEBACK_LIMIT,
@@ -146,10 +147,10 @@ class Context:
             "env_fingerprint": fingerprint,
         }
         receipt_bytes = (canonical_json(receipt) + "\n").encode()
-        atomic_write(self.write_prefix / "receipt.json", receipt_bytes, self.write_prefix)
-        execution_dir = self.artifacts_root / "execution" / self.execution_id
-        execution_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(execution_dir / "determinism.json", receipt_bytes, self.artifacts_root)
+        atomic_write(self.write_prefix / RECEIPT_NAME, receipt_bytes, self.write_prefix)
+        receipts = execution_dir(self.artifacts_root, self.execution_id)
+        receipts.mkdir(parents=True, exist_ok=True)
+        atomic_write(receipts / DETERMINISM_NAME, receipt_bytes, self.artifacts_root)
         self.log("processor.receipt", receipt_sha256=sha256_hex(receipt_bytes))
         return success_envelope(self.execution_id, outputs, index_path.as_posix(),
                                 {"env_fingerprint": fingerprint, "processor_ref": self.ref,
