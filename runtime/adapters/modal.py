@@ -27,6 +27,7 @@ from runtime.adapters.base import RunRequest
 from runtime.adapters.outcome import Attempt
 from runtime.child.spawn import SpawnResult
 from runtime.errors import InputsError, ModalInvocationError
+from runtime.kit.layout import EXECUTION_DIRNAME, RUNS_DIRNAME, execution_dir
 from runtime.logging import get_logger
 from runtime.modal.app import (
     ARTIFACTS_MOUNT,
@@ -182,8 +183,8 @@ class ModalAdapter:
         try:
             relative = request.write_prefix.relative_to(request.artifacts_root).as_posix()
         except ValueError:
-            return f"runs/{request.execution_id}"
-        if relative in ("", ".") or relative.startswith("execution/"):
+            return f"{RUNS_DIRNAME}/{request.execution_id}"
+        if relative in ("", ".") or relative.startswith(f"{EXECUTION_DIRNAME}/"):
             raise InputsError("the modal adapter needs a write prefix of its own, not the "
                               "artifacts root or its execution/ folder")
         return relative
@@ -194,9 +195,9 @@ class ModalAdapter:
         volume = modal_volume_name()
         boundary.fetch_volume(volume, environment_name=modal_env, remote_dir=remote_prefix,
                               local_dir=request.write_prefix)
-        execution = f"execution/{request.execution_id}"
-        boundary.fetch_volume(volume, environment_name=modal_env, remote_dir=execution,
-                              local_dir=request.artifacts_root / execution)
+        boundary.fetch_volume(volume, environment_name=modal_env,
+                              remote_dir=f"{EXECUTION_DIRNAME}/{request.execution_id}",
+                              local_dir=execution_dir(request.artifacts_root, request.execution_id))
 
     @staticmethod
     def _outcome(result: Any, started: float) -> tuple[SpawnResult, str | None]:

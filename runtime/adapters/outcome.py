@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from runtime._dirwatch import DirWatch
     from runtime.adapters.base import RunRequest
 
-
 __all__ = ["TIMEOUT_RC", "Attempt", "Confinement", "container_failed", "expect_many_runs",
            "failure_meta", "judge", "judge_attempt", "watch_confinement"]
 
@@ -156,7 +155,6 @@ WATCH_ABOVE_BYTES = 128 * 1024
 WATCH_ABOVE_BYTES_LOADED = 8 * 1024
 _LOAD_COST_S = 0.004
 _listing_spent = [0.0]
-#: What the runtime itself creates in an artifacts root (``batches/``: :mod:`runtime.batch`).
 
 
 class Confinement:
@@ -241,7 +239,7 @@ class Confinement:
                 if not legit and not (area == self._root and name in ROOT_FOLDERS):
                     found.append(path.relative_to(self._root).as_posix())
         receipt_dir = execution_dir(self._root, self._execution_id)
-        found += [f"execution/{self._execution_id}/{name}"
+        found += [(receipt_dir / name).relative_to(self._root).as_posix()
                   for name in sorted(self._names(receipt_dir) - {DETERMINISM_NAME})]
         return found
 
