@@ -87,6 +87,7 @@ def register_sensitive_environ(environ: Mapping[str, str] | None = None) -> None
     register_secret_names([name for name in source if is_sensitive_key(name)], source)
 
 
+@functools.lru_cache(maxsize=4096)  # the same field and variable names come back on every event
 def is_sensitive_key(key: str) -> bool:
     """True for keys whose values are secrets by name (``*_TOKEN``, ``password``, …)."""
     return bool(_SENSITIVE_KEY.search(key))
@@ -95,7 +96,7 @@ def is_sensitive_key(key: str) -> bool:
 def _needles(extra: Collection[str]) -> Sequence[str]:
     """Every spelling of the known and ``extra`` values, longest first."""
     known = _sorted_spellings[0]
-    if not any(extra):
+    if not extra or not any(extra):
         return known
     found = set(known)
     for value in extra:
@@ -142,9 +143,10 @@ def redact_text(text: str, extra: Collection[str] = (), *, cut_start: bool = Fal
             for index, part in enumerate(parts))
     elif cut_start or cut_end:
         text = _cut_edges(text, needles, start=cut_start, end=cut_end)
-    if not any(prefix in text for prefix in _TOKEN_PREFIXES):
-        return text
-    return _TOKEN_SHAPES.sub(REDACTED, text)
+    for prefix in _TOKEN_PREFIXES:  # a plain loop: half the cost of ``any(<genexpr>)`` on ids
+        if prefix in text:
+            return _TOKEN_SHAPES.sub(REDACTED, text)
+    return text
 
 
 def redact_tail(text: str, limit: int, *, cut_start: bool = True) -> str:
@@ -179,12 +181,14 @@ def redact(value: Any, key: str = "", extra: Collection[str] = (), *, _depth: in
     A subtree deeper than ``MAX_DEPTH`` becomes ``TOO_DEEP``: the walk is bounded whatever the
     input, and what it did not look at is not let through.
     """
-    # A boolean under a secret's name is its presence, not its value (True/False stay readable).
-    if (key and is_sensitive_key(key) and isinstance(value, str | int | float)
-            and not isinstance(value, bool) and value != ""):
-        return REDACTED
+    # Strings first: they are most of what a log event or an envelope carries.
     if isinstance(value, str):
+        if value and key and is_sensitive_key(key):
+            return REDACTED
         return redact_text(value, extra)
+    # A boolean under a secret's name is its presence, not its value (True/False stay readable).
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return REDACTED if key and is_sensitive_key(key) else value
     if isinstance(value, dict | list | tuple) and _depth >= MAX_DEPTH:
         return TOO_DEEP
     if isinstance(value, dict):
