@@ -10,7 +10,11 @@
 * the floor beside it: ``inv --version`` and the bare ``python main.py < payload``;
 * the **imports** over ``inv --version`` (``-X importtime``: module count and self time, by
   package), the CPU-time-insensitive view on a shared machine;
-* a **profile** of one run (``cProfile``): our own functions by cumulative time.
+* a **profile** of one run (``cProfile``): our own functions by cumulative time;
+* a **warm run's CPU** (``python -m bench.worker warm-account N``): this process's and the
+  children's user and system CPU per run against the bare floor's, and our functions' shares of
+  the parent's CPU. With as many busy children as cores (fan-out, batch) every millisecond of
+  parent CPU is taken from them: (child + parent) / (child + floor parent) bounds those ratios.
 
 The markdown goes between ``<!-- account:start -->`` and ``<!-- account:end -->``.
 """
@@ -32,6 +36,8 @@ from typing import Any
 from bench.importdiff import group, imports
 from bench.measure import ROOT, bare_env, bare_payload, entrypoint, inv, python, timed_run
 from bench.stats import median
+
+WARM_CALLS = 300
 
 REF = "demo/echo@1"
 README = ROOT / "bench" / "README.md"
@@ -120,6 +126,57 @@ def profile(scratch: Path, top: int = 12) -> list[tuple[str, float, float]]:
         out.unlink(missing_ok=True)
 
 
+def warm_cpu(calls: int = WARM_CALLS) -> dict[str, Any]:
+    """The ``warm-account`` worker's JSON (its own process, so nothing here is counted)."""
+    done = subprocess.run([python(), "-m", "bench.worker", "warm-account", str(calls)], cwd=ROOT,
+                          capture_output=True, check=False)
+    if done.returncode:
+        raise RuntimeError("warm-account worker failed: "
+                           + done.stderr.decode("utf-8", "replace")[-800:])
+    return dict(json.loads(done.stdout))
+
+
+def warm_lines(found: dict[str, Any], top: int = 18) -> list[str]:
+    """The markdown of a warm run's CPU (see the module docstring). Blocks are paired (block i of
+    each side ran next to each other): the extra is the median of the paired differences, which
+    a machine whose speed drifts between blocks does not move."""
+    cpu, parts = found["cpu"], list(found["cpu"]["ours"])
+    ours = {part: median(cpu["ours"][part]) for part in parts}
+    bare = {part: median(cpu["bare"][part]) for part in parts}
+    extra = {part: median([a - b for a, b in zip(cpu["ours"][part], cpu["bare"][part],
+                                                  strict=True)]) for part in parts}
+    blocks = len(cpu["ours"]["user"])
+    parent = ours["user"] + ours["system"]
+    parent_extra = extra["user"] + extra["system"]
+    floor_run = sum(bare.values())
+    rows = [("this process, user", "user"), ("this process, system", "system"),
+            ("children (the processor), user", "child_user"),
+            ("children (the processor), system", "child_system")]
+    return [
+        f"A warm run's CPU, per run ({found['calls']} serial `run_processor` calls of "
+        f"`demo/echo@1` against as many bare runs, `getrusage`, in {blocks} alternating blocks; "
+        "medians, and the extra as the median of the paired blocks' differences):",
+        "",
+        "| CPU per run | ours | bare | extra |",
+        "| --- | --- | --- | --- |",
+        *[f"| {label} | {_fmt(ours[key])} | {_fmt(bare[key])} | {_fmt(extra[key])} |"
+          for label, key in rows],
+        "",
+        "With every core busy with a child (fan-out, batch at concurrency 2 on 2 cores) the "
+        "parent's extra CPU comes out of the children's: with children of equal cost that alone "
+        f"puts those ratios at ≈ {1 + parent_extra / floor_run:.3f}x.",
+        "",
+        f"Where this process's {_fmt(parent)} a run goes (`cProfile` on CPU time over "
+        f"{found['calls']} more runs; shares of its profiled time times the unprofiled CPU "
+        "above; nested rows overlap):",
+        "",
+        "| function | cumulative | est. per run | own share |",
+        "| --- | --- | --- | --- |",
+        *[f"| `{name}` | {cum * 100:.1f} % | {_fmt(cum * parent)} | {own * 100:.1f} % |"
+          for name, cum, own in found["shares"][:top]],
+    ]
+
+
 def _fmt(ms: float) -> str:
     return f"{ms:.1f} ms"
 
@@ -134,6 +191,7 @@ def account(reps: int = 5) -> str:
         floors = [floor(scratch) for _ in range(reps)]
         modules, self_ms, packages = import_account()
         profiled = profile(scratch / "profile")
+    warm = warm_cpu()
     after = os.getloadavg()
     phases = {label: median([run[label] for run in runs]) for label in runs[0]}
     floor_parts = {label: median([f[label] for f in floors]) for label in floors[0]}
@@ -167,6 +225,8 @@ def account(reps: int = 5) -> str:
         "| function | cumulative | own |",
         "| --- | --- | --- |",
         *[f"| `{name}` | {_fmt(cum)} | {_fmt(tot)} |" for name, cum, tot in profiled],
+        "",
+        *warm_lines(warm),
     ]
     return "\n".join(lines)
 

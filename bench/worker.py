@@ -7,6 +7,8 @@
 ``batch N C R``  R paired rounds: one run_batch of N items at concurrency C vs N bare runs
                   in a C-thread pool; wall seconds per round.
 ``batch-rss N C`` one run_batch of N mock items; this process's RSS sampled as items settle.
+``warm-account N`` a warm run's CPU, ours vs bare (``getrusage``, parent and children), and
+                  where our parent's share goes (``cProfile`` on CPU time over N more runs).
 ``batch-modal N C`` against an in-process fake Modal server: one run_batch of N items on modal
                   (one Function.map call) vs N single run_processor modal calls in a C-thread
                   pool; wall seconds of each and the RPCs each sent.
@@ -62,6 +64,55 @@ def warm(calls: int) -> dict[str, Any]:
         ours, floor = interleave(lambda: _timed(lambda: _ours(scratch)),
                                  lambda: _timed(lambda: _bare(main, scratch, env)), calls)
     return {"ours": ours, "floor": floor}
+
+
+def _cpu_ms(who: int) -> tuple[float, float]:
+    usage = resource.getrusage(who)
+    return usage.ru_utime * 1000, usage.ru_stime * 1000
+
+
+def warm_account(calls: int, blocks: int = 10) -> dict[str, Any]:
+    """CPU ms per run of both paths (user and system, this process and its children), medians of
+    ``blocks`` alternating blocks of ``calls // blocks`` serial runs; then our functions by
+    cumulative share of this process's CPU over ``calls`` profiled runs (``cProfile`` with a CPU
+    clock: the profiler inflates every call, so shares, not its times, are what it tells)."""
+    import cProfile
+    import pstats
+
+    main, env = entrypoint(REF), bare_env()
+    per_block = max(1, calls // blocks)
+    cpu: dict[str, dict[str, list[float]]] = {
+        side: {part: [] for part in ("user", "system", "child_user", "child_system")}
+        for side in ("ours", "bare")}
+    with tempfile.TemporaryDirectory(prefix="bench-warm-account-") as tmp:
+        scratch = Path(tmp)
+        _ours(scratch)
+        _bare(main, scratch, env)
+        sides: list[tuple[str, Callable[[], None]]] = [
+            ("ours", lambda: _ours(scratch)), ("bare", lambda: _bare(main, scratch, env))]
+        for block in range(blocks):
+            for side, call in (sides if block % 2 == 0 else sides[::-1]):
+                before = _cpu_ms(resource.RUSAGE_SELF) + _cpu_ms(resource.RUSAGE_CHILDREN)
+                for _ in range(per_block):
+                    call()
+                after = _cpu_ms(resource.RUSAGE_SELF) + _cpu_ms(resource.RUSAGE_CHILDREN)
+                for part, start, end in zip(cpu[side], before, after, strict=True):
+                    cpu[side][part].append((end - start) / per_block)
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for _ in range(calls):
+            _ours(scratch)
+        profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = max(stats.total_tt, 1e-9)  # type: ignore[attr-defined]
+    shares = []
+    for (filename, line, name), (_cc, _nc, tottime, cumtime, _callers) in \
+            stats.stats.items():  # type: ignore[attr-defined]
+        relative = os.path.relpath(filename, ROOT)
+        if relative.startswith("runtime/") and name != "<module>":
+            shares.append((f"{relative}:{line} {name}", cumtime / total, tottime / total))
+    shares.sort(key=lambda row: -row[1])
+    return {"calls": calls, "cpu": cpu, "shares": shares}
 
 
 def _timed(call: Callable[[], object]) -> float:
@@ -330,6 +381,8 @@ def main(argv: list[str]) -> None:
     command, *args = argv
     if command == "warm":
         result = warm(int(args[0]))
+    elif command == "warm-account":
+        result = warm_account(int(args[0]))
     elif command == "fanout":
         result = fanout(int(args[0]), int(args[1]), int(args[2]))
     elif command == "flood":

@@ -169,3 +169,19 @@ def test_the_bench_readme_carries_the_account_markers():
 
     text = README.read_text("utf-8")
     assert 0 <= text.find(START) < text.find(END)
+
+
+def test_the_warm_account_states_the_extra_cpu_and_the_bound_it_puts_on_busy_pools():
+    """The extra is the median of paired differences: a drift between blocks cancels."""
+    from bench.account import warm_lines
+
+    found = {"calls": 10, "shares": [["runtime/runner.py:1 run", 0.5, 0.1]],
+             "cpu": {"ours": {"user": [3.0, 3.0, 3.0], "system": [1.0, 1.0, 1.0],
+                              "child_user": [30.0, 50.0, 40.0], "child_system": [8.0, 8.0, 8.0]},
+                     "bare": {"user": [1.0, 1.0, 1.0], "system": [0.0, 0.0, 0.0],
+                              "child_user": [30.0, 50.0, 40.0], "child_system": [8.0, 8.0, 8.0]}}}
+    text = "\n".join(warm_lines(found))
+    assert "| this process, user | 3.0 ms | 1.0 ms | 2.0 ms |" in text
+    assert "≈ 1.061x" in text  # 1 + 3 / (48 + 1)
+    assert "| children (the processor), user | 40.0 ms | 40.0 ms | 0.0 ms |" in text
+    assert "| `runtime/runner.py:1 run` | 50.0 % | 2.0 ms | 10.0 % |" in text
