@@ -15,6 +15,9 @@
   children's user and system CPU per run against the bare floor's, and our functions' shares of
   the parent's CPU. With as many busy children as cores (fan-out, batch) every millisecond of
   parent CPU is taken from them: (child + parent) / (child + floor parent) bounds those ratios.
+* a **fan-out round's core time** (``python -m bench.worker fanout-account N R``): per run, the
+  wall, both CPUs and the time the cores sat idle, ours against the bare pool's, so the fan-out
+  ratio's excess splits into the parent's CPU, the children's and the idle cores'.
 
 The markdown goes between ``<!-- account:start -->`` and ``<!-- account:end -->``.
 """
@@ -38,6 +41,7 @@ from bench.measure import ROOT, bare_env, bare_payload, entrypoint, inv, python,
 from bench.stats import median
 
 WARM_CALLS = 300
+FANOUT_RUNS, FANOUT_ROUNDS = 200, 6
 
 REF = "demo/echo@1"
 README = ROOT / "bench" / "README.md"
@@ -177,6 +181,52 @@ def warm_lines(found: dict[str, Any], top: int = 18) -> list[str]:
     ]
 
 
+def fanout_cpu(runs: int = FANOUT_RUNS, rounds: int = FANOUT_ROUNDS) -> dict[str, Any]:
+    """The ``fanout-account`` worker's JSON (its own process, like :func:`warm_cpu`)."""
+    done = subprocess.run([python(), "-m", "bench.worker", "fanout-account", str(runs),
+                           str(rounds)], cwd=ROOT, capture_output=True, check=False)
+    if done.returncode:
+        raise RuntimeError("fanout-account worker failed: "
+                           + done.stderr.decode("utf-8", "replace")[-800:])
+    return dict(json.loads(done.stdout))
+
+
+def fanout_lines(found: dict[str, Any]) -> list[str]:
+    """The markdown of a fan-out round's core time per run. Rounds are paired like the warm
+    blocks: the extra is the median of the paired differences. Core time is cores times wall,
+    so the extra core time is exactly the parent's, the children's and the idle extra."""
+    runs, cores, seconds = found["runs"], found["cores"], found["seconds"]
+    per_run = {side: {part: [value * 1000 / runs for value in values]
+                      for part, values in parts.items()} for side, parts in seconds.items()}
+    ours = {part: median(values) for part, values in per_run["ours"].items()}
+    bare = {part: median(values) for part, values in per_run["bare"].items()}
+    extra = {part: median([a - b for a, b in zip(per_run["ours"][part], per_run["bare"][part],
+                                                  strict=True)]) for part in per_run["ours"]}
+    ratio = median([a / b for a, b in zip(seconds["ours"]["wall"], seconds["bare"]["wall"],
+                                          strict=True)])
+    core_extra = cores * extra["wall"]
+    rows = [("wall (the pool's, divided by its runs)", "wall"), ("this process's CPU", "parent"),
+            ("children's CPU (the processor)", "children"),
+            (f"idle core time ({cores} cores x wall - both CPUs)", "idle")]
+    return [
+        f"A fan-out round's core time, per run ({found['rounds']} alternating rounds of {runs} "
+        f"`run_processor` calls of `demo/echo@1` in a pool of {cores} threads, one per core, "
+        "against as many bare runs in the same pool; `getrusage`; medians, and the extra as the "
+        "median of the paired rounds' differences):",
+        "",
+        "| per run | ours | bare | extra |",
+        "| --- | --- | --- | --- |",
+        *[f"| {label} | {_fmt(ours[key])} | {_fmt(bare[key])} | {_fmt(extra[key])} |"
+          for label, key in rows],
+        "",
+        f"The rounds' ratio (paired median) is **{ratio:.3f}x**. Their extra core time, "
+        f"{_fmt(core_extra)} a run, splits into the parent's extra CPU, the children's and the "
+        "idle cores' (medians of each, so the parts add up only about). A core idles while a "
+        "worker thread waits for the GIL the other holds, or between a child's exit and the "
+        "next spawn: the parent's work costs the pool more core time than its own CPU.",
+    ]
+
+
 def _fmt(ms: float) -> str:
     return f"{ms:.1f} ms"
 
@@ -192,6 +242,7 @@ def account(reps: int = 5) -> str:
         modules, self_ms, packages = import_account()
         profiled = profile(scratch / "profile")
     warm = warm_cpu()
+    fanned = fanout_cpu()
     after = os.getloadavg()
     phases = {label: median([run[label] for run in runs]) for label in runs[0]}
     floor_parts = {label: median([f[label] for f in floors]) for label in floors[0]}
@@ -227,6 +278,8 @@ def account(reps: int = 5) -> str:
         *[f"| `{name}` | {_fmt(cum)} | {_fmt(tot)} |" for name, cum, tot in profiled],
         "",
         *warm_lines(warm),
+        "",
+        *fanout_lines(fanned),
     ]
     return "\n".join(lines)
 

@@ -9,6 +9,8 @@
 ``batch-rss N C`` one run_batch of N mock items; this process's RSS sampled as items settle.
 ``warm-account N`` a warm run's CPU, ours vs bare (``getrusage``, parent and children), and
                   where our parent's share goes (``cProfile`` on CPU time over N more runs).
+``fanout-account N R`` R alternating rounds of N runs in a pool of one thread per core, ours vs
+                  bare: wall, parent and children CPU and the cores' idle time per round.
 ``batch-modal N C`` against an in-process fake Modal server: one run_batch of N items on modal
                   (one Function.map call) vs N single run_processor modal calls in a C-thread
                   pool; wall seconds of each and the RPCs each sent.
@@ -147,6 +149,41 @@ def fanout(runs: int, concurrency: int, repetitions: int) -> dict[str, Any]:
         list(pool.map(lambda _i: _ours(scratch), range(runs)))
 
     return _pool_rounds("bench-fanout-", runs, concurrency, repetitions, round_)
+
+
+def fanout_account(runs: int, rounds: int) -> dict[str, Any]:
+    """Where a fan-out round's core time goes: per round of ``runs`` runs through a pool of one
+    thread per core, its wall and this process's and the children's CPU (``getrusage``), both
+    paths in alternating order. Cores times wall, less both CPUs, is the time a core sat idle:
+    waiting on the GIL, on a reap, on a spawn. Seconds per round, lists paired round by round."""
+    cores = len(os.sched_getaffinity(0))
+    main, env = entrypoint(REF), bare_env()
+    parts = ("wall", "parent", "children", "idle")
+    found: dict[str, dict[str, list[float]]] = {side: {part: [] for part in parts}
+                                                for side in ("ours", "bare")}
+
+    def cpu() -> tuple[float, float, float]:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), \
+            resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (time.perf_counter(), me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime)
+
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-account-") as tmp, \
+            ThreadPoolExecutor(max_workers=cores) as pool:
+        scratch = Path(tmp)
+        _ours(scratch)
+        _bare(main, scratch, env)
+        sides: list[tuple[str, Callable[[int], None]]] = [
+            ("ours", lambda _i: _ours(scratch)), ("bare", lambda _i: _bare(main, scratch, env))]
+        for number in range(rounds):
+            for side, call in (sides if number % 2 == 0 else sides[::-1]):
+                before = cpu()
+                list(pool.map(call, range(runs)))
+                wall, parent, children = (end - start for start, end in
+                                          zip(before, cpu(), strict=True))
+                for part, value in zip(parts, (wall, parent, children,
+                                               cores * wall - parent - children), strict=True):
+                    found[side][part].append(value)
+    return {"runs": runs, "rounds": rounds, "cores": cores, "seconds": found}
 
 
 def _batch_source(scratch: Path, items: int) -> Path:
@@ -383,6 +420,8 @@ def main(argv: list[str]) -> None:
         result = warm(int(args[0]))
     elif command == "warm-account":
         result = warm_account(int(args[0]))
+    elif command == "fanout-account":
+        result = fanout_account(int(args[0]), int(args[1]))
     elif command == "fanout":
         result = fanout(int(args[0]), int(args[1]), int(args[2]))
     elif command == "flood":

@@ -185,3 +185,21 @@ def test_the_warm_account_states_the_extra_cpu_and_the_bound_it_puts_on_busy_poo
     assert "≈ 1.061x" in text  # 1 + 3 / (48 + 1)
     assert "| children (the processor), user | 40.0 ms | 40.0 ms | 0.0 ms |" in text
     assert "| `runtime/runner.py:1 run` | 50.0 % | 2.0 ms | 10.0 % |" in text
+
+
+def test_the_fanout_account_splits_the_extra_core_time_into_parent_children_and_idle():
+    """Per-run figures are a round's seconds over its runs; the extra is paired round by round."""
+    from bench.account import fanout_lines
+
+    found = {"runs": 100, "rounds": 2, "cores": 2,
+             "seconds": {"ours": {"wall": [2.2, 2.4], "parent": [0.3, 0.3],
+                                  "children": [3.6, 4.0], "idle": [0.5, 0.5]},
+                         "bare": {"wall": [2.0, 2.2], "parent": [0.1, 0.1],
+                                  "children": [3.5, 3.9], "idle": [0.4, 0.4]}}}
+    text = "\n".join(fanout_lines(found))
+    assert "| wall (the pool's, divided by its runs) | 23.0 ms | 21.0 ms | 2.0 ms |" in text
+    assert "| this process's CPU | 3.0 ms | 1.0 ms | 2.0 ms |" in text
+    assert "| children's CPU (the processor) | 38.0 ms | 37.0 ms | 1.0 ms |" in text
+    assert "| idle core time (2 cores x wall - both CPUs) | 5.0 ms | 4.0 ms | 1.0 ms |" in text
+    assert "**1.095x**" in text  # the mean of 2.2 / 2.0 and 2.4 / 2.2, the median of two
+    assert "4.0 ms a run" in text  # 2 cores times 2.0 ms of extra wall
