@@ -130,25 +130,37 @@ def profile(scratch: Path, top: int = 12) -> list[tuple[str, float, float]]:
         out.unlink(missing_ok=True)
 
 
-def warm_cpu(calls: int = WARM_CALLS) -> dict[str, Any]:
-    """The ``warm-account`` worker's JSON (its own process, so nothing here is counted)."""
-    done = subprocess.run([python(), "-m", "bench.worker", "warm-account", str(calls)], cwd=ROOT,
+def _worker_json(command: str, *args: object) -> dict[str, Any]:
+    """A ``bench.worker`` command's JSON, measured in its own process so nothing here counts."""
+    done = subprocess.run([python(), "-m", "bench.worker", command, *map(str, args)], cwd=ROOT,
                           capture_output=True, check=False)
     if done.returncode:
-        raise RuntimeError("warm-account worker failed: "
+        raise RuntimeError(f"{command} worker failed: "
                            + done.stderr.decode("utf-8", "replace")[-800:])
     return dict(json.loads(done.stdout))
+
+
+def warm_cpu(calls: int = WARM_CALLS) -> dict[str, Any]:
+    """The ``warm-account`` worker's JSON."""
+    return _worker_json("warm-account", calls)
+
+
+def _paired(ours: dict[str, list[float]], bare: dict[str, list[float]],
+            ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Medians of each part on both sides, and the extra as the median of the paired
+    differences (sample i of each side ran next to each other: a drift between pairs cancels)."""
+    return ({part: median(values) for part, values in ours.items()},
+            {part: median(values) for part, values in bare.items()},
+            {part: median([a - b for a, b in zip(ours[part], bare[part], strict=True)])
+             for part in ours})
 
 
 def warm_lines(found: dict[str, Any], top: int = 18) -> list[str]:
     """The markdown of a warm run's CPU (see the module docstring). Blocks are paired (block i of
     each side ran next to each other): the extra is the median of the paired differences, which
     a machine whose speed drifts between blocks does not move."""
-    cpu, parts = found["cpu"], list(found["cpu"]["ours"])
-    ours = {part: median(cpu["ours"][part]) for part in parts}
-    bare = {part: median(cpu["bare"][part]) for part in parts}
-    extra = {part: median([a - b for a, b in zip(cpu["ours"][part], cpu["bare"][part],
-                                                  strict=True)]) for part in parts}
+    cpu = found["cpu"]
+    ours, bare, extra = _paired(cpu["ours"], cpu["bare"])
     blocks = len(cpu["ours"]["user"])
     parent = ours["user"] + ours["system"]
     parent_extra = extra["user"] + extra["system"]
@@ -182,26 +194,18 @@ def warm_lines(found: dict[str, Any], top: int = 18) -> list[str]:
 
 
 def fanout_cpu(runs: int = FANOUT_RUNS, rounds: int = FANOUT_ROUNDS) -> dict[str, Any]:
-    """The ``fanout-account`` worker's JSON (its own process, like :func:`warm_cpu`)."""
-    done = subprocess.run([python(), "-m", "bench.worker", "fanout-account", str(runs),
-                           str(rounds)], cwd=ROOT, capture_output=True, check=False)
-    if done.returncode:
-        raise RuntimeError("fanout-account worker failed: "
-                           + done.stderr.decode("utf-8", "replace")[-800:])
-    return dict(json.loads(done.stdout))
+    """The ``fanout-account`` worker's JSON."""
+    return _worker_json("fanout-account", runs, rounds)
 
 
 def fanout_lines(found: dict[str, Any]) -> list[str]:
-    """The markdown of a fan-out round's core time per run. Rounds are paired like the warm
-    blocks: the extra is the median of the paired differences. Core time is cores times wall,
-    so the extra core time is exactly the parent's, the children's and the idle extra."""
+    """The markdown of a fan-out round's core time per run, rounds paired like the warm blocks.
+    Per round, cores times wall is the parent's, the children's and the idle time; the medians
+    of those parts add up only about."""
     runs, cores, seconds = found["runs"], found["cores"], found["seconds"]
     per_run = {side: {part: [value * 1000 / runs for value in values]
                       for part, values in parts.items()} for side, parts in seconds.items()}
-    ours = {part: median(values) for part, values in per_run["ours"].items()}
-    bare = {part: median(values) for part, values in per_run["bare"].items()}
-    extra = {part: median([a - b for a, b in zip(per_run["ours"][part], per_run["bare"][part],
-                                                  strict=True)]) for part in per_run["ours"]}
+    ours, bare, extra = _paired(per_run["ours"], per_run["bare"])
     ratio = median([a / b for a, b in zip(seconds["ours"]["wall"], seconds["bare"]["wall"],
                                           strict=True)])
     core_extra = cores * extra["wall"]

@@ -163,9 +163,8 @@ def fanout_account(runs: int, rounds: int) -> dict[str, Any]:
                                                 for side in ("ours", "bare")}
 
     def cpu() -> tuple[float, float, float]:
-        me, kids = resource.getrusage(resource.RUSAGE_SELF), \
-            resource.getrusage(resource.RUSAGE_CHILDREN)
-        return (time.perf_counter(), me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime)
+        return (time.perf_counter(), sum(_cpu_ms(resource.RUSAGE_SELF)) / 1000,
+                sum(_cpu_ms(resource.RUSAGE_CHILDREN)) / 1000)
 
     with tempfile.TemporaryDirectory(prefix="bench-fanout-account-") as tmp, \
             ThreadPoolExecutor(max_workers=cores) as pool:
