@@ -18,6 +18,9 @@
 * a **fan-out round's core time** (``python -m bench.worker fanout-account N R``): per run, the
   wall, both CPUs and the time the cores sat idle, ours against the bare pool's, so the fan-out
   ratio's excess splits into the parent's CPU, the children's and the idle cores'.
+* **threads or processes** for a pool of runs (``python -m bench.worker pool-choice N R``): the
+  same runs through a thread pool and a process pool, both against the bare thread pool, so the
+  batch's pool is the one the numbers choose.
 
 The markdown goes between ``<!-- account:start -->`` and ``<!-- account:end -->``.
 """
@@ -42,6 +45,7 @@ from bench.stats import median
 
 WARM_CALLS = 300
 FANOUT_RUNS, FANOUT_ROUNDS = 200, 6
+POOL_RUNS, POOL_ROUNDS = 100, 6
 
 REF = "demo/echo@1"
 README = ROOT / "bench" / "README.md"
@@ -231,6 +235,32 @@ def fanout_lines(found: dict[str, Any]) -> list[str]:
     ]
 
 
+def pool_cpu(runs: int = POOL_RUNS, rounds: int = POOL_ROUNDS) -> dict[str, Any]:
+    """The ``pool-choice`` worker's JSON."""
+    return _worker_json("pool-choice", runs, rounds)
+
+
+def pool_lines(found: dict[str, Any]) -> list[str]:
+    """The markdown of threads against processes: each pool's wall per run and its ratio to the
+    bare pool of the same round (median of the rounds' ratios)."""
+    runs, cores, seconds = found["runs"], found["cores"], found["seconds"]
+    bare = seconds["bare"]
+    rows = []
+    for side, label in (("threads", "thread pool"), ("processes", "process pool (forkserver)"),
+                        ("bare", "bare runs, thread pool")):
+        ratio = median([a / b for a, b in zip(seconds[side], bare, strict=True)])
+        rows.append(f"| {label} | {_fmt(median(seconds[side]) * 1000 / runs)} | {ratio:.3f}x |")
+    return [
+        f"Threads or processes ({found['rounds']} rounds of {runs} `run_processor` calls of "
+        f"`demo/echo@1`, {cores} workers, one per core, the order rotating round by round; "
+        "each pool warmed first):",
+        "",
+        "| pool | wall per run | ratio to the bare pool |",
+        "| --- | --- | --- |",
+        *rows,
+    ]
+
+
 def _fmt(ms: float) -> str:
     return f"{ms:.1f} ms"
 
@@ -247,6 +277,7 @@ def account(reps: int = 5) -> str:
         profiled = profile(scratch / "profile")
     warm = warm_cpu()
     fanned = fanout_cpu()
+    pools = pool_cpu()
     after = os.getloadavg()
     phases = {label: median([run[label] for run in runs]) for label in runs[0]}
     floor_parts = {label: median([f[label] for f in floors]) for label in floors[0]}
@@ -284,6 +315,8 @@ def account(reps: int = 5) -> str:
         *warm_lines(warm),
         "",
         *fanout_lines(fanned),
+        "",
+        *pool_lines(pools),
     ]
     return "\n".join(lines)
 

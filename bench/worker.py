@@ -11,6 +11,9 @@
                   where our parent's share goes (``cProfile`` on CPU time over N more runs).
 ``fanout-account N R`` R alternating rounds of N runs in a pool of one thread per core, ours vs
                   bare: wall, parent and children CPU and the cores' idle time per round.
+``pool-choice N R`` R rounds of N runs, one worker per core, in rotating order: run_processor in
+                  a thread pool, in a process pool (forkserver), and the bare runs in a thread
+                  pool: wall seconds per round, so the batch's pool is chosen by measurement.
 ``batch-modal N C`` against an in-process fake Modal server: one run_batch of N items on modal
                   (one Function.map call) vs N single run_processor modal calls in a C-thread
                   pool; wall seconds of each and the RPCs each sent.
@@ -182,6 +185,49 @@ def fanout_account(runs: int, rounds: int) -> dict[str, Any]:
                 for part, value in zip(parts, (wall, parent, children,
                                                cores * wall - parent - children), strict=True):
                     found[side][part].append(value)
+    return {"runs": runs, "rounds": rounds, "cores": cores, "seconds": found}
+
+
+_POOL_SCRATCH: list[Path] = []
+
+
+def _pool_worker_init(scratch: str) -> None:
+    _POOL_SCRATCH[:] = [Path(scratch)]
+
+
+def _pool_worker_run(_index: int) -> None:
+    _ours(_POOL_SCRATCH[0])
+
+
+def pool_choice(runs: int, rounds: int) -> dict[str, Any]:
+    """Threads or processes for a pool of ``run_processor`` calls: ``rounds`` rounds of ``runs``
+    runs through a thread pool and a process pool (``forkserver``: no fork of a threaded parent)
+    of one worker per core, each round also timing the bare runs in a thread pool; the order
+    rotates round by round. Each pool is warmed first (a worker process pays its imports once)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    cores = len(os.sched_getaffinity(0))
+    main, env = entrypoint(REF), bare_env()
+    found: dict[str, list[float]] = {"threads": [], "processes": [], "bare": []}
+    with tempfile.TemporaryDirectory(prefix="bench-pool-choice-") as tmp, \
+            ThreadPoolExecutor(max_workers=cores) as threads, \
+            ProcessPoolExecutor(max_workers=cores, initializer=_pool_worker_init, initargs=(tmp,),
+                                mp_context=multiprocessing.get_context("forkserver")) as procs:
+        scratch = Path(tmp)
+        _pool_worker_init(tmp)
+        list(procs.map(_pool_worker_run, range(2 * cores)))
+        list(threads.map(_pool_worker_run, range(cores)))
+        _bare(main, scratch, env)
+        sides: list[tuple[str, Callable[[], object]]] = [
+            ("threads", lambda: list(threads.map(_pool_worker_run, range(runs)))),
+            ("processes", lambda: list(procs.map(_pool_worker_run, range(runs)))),
+            ("bare", lambda: list(threads.map(lambda _i: _bare(main, scratch, env),
+                                              range(runs))))]
+        for number in range(rounds):
+            shift = number % len(sides)
+            for side, call in sides[shift:] + sides[:shift]:
+                found[side].append(_timed(call))
     return {"runs": runs, "rounds": rounds, "cores": cores, "seconds": found}
 
 
@@ -421,6 +467,8 @@ def main(argv: list[str]) -> None:
         result = warm_account(int(args[0]))
     elif command == "fanout-account":
         result = fanout_account(int(args[0]), int(args[1]))
+    elif command == "pool-choice":
+        result = pool_choice(int(args[0]), int(args[1]))
     elif command == "fanout":
         result = fanout(int(args[0]), int(args[1]), int(args[2]))
     elif command == "flood":

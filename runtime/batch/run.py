@@ -5,7 +5,9 @@ receipts, redaction and the retry policy are that function's, never re-implement
 batch adds what only a batch has: up-front validation of every line, item ids derived from the
 batch id, the journal that makes a re-run resume, input-order output and the batch receipt.
 
-Each item is a subprocess or a container, so a thread pool is the pool: the threads only wait.
+Each item is a subprocess or a container, so the pool is a thread pool: a process pool measured
+no faster (``python -m bench.worker pool-choice``, ``bench/README.md``) and would pickle every
+envelope across a pipe and carry an interpreter per worker.
 On ``modal`` the items share one adapter opened for the batch (:func:`runtime.adapters.fan_out`):
 each item is still one ``run_processor`` call, but its attempt is an input of one
 ``Function.map`` call that Modal schedules (the SDK's own fan-out), not a ``spawn`` of its own;

@@ -203,3 +203,17 @@ def test_the_fanout_account_splits_the_extra_core_time_into_parent_children_and_
     assert "| idle core time (2 cores x wall - both CPUs) | 5.0 ms | 4.0 ms | 1.0 ms |" in text
     assert "**1.095x**" in text  # the mean of 2.2 / 2.0 and 2.4 / 2.2, the median of two
     assert "4.0 ms a run" in text  # 2 cores times 2.0 ms of extra wall
+
+
+def test_the_pool_choice_gives_each_pool_its_wall_per_run_and_its_paired_ratio_to_bare():
+    """Each pool's ratio is the median of its rounds' ratios to the bare round beside it."""
+    from bench.account import pool_lines
+
+    found = {"runs": 100, "rounds": 3, "cores": 2,
+             "seconds": {"threads": [2.2, 2.1, 2.6], "processes": [2.0, 2.3, 2.5],
+                         "bare": [2.0, 2.0, 2.5]}}
+    text = "\n".join(pool_lines(found))
+    assert "| thread pool | 22.0 ms | 1.050x |" in text  # ratios 1.10, 1.05, 1.04
+    assert "| process pool (forkserver) | 23.0 ms | 1.000x |" in text  # 1.00, 1.15, 1.00
+    assert "| bare runs, thread pool | 20.0 ms | 1.000x |" in text
+    assert "3 rounds of 100" in text
