@@ -159,6 +159,11 @@ def _paired(ours: dict[str, list[float]], bare: dict[str, list[float]],
              for part in ours})
 
 
+def _ratio(ours: list[float], bare: list[float]) -> float:
+    """The median of the paired rounds' ratios, ours over bare."""
+    return median([a / b for a, b in zip(ours, bare, strict=True)])
+
+
 def warm_lines(found: dict[str, Any], top: int = 18) -> list[str]:
     """The markdown of a warm run's CPU (see the module docstring). Blocks are paired (block i of
     each side ran next to each other): the extra is the median of the paired differences, which
@@ -210,8 +215,7 @@ def fanout_lines(found: dict[str, Any]) -> list[str]:
     per_run = {side: {part: [value * 1000 / runs for value in values]
                       for part, values in parts.items()} for side, parts in seconds.items()}
     ours, bare, extra = _paired(per_run["ours"], per_run["bare"])
-    ratio = median([a / b for a, b in zip(seconds["ours"]["wall"], seconds["bare"]["wall"],
-                                          strict=True)])
+    ratio = _ratio(seconds["ours"]["wall"], seconds["bare"]["wall"])
     core_extra = cores * extra["wall"]
     rows = [("wall (the pool's, divided by its runs)", "wall"), ("this process's CPU", "parent"),
             ("children's CPU (the processor)", "children"),
@@ -248,8 +252,8 @@ def pool_lines(found: dict[str, Any]) -> list[str]:
     rows = []
     for side, label in (("threads", "thread pool"), ("processes", "process pool (forkserver)"),
                         ("bare", "bare runs, thread pool")):
-        ratio = median([a / b for a, b in zip(seconds[side], bare, strict=True)])
-        rows.append(f"| {label} | {_fmt(median(seconds[side]) * 1000 / runs)} | {ratio:.3f}x |")
+        rows.append(f"| {label} | {_fmt(median(seconds[side]) * 1000 / runs)} "
+                    f"| {_ratio(seconds[side], bare):.3f}x |")
     return [
         f"Threads or processes ({found['rounds']} rounds of {runs} `run_processor` calls of "
         f"`demo/echo@1`, {cores} workers, one per core, the order rotating round by round; "

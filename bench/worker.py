@@ -192,10 +192,12 @@ _POOL_SCRATCH: list[Path] = []
 
 
 def _pool_worker_init(scratch: str) -> None:
+    """A process-pool worker's set-up: where its runs write (set once, read by each run)."""
     _POOL_SCRATCH[:] = [Path(scratch)]
 
 
 def _pool_worker_run(_index: int) -> None:
+    """One run in a process-pool worker (module level: a worker process imports it by name)."""
     _ours(_POOL_SCRATCH[0])
 
 
@@ -215,12 +217,11 @@ def pool_choice(runs: int, rounds: int) -> dict[str, Any]:
             ProcessPoolExecutor(max_workers=cores, initializer=_pool_worker_init, initargs=(tmp,),
                                 mp_context=multiprocessing.get_context("forkserver")) as procs:
         scratch = Path(tmp)
-        _pool_worker_init(tmp)
         list(procs.map(_pool_worker_run, range(2 * cores)))
-        list(threads.map(_pool_worker_run, range(cores)))
+        list(threads.map(lambda _i: _ours(scratch), range(cores)))
         _bare(main, scratch, env)
         sides: list[tuple[str, Callable[[], object]]] = [
-            ("threads", lambda: list(threads.map(_pool_worker_run, range(runs)))),
+            ("threads", lambda: list(threads.map(lambda _i: _ours(scratch), range(runs)))),
             ("processes", lambda: list(procs.map(_pool_worker_run, range(runs)))),
             ("bare", lambda: list(threads.map(lambda _i: _bare(main, scratch, env),
                                               range(runs))))]
