@@ -256,7 +256,9 @@ class DockerAdapter:
         try:
             created = call_engine("create container", lambda: client.api.create_container(
                 image=image.reference, command=self._command(request), user=f"{user[0]}:{user[1]}",
-                environment=environment, labels=labels, working_dir="/tmp", stdin_open=True,
+                environment=environment, labels=labels,
+                # the entry starts the processor in its own folder: the prefix, as locally
+                working_dir=str(request.write_prefix), stdin_open=True,
                 detach=False, tty=False, use_config_proxy=False, host_config=host_config))
             container_id = str(created["Id"])
             started = time.monotonic()

@@ -10,10 +10,8 @@ Command line (docker): ``python3 -m runtime.child.entry --entrypoint /opt/proces
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
 
 from runtime.child.env import build_child_env
 from runtime.child.spawn import SpawnResult, spawn
@@ -22,9 +20,11 @@ from runtime.kit.message import PAYLOAD_LIMIT_BYTES, envelope_line, error_envelo
 
 # Standard library only, and only what a run needs: this module starts a second interpreter in
 # every docker run, so typing/pathlib/dataclasses/argparse stay out of its imports (argparse and
-# its gettext alone are ~2 ms of the image's start; typing and friends ~10 ms).
+# its gettext alone are ~2 ms of the image's start; typing and friends ~10 ms), and so does json
+# (with re and enum, ~8 ms) unless the run declares secrets: a mock payload is passed on unparsed.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 IMAGE_DIGEST_KEY = "PROCESSOR_IMAGE_DIGEST"
@@ -46,11 +46,15 @@ def run_entry(
     environ: Mapping[str, str] | None = None,
     stream_stderr: bool = True,
     payload_bytes: bytes | None = None,
+    inherit_cwd: bool = False,
 ) -> SpawnResult:
     """Spawn the processor for ``payload``; returns the child's :class:`SpawnResult` untouched.
 
     ``payload_bytes`` (the payload as received) is handed to the child as it is, so the payload
-    is serialised once on the host and parsed once by the kit. A request the entry itself must
+    is serialised once on the host and parsed once by the kit; then ``payload`` need hold only
+    ``mode`` and ``execution_id`` (the docker entry parses nothing for a run without secrets).
+    The child runs in the payload's ``write_prefix``, or with ``inherit_cwd`` in our own folder
+    (the engine's working directory is the prefix). A request the entry itself must
     refuse (a declared secret missing in ``real`` mode) yields a result whose stdout is that
     error envelope, exactly as if the processor had reported it.
     """
@@ -72,13 +76,16 @@ def run_entry(
     # The image identity the container runtime hands us goes into the determinism receipt.
     if source.get(IMAGE_DIGEST_KEY):
         child_env[IMAGE_DIGEST_KEY] = source[IMAGE_DIGEST_KEY]
-    cwd = str(payload.get("write_prefix") or "/tmp")
-    stdin = payload_bytes if payload_bytes is not None else json.dumps(dict(payload)).encode("utf-8")
+    cwd = None if inherit_cwd else str(payload.get("write_prefix") or "/tmp")
+    if payload_bytes is None:
+        import json
+
+        payload_bytes = json.dumps(dict(payload)).encode("utf-8")
     return spawn(
         [python or sys.executable, "-B", entrypoint],
-        stdin=stdin,
+        stdin=payload_bytes,
         env=child_env,
-        cwd=cwd if os.path.isdir(cwd) else None,  # noqa: PTH112 - no pathlib here
+        cwd=cwd if cwd is not None and os.path.isdir(cwd) else None,  # noqa: PTH112 - no pathlib
         timeout_s=timeout_s,
         on_stderr_line=_passthrough if stream_stderr else None,
     )
@@ -123,6 +130,31 @@ def parse_args(argv: Sequence[str]) -> tuple[str, float, list[str], str]:
     return values["--entrypoint"][0], timeout_s, values["--secret"], env_name
 
 
+def _payload_fields(raw: bytes, *, with_secrets: bool) -> dict[str, Any] | str:
+    """What the entry needs of the payload it passes on, or why it refuses it (a message).
+
+    The kit in the child parses and checks the payload; here a run without secrets only checks
+    its bound and its outer braces (mode and id change nothing for it). Secrets go to the child
+    only in ``real`` mode, so then the payload is parsed for its mode and id.
+    """
+    if len(raw) > PAYLOAD_LIMIT_BYTES:
+        return f"payload larger than {PAYLOAD_LIMIT_BYTES} bytes"
+    text = raw.strip()
+    if not (text.startswith(b"{") and text.endswith(b"}")):
+        return "payload must be one JSON object"
+    if not with_secrets:
+        return {}
+    import json
+
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        return "payload must be one JSON object"
+    return {"mode": payload.get("mode", "mock"), "execution_id": payload.get("execution_id", "")}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Docker entry: payload on stdin, the child's stdout on stdout, its rc as our exit code."""
     try:
@@ -132,20 +164,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{USAGE}\ncontainer_entry: error: {exc}\n")
         return 2
     raw = sys.stdin.buffer.read(PAYLOAD_LIMIT_BYTES + 1)
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        payload = None
-    if len(raw) > PAYLOAD_LIMIT_BYTES or not isinstance(payload, dict):
-        sys.stderr.write("container_entry: payload must be one JSON object within "
-                         f"{PAYLOAD_LIMIT_BYTES} bytes\n")
+    payload = _payload_fields(raw, with_secrets=bool(secrets))
+    if isinstance(payload, str):
+        sys.stderr.write(f"container_entry: {payload}\n")
         return 2
     result = run_entry(payload, entrypoint=entrypoint, timeout_s=timeout_s, secrets=secrets,
-                       env_name=env_name, payload_bytes=raw)
+                       env_name=env_name, payload_bytes=raw, inherit_cwd=True)
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.buffer.flush()
     return result.rc
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # The child is reaped and its output written: flush and leave without the interpreter's
+    # teardown (a few ms of every docker run). The status is what SystemExit would give.
+    _code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(_code & 0xFF)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
 
 from runtime.errors import MissingSecretError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the container entry imports this module
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 # Keys a Python child needs to run predictably; nothing here may carry a credential.
 PLUMBING_KEYS = (

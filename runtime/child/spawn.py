@@ -13,14 +13,23 @@ and cuts afterwards, so a secret straddling a cut is still whole when it is reda
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import os
 import select
-import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+
+# Only what a run needs, standard library: the container entry imports this module in every docker
+# run, where ``subprocess`` (with ``signal``'s enums, ``threading``, ``selectors``), ``contextlib``
+# and ``collections`` cost ~11 ms of its interpreter's start. ``_signal`` holds the same numbers.
+try:
+    from _signal import SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - an interpreter without the C module
+    from signal import SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing stays out of the container entry
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from subprocess import Popen
+    from types import TracebackType
 
 STDERR_TAIL_BYTES = 8 * 1024
 STDOUT_LIMIT_BYTES = 16 * 1024 * 1024
@@ -41,7 +50,24 @@ _SWEEP_ROUNDS = 5
 
 # A line sink may return False to say it wants no more lines (e.g. its log budget is spent);
 # spawn then stops splitting lines and only keeps the bounded tail.
-LineSink = Callable[[bytes], bool | None]
+if TYPE_CHECKING:
+    LineSink = Callable[[bytes], bool | None]
+
+
+class _Suppress:
+    """``contextlib.suppress`` without importing contextlib (and collections, functools)."""
+
+    __slots__ = ("_kinds",)
+
+    def __init__(self, *kinds: type[BaseException]) -> None:
+        self._kinds = kinds
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        return kind is not None and issubclass(kind, self._kinds)
 
 
 class SpawnResult:
@@ -126,17 +152,16 @@ class _Tail:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._size = 0
+        self._kept = bytearray()
 
     def add(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self._size += len(data)
-        while self._size - len(self._chunks[0]) >= self.limit:
-            self._size -= len(self._chunks.popleft())
+        kept = self._kept
+        kept += data
+        if len(kept) > 2 * self.limit:  # trimmed now and then: amortised O(1) per byte
+            del kept[:-self.limit]
 
     def value(self) -> bytes:
-        return b"".join(self._chunks)[-self.limit :]
+        return bytes(self._kept[-self.limit :])
 
 
 class StdoutCollector:
@@ -237,20 +262,21 @@ class _Pump:
     descendant still holding a pipe gets ``_DRAIN_GRACE_S`` at most.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes],
-                 readers: Mapping[int, Callable[[bytes], None]], rest: memoryview | None) -> None:
-        self._proc = proc
+    def __init__(self, child: _Child, readers: Mapping[int, Callable[[bytes], None]],
+                 rest: memoryview | None) -> None:
+        self._child = child
         self._poller = select.poll()
         self._readers = dict(readers)
         for fd in self._readers:
             self._poller.register(fd, _IN)
-        self._stdin = proc.stdin if rest is not None else None
         self._rest = rest
-        if self._stdin is not None:
-            self._poller.register(self._stdin.fileno(), select.POLLOUT | select.POLLERR)
+        if rest is not None:
+            self._poller.register(child.stdin, select.POLLOUT | select.POLLERR)
+        else:
+            child.close_stdin()
         self._pidfd: int | None = None
-        with contextlib.suppress(AttributeError, OSError):  # not Linux >= 5.3: poll the pid
-            self._pidfd = os.pidfd_open(proc.pid)
+        with _Suppress(AttributeError, OSError):  # not Linux >= 5.3: poll the pid
+            self._pidfd = os.pidfd_open(child.pid)
             self._poller.register(self._pidfd, select.POLLIN)
         self._exited = False
 
@@ -264,7 +290,7 @@ class _Pump:
             if self._pidfd is None:  # no pidfd to wake us at the exit: look every _POLL_MS
                 wait_ms = min(wait_ms, _POLL_MS)
             self._serve(self._poller.poll(wait_ms))
-            if self._pidfd is None and self._proc.poll() is not None:
+            if self._pidfd is None and self._child.poll() is not None:
                 self._exited = True
         return True
 
@@ -305,11 +331,11 @@ class _Pump:
                 self._feed()
 
     def _feed(self) -> None:
-        stdin, rest = self._stdin, self._rest
-        if stdin is None or rest is None:
+        fd, rest = self._child.stdin, self._rest
+        if fd < 0 or rest is None:
             return
         try:
-            rest = rest[os.write(stdin.fileno(), rest[:_CHUNK]):]
+            rest = rest[os.write(fd, rest[:_CHUNK]):]
         except BlockingIOError:
             return
         except OSError:  # the child closed its stdin (or exited) before reading it all
@@ -319,12 +345,13 @@ class _Pump:
             self._close_stdin()
 
     def _close_stdin(self) -> None:
-        if self._stdin is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._poller.unregister(self._stdin.fileno())
-            with contextlib.suppress(OSError):
-                self._stdin.close()
-            self._stdin, self._rest = None, None
+        fd = self._child.stdin
+        if fd >= 0:
+            if self._rest is not None:
+                with _Suppress(KeyError, OSError, ValueError):
+                    self._poller.unregister(fd)
+            self._rest = None
+            self._child.close_stdin()
 
 
 def _offer(sink: LineSink, line: bytes) -> bool:
@@ -343,9 +370,9 @@ def _offer(sink: LineSink, line: bytes) -> bool:
         return False
 
 
-def _write_now(pipe: object, data: bytes) -> memoryview | None:
-    """Write what fits in the pipe now, without blocking; the rest (None: stdin is closed)."""
-    fd = pipe.fileno()  # type: ignore[attr-defined]
+def _write_now(fd: int, data: bytes) -> memoryview | None:
+    """Write what fits in the pipe ``fd`` now, without blocking; the rest, or None when all of it
+    was written or the child closed its end (the caller closes ``fd`` then)."""
     view = memoryview(data)
     try:
         os.set_blocking(fd, False)
@@ -355,9 +382,129 @@ def _write_now(pipe: object, data: bytes) -> memoryview | None:
         return view
     except OSError:  # the child closed its stdin (or exited) before reading it all
         pass
-    with contextlib.suppress(OSError):
-        pipe.close()  # type: ignore[attr-defined]
     return None
+
+
+class _Child:
+    """A spawned child: its pid, the parent's ends of its three pipes, its exit code.
+
+    Each pipe end is closed exactly once (its number is then -1): a number closed twice could
+    by then name another thread's file. ``popen`` is set when ``subprocess`` started the child
+    (it then owns the wait); otherwise this class reaps the pid itself, with the code
+    ``subprocess`` would give (``-N`` for a signal).
+    """
+
+    __slots__ = ("_popen", "pid", "returncode", "stderr", "stdin", "stdout")
+
+    def __init__(self, pid: int, stdin: int, stdout: int, stderr: int,
+                 popen: Popen[bytes] | None = None) -> None:
+        self.pid, self.stdin, self.stdout, self.stderr = pid, stdin, stdout, stderr
+        self.returncode: int | None = None
+        self._popen = popen
+
+    def _reaped(self, flags: int) -> int | None:
+        if self.returncode is None:
+            if self._popen is not None:
+                self.returncode = (self._popen.poll() if flags else self._popen.wait())
+            else:
+                try:
+                    pid, status = os.waitpid(self.pid, flags)
+                except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored): as subprocess
+                    pid, status = self.pid, 0
+                if pid == self.pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        """The exit code, or None while the child runs."""
+        return self._reaped(os.WNOHANG)
+
+    def wait(self) -> int:
+        """Block until the child exits; its exit code."""
+        code = self._reaped(0)
+        assert code is not None
+        return code
+
+    def close_stdin(self) -> None:
+        fd, self.stdin = self.stdin, -1
+        if fd >= 0:
+            with _Suppress(OSError):
+                os.close(fd)
+
+    def close_output(self) -> None:
+        for fd in (self.stdout, self.stderr):
+            if fd >= 0:
+                with _Suppress(OSError):
+                    os.close(fd)
+        self.stdout = self.stderr = -1
+
+
+def _executable(name: str, env: Mapping[str, str]) -> str:
+    """``name`` as ``subprocess`` finds it: a path as given, else the first executable of that
+    name on the child's ``PATH`` (``FileNotFoundError`` when there is none)."""
+    if os.sep in name:
+        return name
+    for folder in os.get_exec_path(env):
+        candidate = os.path.join(folder, name)  # noqa: PTH118 - no pathlib here
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):  # noqa: PTH113
+            return candidate
+    raise FileNotFoundError(2, "No such file or directory", name)
+
+
+def _inheritable_fds() -> list[int]:
+    """Our descriptors above 2 a child would inherit (``close_fds`` closes them for Popen)."""
+    found = []
+    with _Suppress(OSError):
+        for name in os.listdir("/proc/self/fd"):  # noqa: PTH208 - no pathlib here
+            fd = int(name)
+            if fd > 2:
+                with _Suppress(OSError):
+                    if os.get_inheritable(fd):
+                        found.append(fd)
+    return found
+
+
+def _start(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> _Child:
+    """Start ``argv`` in a session of its own with pipes for its stdin, stdout and stderr.
+
+    Without a ``cwd`` (the container entry: the engine set the folder) ``os.posix_spawn`` does it
+    and ``subprocess`` is never imported; a ``cwd`` (``posix_spawn`` has no portable chdir) or a
+    closed standard descriptor of ours goes through ``subprocess.Popen`` with the same pipes.
+    Either way the child gets SIGPIPE and SIGXFSZ back at their defaults and inherits no other
+    descriptor of ours.
+    """
+    ours: list[int] = []
+    theirs: list[int] = []
+    try:
+        for target in range(3):  # stdin: the child reads; stdout, stderr: the child writes
+            read_end, write_end = os.pipe()
+            ours.append(write_end if target == 0 else read_end)
+            theirs.append(read_end if target == 0 else write_end)
+        if cwd is None and min(theirs) > 2:
+            actions: list[tuple[int, ...]] = [
+                (os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(theirs)]
+            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()]
+            pid = os.posix_spawn(_executable(argv[0], env), list(argv), env,
+                                 file_actions=actions, setsid=True,
+                                 setsigdef=(SIGPIPE, SIGXFSZ))
+            child = _Child(pid, ours[0], ours[1], ours[2])
+        else:
+            import subprocess
+
+            popen = subprocess.Popen(list(argv), stdin=theirs[0], stdout=theirs[1],
+                                     stderr=theirs[2], env=env, cwd=cwd, start_new_session=True,
+                                     close_fds=True)
+            child = _Child(popen.pid, ours[0], ours[1], ours[2], popen=popen)
+    except BaseException:
+        for fd in ours:
+            with _Suppress(OSError):
+                os.close(fd)
+        raise
+    finally:
+        for fd in theirs:
+            with _Suppress(OSError):
+                os.close(fd)
+    return child
 
 
 def _read_proc(path: str) -> bytes | None:
@@ -417,7 +564,7 @@ class PidWindow:
     def _forks_now() -> int | None:
         for line in (_read_proc("/proc/stat") or b"").splitlines():
             if line.startswith(b"processes "):
-                with contextlib.suppress(ValueError):
+                with _Suppress(ValueError):
                     return int(line.split()[1])
         return None
 
@@ -480,15 +627,15 @@ def sweep_marked(marker: str, since: PidWindow | None = None) -> int:
         if not pids:
             break
         for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+            with _Suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, SIGKILL)
                 killed += 1
         time.sleep(0.01)
     return killed
 
 
 def _kill_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    with _Suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
 
@@ -514,47 +661,36 @@ def spawn(
     child_env[SPAWN_MARKER_ENV] = marker
     window = PidWindow.now()
     started = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env,
-        cwd=cwd,
-        start_new_session=True,
-        close_fds=True,
-    )
-    pgid = proc.pid
+    child = _start(argv, child_env, cwd)
+    pgid = child.pid
     out = StdoutCollector()
     err = StderrSplitter(on_stderr_line)
-    readers = {proc.stdout.fileno(): out.feed, proc.stderr.fileno(): err.feed}  # type: ignore[union-attr]
+    readers = {child.stdout: out.feed, child.stderr: err.feed}
     # Stdin that fits in the pipe (64 KiB on Linux) is written at once; the rest is fed by the
     # same poll that drains stdout and stderr and sees the exit: no thread per run.
-    pump = _Pump(proc, readers, _write_now(proc.stdin, stdin))
+    pump = _Pump(child, readers, _write_now(child.stdin, stdin))
     timed_out = False
     try:
         if not pump.until_exit(started + timeout_s):
             timed_out = True
-            _kill_group(pgid, signal.SIGTERM)
+            _kill_group(pgid, SIGTERM)
             if not pump.until_exit(time.monotonic() + _KILL_GRACE_S):
-                _kill_group(pgid, signal.SIGKILL)
-        code = proc.wait()
+                _kill_group(pgid, SIGKILL)
+        code = child.wait()
         rc = TIMEOUT_RC if timed_out else code
     except BaseException:
-        _kill_group(pgid, signal.SIGKILL)
-        proc.wait()
+        _kill_group(pgid, SIGKILL)
+        child.wait()
         raise
     finally:
         # Reap the whole group, then what left it: nothing holding our pipes outlives the run.
-        _kill_group(pgid, signal.SIGKILL)
+        _kill_group(pgid, SIGKILL)
         sweep_marked(marker, window)
         try:
             pump.drain()
         finally:
             pump.close()
-            for pipe in (proc.stdout, proc.stderr):
-                with contextlib.suppress(OSError):
-                    pipe.close()  # type: ignore[union-attr]
+            child.close_output()
     elapsed_ms = int((time.monotonic() - started) * 1000)
     stdout, stdout_tail, stdout_len, overflow = out.result()
     stderr_tail, stderr_len = err.result()

@@ -9,8 +9,6 @@ between worker and parent: the kit and the container entry build envelopes with 
 
 from __future__ import annotations
 
-import json
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the container entry keeps typing out
 if TYPE_CHECKING:
     from typing import Any
@@ -42,6 +40,8 @@ def keep_tail(text: str, limit: int) -> str:
 
 def event_line(event: str, **fields: Any) -> str:
     """One NDJSON log line a child writes on stderr (the kit's own events use this)."""
+    import json  # here, not at the top: the container entry builds no line in a plain run
+
     return json.dumps({"event": event, **fields}, default=str, ensure_ascii=False) + "\n"
 
 
@@ -64,4 +64,6 @@ def error_envelope(execution_id: str, code: str, message: str, *, retryable: boo
 
 def envelope_line(envelope: dict[str, Any]) -> str:
     """The envelope as one compact JSON line with its newline (what goes to stdout)."""
+    import json
+
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) + "\n"

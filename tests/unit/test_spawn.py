@@ -1,6 +1,7 @@
 """The one spawn helper: rc, deadline, group kill, bounded output, stdin, no TTY."""
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 
 import pytest
 
+from runtime.child import spawn as spawn_module
 from runtime.child.spawn import (
     CUT_MARGIN_BYTES,
     LINE_LIMIT_BYTES,
@@ -19,10 +21,21 @@ from runtime.child.spawn import (
     STDERR_TAIL_BYTES,
     STDOUT_RING_BYTES,
     TIMEOUT_RC,
+    _Child,
     _Pump,
     spawn,
 )
 from tests.helpers import gone_soon
+
+
+@pytest.fixture(autouse=True, params=["posix_spawn", "popen"])
+def start_path(request, monkeypatch):
+    """Every test runs both ways a child starts: ``os.posix_spawn`` (no ``cwd``: the container
+    entry) and ``subprocess.Popen`` (a ``cwd``: the local adapter)."""
+    if request.param == "popen":
+        monkeypatch.setattr(sys.modules[__name__], "spawn",
+                            functools.partial(spawn_module.spawn, cwd=os.getcwd()))
+    return request.param
 
 
 def _py(code: str, **kwargs):
@@ -213,7 +226,7 @@ def test_the_drain_after_the_exit_reads_all_the_child_left_buffered():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: pidfd is ready
     chunks: list[bytes] = []
-    pump = _Pump(proc, {read_fd: chunks.append}, None)
+    pump = _Pump(_Child(proc.pid, -1, -1, -1, popen=proc), {read_fd: chunks.append}, None)
     try:
         assert pump.until_exit(time.monotonic() + 30)
         proc.wait()
@@ -298,3 +311,87 @@ def test_a_cancel_raised_by_a_signal_handler_inside_the_sink_ends_the_run(tmp_pa
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert gone_soon(int(pid_file.read_text()))
+
+
+# -- how the child starts: posix_spawn without a cwd, subprocess with one ---------------------
+def test_the_start_path_follows_the_cwd(monkeypatch, start_path):
+    """No ``cwd``: ``os.posix_spawn`` starts the child (``subprocess`` is never needed); a
+    ``cwd``: ``subprocess.Popen`` does (``posix_spawn`` has no portable chdir)."""
+    calls = []
+    real = os.posix_spawn
+    monkeypatch.setattr(os, "posix_spawn", lambda *a, **k: (calls.append(a[0]), real(*a, **k))[1])
+    assert _py("print('hi')").stdout == b"hi\n"
+    assert calls == ([] if start_path == "popen" else [sys.executable])
+
+
+def test_a_cwd_is_the_child_s_folder(tmp_path):
+    result = _py("import os; print(os.getcwd())", cwd=str(tmp_path))
+    assert result.stdout.decode().strip() == str(tmp_path)
+
+
+def test_no_descriptor_of_ours_is_inherited():
+    """An inheritable descriptor of the caller (above 2) is closed in the child either way."""
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(fd, True)
+    try:
+        result = _py(f"""
+            import os
+            try:
+                os.fstat({fd})
+            except OSError:
+                print("closed")
+            else:
+                print("open")
+        """)
+    finally:
+        os.close(fd)
+    assert result.stdout == b"closed\n"
+
+
+def test_signals_python_ignores_are_back_at_their_defaults_in_the_child():
+    """Python ignores SIGPIPE and SIGXFSZ; a child must not inherit that (``cat`` shows the
+    ignored set it got across exec in ``SigIgn``)."""
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN  # what the caller has
+    result = spawn(["cat", "/proc/self/status"], cwd=None)
+    ignored = next(int(line.split()[1], 16) for line in result.stdout.decode().splitlines()
+                   if line.startswith("SigIgn:"))
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+    assert not ignored & (1 << (signal.SIGXFSZ - 1))
+
+
+def test_a_bare_name_is_found_on_the_child_s_path(tmp_path):
+    tool = tmp_path / "say-hi"
+    tool.write_text("#!/bin/sh\necho hi from $0\n")
+    tool.chmod(0o755)
+    result = spawn(["say-hi"], env={"PATH": str(tmp_path)})
+    assert result.rc == 0
+    assert result.stdout == f"hi from {tool}\n".encode()
+
+
+def test_a_missing_program_raises_and_leaves_no_descriptor_open(tmp_path):
+    before = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(FileNotFoundError):
+        spawn(["no-such-program-here"], env={"PATH": str(tmp_path)})
+    with pytest.raises(FileNotFoundError):
+        spawn([str(tmp_path / "absent")], env={"PATH": str(tmp_path)})
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_child_killed_by_a_signal_reports_minus_the_signal():
+    assert _py("import os, signal; os.kill(os.getpid(), signal.SIGTERM)").rc == -signal.SIGTERM
+
+
+def test_a_caller_with_a_closed_stdin_still_feeds_the_child(tmp_path):
+    """With our fd 0 closed a new pipe takes it: the child's ends could not be moved to 0-2 as
+    ``posix_spawn`` does, so the start falls back to ``subprocess``, and the payload arrives."""
+    code = textwrap.dedent("""
+        import os, sys
+        os.close(0)
+        from runtime.child.spawn import spawn
+        result = spawn([sys.executable, "-c", "import sys; print(sys.stdin.read())"],
+                       stdin=b"payload")
+        print(result.rc, result.stdout.decode().strip())
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False,
+                          timeout=60)
+    assert done.stdout == b"0 payload\n", done.stderr
