@@ -24,6 +24,7 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from runtime.adapters.base import RunRequest
 from runtime.adapters.childlog import StderrForwarder
 from runtime.adapters.outcome import TIMEOUT_RC, Attempt
 from runtime.child.env import build_child_env
-from runtime.child.spawn import SpawnResult, collect_stdout, forward_stderr
+from runtime.child.spawn import SpawnResult, StderrSplitter, StdoutCollector
 from runtime.contract.wire import is_digest
 from runtime.errors import (
     AdapterInvocationError,
@@ -157,6 +158,60 @@ def _ensure_image(client: Any, image: _Image, log: Any) -> str:
     return pulled
 
 
+#: The Engine API's multiplexed stream (no TTY): an 8-byte header per frame, the stream id
+#: (1 stdout, 2 stderr), three zero bytes and the frame's length, big-endian.
+_FRAME_HEADER_BYTES = 8
+_FRAME_READ_BYTES = 64 * 1024
+
+
+def _read_exactly(raw: Any, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        more = raw.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def _read_logs(client: Any, container_id: str, on_stdout: Callable[[bytes], None],
+               on_stderr: Callable[[bytes], None]) -> None:
+    """Both streams of a finished container from one ``logs`` request, frame by frame.
+
+    docker-py's ``logs`` serves one stream per request and inspects the container before each
+    to learn whether it has a TTY (ours never has): two requests and two inspects where one
+    request does. Memory stays bounded: frames are read in pieces and handed on at once.
+    """
+    import docker.errors
+    import requests
+
+    api = client.api
+    response = api.get(f"{api.base_url}/v{api.api_version}/containers/{container_id}/logs",
+                       params={"stdout": 1, "stderr": 1, "follow": 0, "timestamps": 0,
+                               "tail": "all"}, stream=True, timeout=api.timeout)
+    try:
+        try:
+            response.raise_for_status()
+        except requests.exceptions.HTTPError as exc:
+            raise docker.errors.create_api_error_from_http_exception(exc) from exc
+        raw = response.raw
+        while True:
+            header = _read_exactly(raw, _FRAME_HEADER_BYTES)
+            if len(header) < _FRAME_HEADER_BYTES:
+                return
+            sink = on_stdout if header[0] == 1 else on_stderr if header[0] == 2 else None
+            left = int.from_bytes(header[4:8], "big")
+            while left:
+                data = raw.read(min(left, _FRAME_READ_BYTES))
+                if not data:
+                    return
+                left -= len(data)
+                if sink is not None:
+                    sink(data)
+    finally:
+        response.close()
+
+
 def _chown_tree(root: Path, uid: int, gid: int) -> None:
     """``lchown`` a folder and everything below it (links are changed, never followed)."""
     os.lchown(root, uid, gid)
@@ -265,12 +320,10 @@ class DockerAdapter:
             self._start_with_stdin(client, container_id, payload)
             rc, timed_out = self._wait(client, container_id, deadline, log)
             elapsed_ms = int((time.monotonic() - started) * 1000)
-            stdout, ring, stdout_len, overflow = call_engine("read stdout", lambda: collect_stdout(
-                client.api.logs(container_id, stdout=True, stderr=False, stream=True,
-                                follow=False)))
-            stderr_tail, stderr_len = call_engine("read stderr", lambda: forward_stderr(
-                client.api.logs(container_id, stdout=False, stderr=True, stream=True,
-                                follow=False), StderrForwarder()))
+            out, err = StdoutCollector(), StderrSplitter(StderrForwarder())
+            call_engine("read logs", lambda: _read_logs(client, container_id, out.feed, err.feed))
+            stdout, ring, stdout_len, overflow = out.result()
+            stderr_tail, stderr_len = err.result()
             state = call_engine("inspect container",
                                 lambda: client.api.inspect_container(container_id))["State"]
             oom = bool(state.get("OOMKilled"))

@@ -189,14 +189,6 @@ class StdoutCollector:
         return bytes(self._kept), self._ring.value(), self._total, self._overflow
 
 
-def collect_stdout(chunks: Iterable[bytes]) -> tuple[bytes, bytes, int, bool]:
-    """:class:`StdoutCollector` over ``chunks``; returns ``(kept, tail, total, overflow)``."""
-    collector = StdoutCollector()
-    for chunk in chunks:
-        collector.feed(chunk)
-    return collector.result()
-
-
 class StderrSplitter:
     """Split a child's stderr into lines for ``sink`` and keep the end of the stream, chunk by
     chunk. Lines are cut to ``LINE_LIMIT_BYTES`` and the tail to ``STDERR_TAIL_BYTES``, each plus
@@ -240,14 +232,6 @@ class StderrSplitter:
             _offer(self._sink, self._pending[:self._OFFER_LIMIT])
         self._sink, self._pending = None, b""
         return self._tail.value(), self._total
-
-
-def forward_stderr(chunks: Iterable[bytes], sink: LineSink | None) -> tuple[bytes, int]:
-    """:class:`StderrSplitter` over ``chunks``; returns ``(tail, total)``."""
-    splitter = StderrSplitter(sink)
-    for chunk in chunks:
-        splitter.feed(chunk)
-    return splitter.result()
 
 
 _IN = select.POLLIN | select.POLLHUP | select.POLLERR
