@@ -49,7 +49,7 @@ class Sizes:
 # Even repetition counts: pairs alternate who goes first (bench.stats.interleave), so each side
 # leads equally often.
 FULL = Sizes(cold_reps=16, warm_calls=200, flood_bytes=1024 * MIB, flood_reps=4, fanout_runs=200,
-             fanout_reps=4, docker_reps=12, rebuild_reps=3, evidence_files=10_000,
+             fanout_reps=4, docker_reps=40, rebuild_reps=3, evidence_files=10_000,
              evidence_bytes=1024 * MIB, evidence_reps=2, batch_items=1_000, batch_reps=4,
              batch_rss_items=100_000)
 QUICK = Sizes(cold_reps=6, warm_calls=20, flood_bytes=64 * MIB, flood_reps=4, fanout_runs=20,
