@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,18 +174,25 @@ with open(out, "w") as handle:
 """
 
 
-def test_a_plain_run_through_the_container_entry_loads_none_of_the_heavy_modules(tmp_path):
-    """Not only the import: a whole mock run through ``entry.main`` (payload in, the child
-    spawned and reaped, its envelope out) leaves json, subprocess and friends unloaded."""
+def _entry_run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[bytes], Any]:
+    """Run :data:`ENTRY_RUN` in a bare (``-S``) interpreter; (the process, (rc, before, loaded))."""
     prefix = tmp_path / "art" / "runs" / "ex-lean"
     prefix.mkdir(parents=True)
     out = tmp_path / "modules.txt"
+    probe = ENTRY_RUN.replace('"--timeout-s", "30"]',
+                              '"--timeout-s", "30", ' + "".join(f"{e!r}, " for e in extra) + "]")
     main_py = ROOT / "processors" / "demo" / "echo" / "main.py"
-    done = subprocess.run([sys.executable, "-S", "-c", ENTRY_RUN, str(out), str(main_py),
+    done = subprocess.run([sys.executable, "-S", "-c", probe, str(out), str(main_py),
                            str(prefix), *ENTRY_HEAVY], cwd=ROOT, capture_output=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    rc, before, loaded = ast.literal_eval(out.read_text())
+    return done, ast.literal_eval(out.read_text())
+
+
+def test_a_plain_run_through_the_container_entry_loads_none_of_the_heavy_modules(tmp_path):
+    """Not only the import: a whole mock run through ``entry.main`` (payload in, the child
+    spawned and reaped, its envelope out) leaves json, subprocess and friends unloaded."""
+    done, (rc, before, loaded) = _entry_run(tmp_path)
     assert rc == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "success"
     assert before == []  # the bare interpreter had none of them: the check can fail
@@ -193,14 +201,5 @@ def test_a_plain_run_through_the_container_entry_loads_none_of_the_heavy_modules
 
 def test_a_run_with_secrets_parses_the_payload_and_may_load_json(tmp_path):
     """Control for the test above: the same probe sees json once the run declares a secret."""
-    prefix = tmp_path / "art" / "runs" / "ex-lean"
-    prefix.mkdir(parents=True)
-    out = tmp_path / "modules.txt"
-    probe = ENTRY_RUN.replace('"--timeout-s", "30"]', '"--timeout-s", "30", "--secret", "NOPE"]')
-    main_py = ROOT / "processors" / "demo" / "echo" / "main.py"
-    done = subprocess.run([sys.executable, "-S", "-c", probe, str(out), str(main_py),
-                           str(prefix), *ENTRY_HEAVY], cwd=ROOT, capture_output=True,
-                          timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    _rc, _before, loaded = ast.literal_eval(out.read_text())
+    _done, (_rc, _before, loaded) = _entry_run(tmp_path, "--secret", "NOPE")
     assert "json" in loaded
