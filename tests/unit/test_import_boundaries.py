@@ -189,7 +189,8 @@ def _entry_run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess
     return done, ast.literal_eval(out.read_text())
 
 
-def test_a_plain_run_through_the_container_entry_loads_none_of_the_heavy_modules(tmp_path):
+def test_a_plain_run_through_the_container_entry_loads_none_of_the_heavy_modules(
+        tmp_path: Path) -> None:
     """Not only the import: a whole mock run through ``entry.main`` (payload in, the child
     spawned and reaped, its envelope out) leaves json, subprocess and friends unloaded."""
     done, (rc, before, loaded) = _entry_run(tmp_path)
@@ -199,7 +200,7 @@ def test_a_plain_run_through_the_container_entry_loads_none_of_the_heavy_modules
     assert loaded == []
 
 
-def test_a_run_with_secrets_parses_the_payload_and_may_load_json(tmp_path):
+def test_a_run_with_secrets_parses_the_payload_and_may_load_json(tmp_path: Path) -> None:
     """Control for the test above: the same probe sees json once the run declares a secret."""
     _done, (_rc, _before, loaded) = _entry_run(tmp_path, "--secret", "NOPE")
     assert "json" in loaded
