@@ -130,18 +130,18 @@ def parse_args(argv: Sequence[str]) -> tuple[str, float, list[str], str]:
     return values["--entrypoint"][0], timeout_s, values["--secret"], env_name
 
 
-def _payload_fields(raw: bytes, *, with_secrets: bool) -> dict[str, Any] | str:
-    """What the entry needs of the payload it passes on, or why it refuses it (a message).
+def _payload_fields(raw: bytes, *, with_secrets: bool) -> dict[str, Any]:
+    """What the entry needs of the payload it passes on; ``ValueError`` saying why it refuses it.
 
     The kit in the child parses and checks the payload; here a run without secrets only checks
     its bound and its outer braces (mode and id change nothing for it). Secrets go to the child
     only in ``real`` mode, so then the payload is parsed for its mode and id.
     """
     if len(raw) > PAYLOAD_LIMIT_BYTES:
-        return f"payload larger than {PAYLOAD_LIMIT_BYTES} bytes"
+        raise ValueError(f"payload larger than {PAYLOAD_LIMIT_BYTES} bytes")
     text = raw.strip()
     if not (text.startswith(b"{") and text.endswith(b"}")):
-        return "payload must be one JSON object"
+        raise ValueError("payload must be one JSON object")
     if not with_secrets:
         return {}
     import json
@@ -150,9 +150,10 @@ def _payload_fields(raw: bytes, *, with_secrets: bool) -> dict[str, Any] | str:
         payload = json.loads(raw)
     except ValueError:
         payload = None
-    if not isinstance(payload, dict):
-        return "payload must be one JSON object"
-    return {"mode": payload.get("mode", "mock"), "execution_id": payload.get("execution_id", "")}
+    if isinstance(payload, dict):
+        return {"mode": payload.get("mode", "mock"),
+                "execution_id": payload.get("execution_id", "")}
+    raise ValueError("payload must be one JSON object")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,9 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{USAGE}\ncontainer_entry: error: {exc}\n")
         return 2
     raw = sys.stdin.buffer.read(PAYLOAD_LIMIT_BYTES + 1)
-    payload = _payload_fields(raw, with_secrets=bool(secrets))
-    if isinstance(payload, str):
-        sys.stderr.write(f"container_entry: {payload}\n")
+    try:
+        payload = _payload_fields(raw, with_secrets=bool(secrets))
+    except ValueError as exc:
+        sys.stderr.write(f"container_entry: {exc}\n")
         return 2
     result = run_entry(payload, entrypoint=entrypoint, timeout_s=timeout_s, secrets=secrets,
                        env_name=env_name, payload_bytes=raw, inherit_cwd=True)

@@ -386,13 +386,13 @@ class _Child:
         self.returncode: int | None = None
         self._popen = popen
 
-    def _reaped(self, flags: int) -> int | None:
+    def _reaped(self, *, block: bool) -> int | None:
         if self.returncode is None:
             if self._popen is not None:
-                self.returncode = (self._popen.poll() if flags else self._popen.wait())
+                self.returncode = self._popen.wait() if block else self._popen.poll()
             else:
                 try:
-                    pid, status = os.waitpid(self.pid, flags)
+                    pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
                 except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored): as subprocess
                     pid, status = self.pid, 0
                 if pid == self.pid:
@@ -401,11 +401,11 @@ class _Child:
 
     def poll(self) -> int | None:
         """The exit code, or None while the child runs."""
-        return self._reaped(os.WNOHANG)
+        return self._reaped(block=False)
 
     def wait(self) -> int:
         """Block until the child exits; its exit code."""
-        code = self._reaped(0)
+        code = self._reaped(block=True)
         assert code is not None
         return code
 
